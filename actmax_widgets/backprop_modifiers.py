@@ -1,0 +1,116 @@
+"""Backprop modifiers: change how gradients flow back through ReLU-family activations.
+
+``'guided'`` passes a gradient only where it is positive *and* the unit was active on the forward
+pass (guided backpropagation); ``'rectified'`` (aliases ``'relu'``, ``'deconv'``) only where the
+gradient is positive (the "deconvnet" rule). Both apply to ReLU and ReLU6, whether fused into a
+layer (``Conv2D(..., activation='relu')``) or standing alone (``Activation('relu')``, ``ReLU()``).
+
+A modifier takes a model and returns a new model with the same weights; the original is not
+changed. A callable ``model -> model`` is accepted as a modifier too.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+def _gate(x, forward, active, use_forward_gate):
+    """``forward(x)`` whose backward pass keeps only positive gradients (and, when
+    ``use_forward_gate``, only where ``active(x)``: the unit passed a gradient forward)."""
+
+    @tf.custom_gradient
+    def fn(x):
+        y = forward(x)
+
+        def grad(dy):
+            keep = dy > 0
+            if use_forward_gate:
+                keep = tf.logical_and(keep, active(x))
+            return tf.where(keep, dy, tf.zeros_like(dy))
+
+        return y, grad
+
+    return fn(x)
+
+
+def _make(forward, active, use_forward_gate, name):
+    def activation(x):
+        return _gate(tf.convert_to_tensor(x), forward, active, use_forward_gate)
+
+    activation.__name__ = name
+    return activation
+
+
+_RELU6 = (lambda x: tf.nn.relu6(x), lambda x: tf.logical_and(x > 0, x < 6))
+_RELU = (tf.nn.relu, lambda x: x > 0)
+
+_REPLACEMENTS = {
+    # (rule, activation kind) -> replacement activation
+    ("guided", "relu"): _make(*_RELU, True, "guided_relu"),
+    ("guided", "relu6"): _make(*_RELU6, True, "guided_relu6"),
+    ("rectified", "relu"): _make(*_RELU, False, "rectified_relu"),
+    ("rectified", "relu6"): _make(*_RELU6, False, "rectified_relu6"),
+}
+
+
+def _relu_kind(layer):
+    """'relu', 'relu6' or None for what ReLU-family activation ``layer`` applies."""
+    if isinstance(layer, keras.layers.ReLU):
+        if layer.negative_slope != 0 or layer.threshold != 0:
+            return None
+        if layer.max_value is None:
+            return "relu"
+        return "relu6" if float(layer.max_value) == 6.0 else None
+    activation = getattr(layer, "activation", None)
+    name = getattr(activation, "__name__", None)
+    return name if name in ("relu", "relu6") else None
+
+
+def _modify(model, rule):
+    replaced = {}
+
+    def clone_function(layer):
+        kind = _relu_kind(layer)
+        if kind is None:
+            return layer  # shared: same weights, nothing copied
+        new_activation = _REPLACEMENTS[(rule, kind)]
+        if isinstance(layer, (keras.layers.ReLU, keras.layers.Activation)):
+            return keras.layers.Activation(new_activation, name=layer.name)
+        config = layer.get_config()
+        config["activation"] = new_activation
+        new_layer = layer.__class__.from_config(config)
+        replaced[id(new_layer)] = (new_layer, layer)
+        return new_layer
+
+    modified = keras.models.clone_model(model, clone_function=clone_function)
+    for new_layer, old_layer in replaced.values():
+        new_layer.set_weights(old_layer.get_weights())
+    return modified
+
+
+def guided(model):
+    """Guided backpropagation: gradients pass where positive and where the unit was active."""
+    return _modify(model, "guided")
+
+
+def rectified(model):
+    """Deconvnet rule: gradients pass where positive, whatever the forward pass did."""
+    return _modify(model, "rectified")
+
+
+_BY_NAME = {"guided": guided, "rectified": rectified, "relu": rectified, "deconv": rectified}
+
+NAMES = ("guided", "rectified")
+
+
+def get(identifier):
+    """The modifier for a name, a callable ``model -> model``, or ``None``."""
+    if identifier is None or callable(identifier):
+        return identifier
+    try:
+        return _BY_NAME[identifier]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"Unknown backprop_modifier {identifier!r}: use 'guided', 'rectified' "
+            "(aliases 'relu', 'deconv'), a callable model -> model, or None."
+        ) from None

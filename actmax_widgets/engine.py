@@ -1,0 +1,283 @@
+"""The compiled optimization loop shared by every entry point.
+
+``Problem`` fixes *what* is optimized: one Keras model from the image input to the loss terms
+(Keras keeps only the layers the losses need, so the network is cut at the deepest one).
+``CompiledOptimizer`` fixes *how*: parameterization, input transforms, gradient modifier,
+normalisation and optimizer, and owns one ``tf.function`` step per batch size. Which filters each
+sample targets (a mask), the loss weights and the random keys are tensors fed to that step, so
+changing them never retraces. ``run`` drives the loop on the host: histories, callbacks,
+snapshots and stopping between steps, returning everything reached so far.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .losses import ChannelActivations, ActivationMaximization
+from .sample_random import SampleRandom
+
+# RMSprop with these settings is keras-vis's hand-written update: cache = 0.95 cache + 0.05 g²,
+# step = -g / sqrt(cache + 1e-7), on L2-normalized gradients.
+KERAS_VIS_RMSPROP = {"learning_rate": 1.0, "rho": 0.95, "epsilon": 1e-7}
+
+
+class Problem:
+    """The losses of one optimization, wired into one Keras model.
+
+    Parameters
+    ----------
+    input_tensor : symbolic tensor
+        The model input (the image that is optimized).
+    losses : list of (Loss, weight)
+        Each loss's ``build_loss()`` expression becomes one output.
+    channels_first : bool
+        Whether ``input_tensor`` is ``(B, C, H, W)``; images are handled channels-last inside.
+    """
+
+    def __init__(self, input_tensor, losses, channels_first=False):
+        if not losses:
+            raise ValueError("No losses to optimize: give at least one (Loss, weight) pair.")
+        self.losses = [loss for loss, _ in losses]
+        self.names = [loss.name for loss in self.losses]
+        self.default_weights = np.array([float(weight) for _, weight in losses], dtype="float32")
+        self.channels_first = channels_first
+        outputs = [_build(loss) for loss in self.losses]
+        self.loss_model = keras.Model(input_tensor, outputs, name="actmax_losses")
+        shape = tuple(input_tensor.shape[1:])
+        self.image_shape = (shape[1:] + shape[:1]) if channels_first else shape
+        self.masked = [isinstance(loss, ChannelActivations) for loss in self.losses]
+        self.n_channels = [int(out.shape[-1]) if m else 0 for out, m in zip(outputs, self.masked)]
+        # The "activation" reported per step: the masked target, else the first
+        # ActivationMaximization term (sign flipped), else none.
+        self.activation_term = next(
+            (k for k, loss in enumerate(self.losses)
+             if isinstance(loss, (ChannelActivations, ActivationMaximization))), None)
+
+    def to_model_format(self, images):
+        """Channels-last images as the model takes them."""
+        if not self.channels_first:
+            return images
+        rank = len(images.shape)
+        return tf.transpose(images, [0, rank - 1] + list(range(1, rank - 1)))
+
+    def from_model_format(self, array):
+        """A numpy batch in the model's layout, channels-last."""
+        return np.moveaxis(array, 1, -1) if self.channels_first else array
+
+
+def _build(loss):
+    try:
+        return loss.build_loss()
+    except Exception as error:  # a user's loss: say which one failed before TF's trace
+        raise type(error)(f"Building loss '{loss.name}' ({type(loss).__name__}) failed: {error}") from error
+
+
+@dataclasses.dataclass
+class StepOutput:
+    """What ``on_step`` sees after each step: numpy losses, and tensors fetched only on demand."""
+
+    step: int
+    terms: np.ndarray  # (n_terms, B) unweighted loss values
+    total: np.ndarray  # (B,) weighted sum
+    grads: tf.Tensor  # the (normalized, modified) gradient used for the update
+    images: tf.Tensor  # (B, *image_shape) the images this step evaluated, channels-last
+    best_images: tf.Variable  # the best images so far
+
+
+@dataclasses.dataclass
+class RunRecord:
+    """What one ``CompiledOptimizer.run`` reached (everything stays valid after a stop)."""
+
+    best_params: np.ndarray
+    best_images: np.ndarray  # (B, *image_shape) channels-last, in the input range
+    term_history: np.ndarray  # (steps, n_terms, B)
+    loss_history: np.ndarray  # (steps, B) weighted total
+    activation_history: np.ndarray  # (steps, B); NaN where the problem has no activation term
+    last_grads: np.ndarray | None
+    last_images: np.ndarray | None
+    steps: int
+    stopped: bool
+    seconds: float
+    compile_seconds: float
+
+
+class _BatchState:
+    """Variables and the traced step for one batch size."""
+
+    def __init__(self, owner, batch, param_shape):
+        image_shape = owner.problem.image_shape
+        self.params = tf.Variable(tf.zeros((batch,) + tuple(param_shape), tf.float32), trainable=True)
+        self.best_images = tf.Variable(tf.zeros((batch,) + tuple(image_shape), tf.float32))
+        self.best_score = tf.Variable(tf.fill((batch,), np.inf), dtype=tf.float32)
+        self.optimizer = keras.optimizers.RMSprop(**owner.optimizer_settings)
+        self.optimizer.build([self.params])
+        self.step = tf.function(owner.step_body(self), reduce_retracing=True,
+                                jit_compile=owner.jit_compile)
+        self.traced = False
+
+    def reset(self, params, images):
+        self.params.assign(params)
+        self.best_images.assign(images)
+        self.best_score.assign(tf.fill(self.best_score.shape, np.inf))
+        # Fresh optimizer state (moments, step count) but keep its hyper-parameter variables.
+        for variable in self.optimizer.variables:
+            if not variable.path.endswith("learning_rate"):
+                variable.assign(tf.zeros_like(variable))
+
+
+class CompiledOptimizer:
+    """Runs a ``Problem`` with fixed settings, for any targets, weights and seeds.
+
+    Parameters
+    ----------
+    problem : Problem
+    parameterization : object with ``init_params`` / ``to_image`` (see ``parameterizations``)
+    transforms : list
+        Graph input modifiers (``transform(images, random)``); host-only ``InputModifier``\\ s
+        (``pre``/``post`` only) are run around each step instead.
+    grad_modifier : callable or None
+        Applied to the (normalized) gradient before the update.
+    norm_grads : bool
+        L2-normalize each sample's gradient, as keras-vis (per sample, so a batch of filters
+        behaves like each filter alone).
+    maximize_loss : bool
+        Keep the image with the *highest* loss as the best (for ``grad_modifier='negate'``).
+    """
+
+    def __init__(self, problem, parameterization, transforms=(), grad_modifier=None, norm_grads=True,
+                 maximize_loss=False, optimizer_settings=None, jit_compile=False):
+        self.problem = problem
+        self.parameterization = parameterization
+        self.graph_transforms = [t for t in transforms if getattr(t, "transform", None) is not None]
+        self.host_modifiers = [t for t in transforms if getattr(t, "transform", None) is None]
+        self.grad_modifier = grad_modifier
+        self.norm_grads = norm_grads
+        self.best_sign = -1.0 if maximize_loss else 1.0
+        self.optimizer_settings = dict(optimizer_settings or KERAS_VIS_RMSPROP)
+        self.jit_compile = jit_compile
+        self._states = {}
+
+    # -- the compiled step ------------------------------------------------------------------
+    def step_body(self, state):
+        problem = self.problem
+
+        def step(masks, weights, keys, step_index):
+            random = SampleRandom(keys, step_index)
+            with tf.GradientTape() as tape:
+                images = self.parameterization.to_image(state.params)
+                seen = images
+                for transform in self.graph_transforms:
+                    seen = transform.transform(seen, random)
+                outputs = problem.loss_model(problem.to_model_format(seen), training=False)
+                outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+                batch = tf.shape(images)[0]
+                terms = []
+                for k, out in enumerate(outputs):
+                    if problem.masked[k]:
+                        term = -tf.reduce_sum(out * masks, axis=1)
+                    elif out.shape.rank == 0:
+                        term = tf.fill([batch], out)
+                    else:
+                        term = tf.reshape(out, [batch, -1])[:, 0] if out.shape.rank > 1 else out
+                    terms.append(tf.cast(term, tf.float32))
+                terms = tf.stack(terms)  # (n_terms, B)
+                total = tf.reduce_sum(weights[:, None] * terms, axis=0)
+                objective = tf.reduce_sum(total)
+            grads = tape.gradient(objective, state.params)
+            if self.norm_grads:
+                axes = list(range(1, grads.shape.rank))
+                grads = grads * tf.math.rsqrt(
+                    tf.maximum(tf.reduce_sum(tf.square(grads), axis=axes, keepdims=True), 1e-12))
+            if self.grad_modifier is not None:
+                grads = self.grad_modifier(grads)
+            score = self.best_sign * total
+            improved = score < state.best_score
+            state.best_score.assign(tf.where(improved, score, state.best_score))
+            mask_shape = [-1] + [1] * (images.shape.rank - 1)
+            state.best_images.assign(tf.where(tf.reshape(improved, mask_shape), images, state.best_images))
+            state.optimizer.apply_gradients([(grads, state.params)])
+            return terms, total, grads, images
+
+        return step
+
+    # -- the host loop ----------------------------------------------------------------------
+    def run(self, keys, masks=None, weights=None, max_iter=200, seed_images=None, input_range=(0, 255),
+            on_step=None, should_stop=None):
+        """Optimize one batch; ``keys`` (one per sample) seed the start images and random draws.
+
+        ``on_step(StepOutput)`` is called after each step (returning ``False`` stops the run);
+        ``should_stop()`` is polled between steps. Returns a ``RunRecord``.
+        """
+        problem = self.problem
+        batch = len(keys)
+        params0 = self.parameterization.init_params(keys, problem.image_shape, input_range, seed_images)
+        state = self._states.get(batch)
+        if state is None:
+            state = self._states[batch] = _BatchState(self, batch, params0.shape[1:])
+        images0 = self.parameterization.to_image(tf.constant(params0))
+        state.reset(params0, images0)
+
+        n_masked = max(problem.n_channels) if any(problem.masked) else 1
+        masks = np.zeros((batch, n_masked), "float32") if masks is None else np.asarray(masks, "float32")
+        weights = problem.default_weights if weights is None else np.asarray(weights, "float32")
+        masks_t, weights_t = tf.constant(masks), tf.constant(weights)
+        keys_t = tf.constant(np.asarray(keys, dtype=np.int64))
+
+        terms_log, total_log = [], []
+        last_grads = last_images = None
+        stopped = False
+        started = time.perf_counter()
+        compile_seconds = 0.0
+        for i in range(max_iter):
+            if should_stop is not None and should_stop():
+                stopped = True
+                break
+            if self.host_modifiers:
+                self._apply_host(state, "pre")
+            step_started = time.perf_counter()
+            terms, total, grads, images = state.step(masks_t, weights_t, keys_t, tf.constant(i, tf.int64))
+            terms_np, total_np = terms.numpy(), total.numpy()
+            if not state.traced:
+                state.traced = True
+                compile_seconds = time.perf_counter() - step_started
+            if self.host_modifiers:
+                self._apply_host(state, "post")
+            if not np.all(np.isfinite(total_np)):
+                raise FloatingPointError(
+                    f"The loss became {total_np} at step {i}: lower the loss weights or the "
+                    "input range, or check the model for NaN-producing layers."
+                )
+            terms_log.append(terms_np)
+            total_log.append(total_np)
+            last_grads, last_images = grads, images
+            output = StepOutput(i, terms_np, total_np, grads, images, state.best_images)
+            if on_step is not None and on_step(output) is False:
+                stopped = True
+                break
+        steps = len(total_log)
+        terms_hist = np.array(terms_log, "float32").reshape(steps, len(problem.names), batch)
+        if problem.activation_term is None:
+            activation = np.full((steps, batch), np.nan, "float32")
+        else:
+            activation = -terms_hist[:, problem.activation_term, :]
+        best = state.best_images.numpy() if steps else images0.numpy()
+        return RunRecord(
+            best_params=state.params.numpy(), best_images=best, term_history=terms_hist,
+            loss_history=np.array(total_log, "float32").reshape(steps, batch),
+            activation_history=activation,
+            last_grads=None if last_grads is None else last_grads.numpy(),
+            last_images=None if last_images is None else last_images.numpy(),
+            steps=steps, stopped=stopped, seconds=time.perf_counter() - started,
+            compile_seconds=compile_seconds,
+        )
+
+    def _apply_host(self, state, phase):
+        value = state.params.numpy()
+        modifiers = self.host_modifiers if phase == "pre" else list(reversed(self.host_modifiers))
+        for modifier in modifiers:
+            value = getattr(modifier, phase)(value)
+        state.params.assign(np.asarray(value, "float32"))

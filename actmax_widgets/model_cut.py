@@ -1,0 +1,66 @@
+"""Cut a model at a layer and, if asked, give the cut part a new input size.
+
+Optimizing a conv filter only needs the layers up to it: the cut skips everything after (the
+head is often most of the cost at the end of a network). A model built for 224 px can still be
+visualized at 128 px when everything up to the layer is convolutional: the cut part is cloned
+onto a new input and gets the same weights.
+"""
+from __future__ import annotations
+
+import keras
+
+from . import catalogue, utils
+
+DEFAULT_IMAGE_SIZE = 128
+
+
+def input_image_size(model):
+    """``(H, W, ...)`` spatial size of the model input (``None`` where unknown) and its channels."""
+    shape = tuple(utils.model_input(model).shape[1:])
+    if catalogue.model_is_channels_first(model):
+        return shape[1:], shape[0]
+    return shape[:-1], shape[-1]
+
+
+def resolve_image_size(model, image_size):
+    """The spatial size to optimize at: ``image_size`` (an int or a tuple), else the model's,
+    else ``DEFAULT_IMAGE_SIZE`` for unknown dimensions."""
+    model_size, _ = input_image_size(model)
+    if image_size is None:
+        return tuple(DEFAULT_IMAGE_SIZE if d is None else int(d) for d in model_size)
+    size = (int(image_size),) * len(model_size) if isinstance(image_size, (int, float)) else tuple(
+        int(d) for d in image_size)
+    if len(size) != len(model_size):
+        raise ValueError(f"image_size {image_size} has {len(size)} dimensions; the model input has "
+                         f"{len(model_size)} spatial dimensions {model_size}.")
+    if min(size) < 8:
+        raise ValueError(f"image_size {size} is too small: use at least 32 pixels per side.")
+    return size
+
+
+def cut_at(model, layer, image_size=None):
+    """A model from the input to ``layer``'s output, at ``image_size``.
+
+    Returns ``(cut_model, info)``: ``cut_model.outputs[0]`` is the layer's output and
+    ``info`` its ``LayerInfo`` in the original model.
+    """
+    info = catalogue.describe_layer(model, layer)
+    target = model.layers[info.index]
+    size = resolve_image_size(model, image_size)
+    model_size, channels = input_image_size(model)
+    cut = keras.Model(utils.model_input(model), target.output, name=f"{model.name}_to_{target.name}")
+    if all(m is None or m == s for m, s in zip(model_size, size)):
+        return cut, info
+    channels_first = catalogue.model_is_channels_first(model)
+    new_shape = (channels,) + size if channels_first else size + (channels,)
+    try:
+        resized = keras.models.clone_model(cut, input_tensors=keras.Input(shape=new_shape))
+        resized.set_weights(cut.get_weights())
+    except Exception as error:
+        raise ValueError(
+            f"Model '{model.name}' takes images of size {model_size} and the layers up to "
+            f"'{target.name}' cannot be rebuilt at {size} ({type(error).__name__}: {error}). Use "
+            f"image_size={tuple(model_size)}, or build the model with input_shape=(None, None, "
+            f"{channels}) so it takes any size."
+        ) from error
+    return resized, info

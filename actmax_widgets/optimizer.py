@@ -1,0 +1,142 @@
+"""keras-vis's ``Optimizer``: minimize weighted losses with respect to the input image."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from . import callbacks as callbacks_module
+from . import grad_modifiers, input_modifiers as input_modifiers_module, parameterizations
+from .engine import CompiledOptimizer, Problem
+from .sample_random import sample_keys
+
+
+class Optimizer:
+    """Generates an input that minimizes a weighted sum of losses.
+
+    Parameters
+    ----------
+    input_tensor : symbolic tensor
+        The model input (``utils.model_input(model)``; ``model.input`` for functional models).
+    losses : list of (Loss, weight)
+        What to minimize; a weight of 0 drops that loss.
+    input_range : tuple
+        The range of valid input values, e.g. ``(0, 255)``; the result is mapped into it.
+    wrt_tensor : None
+        Kept for keras-vis's signature; gradients are taken with respect to the input only.
+    norm_grads : bool
+        L2-normalize the gradient before each update (keras-vis's default).
+    channels_first : bool, optional
+        Whether the input is ``(B, C, H, W)``; default from ``keras.config.image_data_format()``.
+    """
+
+    def __init__(self, input_tensor, losses, input_range=(0, 255), wrt_tensor=None, norm_grads=True,
+                 channels_first=None):
+        if wrt_tensor is not None and wrt_tensor is not input_tensor:
+            raise NotImplementedError(
+                "wrt_tensor other than the input is not supported: keras-vis never updated the "
+                "input in that case either. Pass wrt_tensor=None."
+            )
+        self.input_tensor = input_tensor
+        self.input_range = input_range
+        self.norm_grads = norm_grads
+        losses = [(loss, weight) for loss, weight in losses if weight != 0]
+        self.loss_names = [loss.name for loss, _ in losses]
+        if channels_first is None:
+            channels_first = keras.config.image_data_format() == "channels_first"
+        self.problem = Problem(input_tensor, losses, channels_first=channels_first)
+        self._compiled = {}
+
+    def minimize(self, seed_input=None, max_iter=200, input_modifiers=None, grad_modifier=None,
+                 callbacks=None, verbose=True, seed=None, image_size=None, param=None):
+        """Run the optimization.
+
+        Parameters
+        ----------
+        seed_input : array, optional
+            The starting image, in the model's layout (with or without the batch axis); random
+            noise around the middle of ``input_range`` when omitted.
+        max_iter : int
+            Number of steps.
+        input_modifiers : list of InputModifier, optional
+            E.g. ``[Jitter(0.05)]``.
+        grad_modifier : str or callable, optional
+            E.g. ``'negate'`` to maximize the losses instead.
+        callbacks : list of OptimizerCallback, optional
+        verbose : bool
+            Print the losses at each step.
+        seed : int, optional
+            Makes the random start and the random transforms reproducible.
+        image_size : (H, W), optional
+            Needed only when the input has unknown spatial size and no ``seed_input`` is given.
+        param : str or object, optional
+            Image parameterization (``'pixel'``, the default, is keras-vis's).
+
+        Returns
+        -------
+        (img, grads, wrt_value)
+            The best image found (channels-last, deprocessed into ``input_range``), and the last
+            step's gradients and input (model layout).
+        """
+        grad_modifier_fn = grad_modifiers.get(grad_modifier)
+        callbacks = list(callbacks or [])
+        if verbose:
+            callbacks.append(callbacks_module.Print())
+        modifiers = list(input_modifiers or [])
+        for modifier in modifiers:
+            if not isinstance(modifier, input_modifiers_module.InputModifier) and not hasattr(modifier, "pre"):
+                raise TypeError(f"{modifier!r} is not an InputModifier.")
+        parameterization = parameterizations.get(param)
+        key = (tuple(id(m) for m in modifiers), id(grad_modifier_fn), type(parameterization))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = CompiledOptimizer(
+                self.problem, parameterization, modifiers, grad_modifier_fn, self.norm_grads,
+                maximize_loss=grad_modifier == "negate")
+
+        seed_images = self._seed_images(seed_input, image_size)
+        seed = int(np.random.default_rng().integers(2**31)) if seed is None else int(seed)
+
+        def on_step(step):
+            if not callbacks:
+                return
+            named = [(name, float(value)) for name, value in zip(self.loss_names, step.terms[:, 0])]
+            grads = _model_layout(self.problem, step.grads.numpy())
+            wrt_value = _model_layout(self.problem, step.images.numpy())
+            for callback in callbacks:
+                callback.callback(step.step, named, float(step.total[0]), grads, wrt_value)
+
+        try:
+            record = compiled.run(sample_keys(seed, [0]), max_iter=max_iter, seed_images=seed_images,
+                                  input_range=self.input_range, on_step=on_step)
+        finally:
+            for callback in callbacks:
+                callback.on_end()
+        img = parameterization.display(record.best_images[0], self.input_range)
+        grads = None if record.last_grads is None else _model_layout(self.problem, record.last_grads)
+        wrt_value = None if record.last_images is None else _model_layout(self.problem, record.last_images)
+        return img, grads, wrt_value
+
+    def _seed_images(self, seed_input, image_size):
+        shape = self.problem.image_shape
+        if seed_input is not None:
+            seed = np.asarray(seed_input, dtype="float32")
+            if seed.ndim == len(shape):
+                seed = seed[None]
+            if self.problem.channels_first:
+                seed = np.moveaxis(seed, 1, -1)
+            if any(d is not None and d != s for d, s in zip(shape, seed.shape[1:])) or seed.shape[0] != 1:
+                raise ValueError(
+                    f"seed_input has shape {np.asarray(seed_input).shape}; the model takes one image "
+                    f"of shape {tuple(self.input_tensor.shape[1:])}."
+                )
+            return seed
+        if any(d is None for d in shape):
+            raise ValueError(
+                f"The model input has unknown size {tuple(self.input_tensor.shape[1:])}: pass "
+                "seed_input=an image, or use visualize_filters(..., image_size=(H, W))."
+            )
+        return None
+
+
+def _model_layout(problem, array):
+    return np.moveaxis(array, -1, 1) if problem.channels_first else array

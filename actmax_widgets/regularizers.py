@@ -1,0 +1,99 @@
+"""Regularizers: losses on the image itself that keep it natural-looking.
+
+Both normalise by the number of image values, as keras-vis, so their weights mean the same thing
+at any image size. Each returns one value per sample.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from .losses import Loss
+
+
+def _image_layout(img_input, channel_axis):
+    rank = len(img_input.shape)
+    if channel_axis is None:
+        channel_axis = 1 if keras.config.image_data_format() == "channels_first" else rank - 1
+    channel_axis %= rank
+    spatial = [a for a in range(1, rank) if a != channel_axis]
+    n_values = math.prod(int(d) for d in img_input.shape[1:] if d is not None)
+    return channel_axis, spatial, n_values
+
+
+def _normalize(img_input, value):
+    if any(d is None for d in img_input.shape[1:]):
+        # Unknown size at build time: divide by the real size when it runs.
+        n_values = ops.cast(ops.prod(ops.shape(img_input)[1:]), value.dtype)
+        return value / n_values
+    return value / math.prod(int(d) for d in img_input.shape[1:])
+
+
+class TotalVariation(Loss):
+    """Total variation ``Σ (Δx² + Δy² + ...)^(β/2)``: penalises neighbouring pixels that differ.
+
+    Favours smooth, blob-like images; ``beta`` > 1 tolerates a few sharp edges less than many
+    small ones. Works for any number of image dimensions (1-D signals, 2-D images, volumes).
+
+    Parameters
+    ----------
+    img_input : symbolic tensor
+        The model input (``utils.model_input(model)``).
+    beta : float
+        The exponent β.
+    channel_axis : int, optional
+        Where the channels are; default from ``keras.config.image_data_format()``.
+    """
+
+    def __init__(self, img_input, beta=2.0, channel_axis=None):
+        self.name = f"TV({beta}) Loss"
+        self.img = img_input
+        self.beta = beta
+        self.channel_axis = channel_axis
+
+    def build_loss(self):
+        img = self.img
+        channel_axis, spatial, _ = _image_layout(img, self.channel_axis)
+        rank = len(img.shape)
+        tv = None
+        for axis in spatial:
+            # The difference along `axis`, cropped by one along the other spatial axes so all
+            # the squared differences line up on the same pixels.
+            ahead = [slice(None)] * rank
+            behind = [slice(None)] * rank
+            for other in spatial:
+                ahead[other] = slice(1, None) if other == axis else slice(None, -1)
+                behind[other] = slice(None, -1)
+            diff_square = ops.square(img[tuple(ahead)] - img[tuple(behind)])
+            tv = diff_square if tv is None else tv + diff_square
+        per_sample = ops.sum(ops.power(tv + 1e-12, self.beta / 2.0), axis=list(range(1, rank)))
+        return _normalize(img, per_sample)
+
+
+class LPNorm(Loss):
+    """The p-norm of the image ``(Σ |x|^p)^(1/p)``: keeps values from growing without bound.
+
+    ``p = inf`` is the maximum. ``p < 1`` is not a norm and is refused.
+    """
+
+    def __init__(self, img_input, p=6.0):
+        if p < 1:
+            raise ValueError(f"p value should range between [1, inf); got p={p}.")
+        self.name = f"L-{p} Norm Loss"
+        self.p = p
+        self.img = img_input
+
+    def build_loss(self):
+        img = self.img
+        axes = list(range(1, len(img.shape)))
+        if math.isinf(self.p):
+            value = ops.max(img, axis=axes)
+        else:
+            # Scale out the largest value before the power so p=6 on 0..255 images stays finite
+            # in float32 (255^6 · 50k pixels is near float32's limit, more pixels overflow).
+            scale = ops.stop_gradient(ops.max(ops.abs(img), axis=axes, keepdims=True)) + 1e-12
+            value = ops.power(ops.sum(ops.power(ops.abs(img) / scale, self.p), axis=axes), 1.0 / self.p)
+            value = value * ops.reshape(scale, (-1,))
+        return _normalize(img, value)

@@ -1,0 +1,96 @@
+"""From arrays to pictures: PNG bytes, labelled grids, GIFs. numpy and Pillow only."""
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+
+def to_uint8(image) -> np.ndarray:
+    """An image as ``uint8`` ``(H, W, 3)``; float images are taken to be in ``[0, 255]``."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = np.clip(np.round(image), 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    if image.ndim == 2 + 1 and image.shape[-1] not in (3, 4):
+        image = np.repeat(image.mean(axis=-1, keepdims=True).astype(np.uint8), 3, axis=-1)
+    return image
+
+
+def to_png(image) -> bytes:
+    """PNG bytes of one image (what the widget sends to the browser)."""
+    buffer = io.BytesIO()
+    Image.fromarray(to_uint8(image)).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _font(size):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has one fixed-size default font
+        return ImageFont.load_default()
+
+
+def labelled_grid(images, labels=None, cols=None, title=None, tile_size=None, margin=8,
+                  background=(255, 255, 255), text_colour=(40, 40, 40)) -> np.ndarray:
+    """Images in a grid with a caption under each and an optional title; ``(H, W, 3)`` uint8.
+
+    ``tile_size`` resizes each image (nearest neighbour up, so pixels stay visible on a handout).
+    """
+    images = [to_uint8(image)[..., :3] for image in images]
+    if not images:
+        raise ValueError("No images to put in a grid.")
+    n = len(images)
+    cols = cols or int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / cols))
+    h, w = images[0].shape[:2]
+    if tile_size:
+        scale = tile_size / max(h, w)
+        h, w = int(round(h * scale)), int(round(w * scale))
+    label_height = 0 if labels is None else max(14, h // 9) + 6
+    title_height = 0 if title is None else max(18, w // 7) + 10
+    canvas = Image.new("RGB", (cols * w + (cols + 1) * margin,
+                               title_height + rows * (h + label_height) + (rows + 1) * margin), background)
+    draw = ImageDraw.Draw(canvas)
+    if title is not None:
+        draw.text((margin, margin // 2 + 2), str(title), fill=text_colour, font=_font(title_height - 10))
+    font = _font(max(11, label_height - 8))
+    for index, image in enumerate(images):
+        row, col = divmod(index, cols)
+        left = margin + col * (w + margin)
+        top = title_height + margin + row * (h + label_height + margin)
+        tile = Image.fromarray(image)
+        if tile.size != (w, h):
+            tile = tile.resize((w, h), Image.NEAREST if w > tile.size[0] else Image.LANCZOS)
+        canvas.paste(tile, (left, top))
+        if labels is not None:
+            text = _fit(draw, str(labels[index]), font, w)
+            text_w = draw.textlength(text, font=font)
+            draw.text((left + (w - text_w) / 2, top + h + 2), text, fill=text_colour, font=font)
+    return np.asarray(canvas)
+
+
+def _fit(draw, text, font, width):
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while len(text) > 1 and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def save_png(image, path):
+    """Write one image (e.g. a grid) as a PNG file."""
+    Image.fromarray(to_uint8(image)).save(path, format="PNG")
+
+
+def save_gif(frames, path, duration_ms=80):
+    """Write frames as an animated GIF that loops."""
+    frames = [Image.fromarray(to_uint8(frame)[..., :3]) for frame in frames]
+    if not frames:
+        raise ValueError("No frames to write.")
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=duration_ms, loop=0)

@@ -1,0 +1,95 @@
+"""What a batched run returns: images, histories, flags; and the snapshots it streams."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from . import render
+
+
+@dataclasses.dataclass
+class Snapshot:
+    """The state of a run part-way through, for live displays.
+
+    ``images`` are the best images so far (uint8, channels-last) for every target; targets whose
+    chunk has not started yet are ``None``. ``activations`` and ``losses`` are the latest values
+    (NaN for targets not started).
+    """
+
+    step: int
+    total_steps: int
+    images: list
+    activations: np.ndarray
+    losses: np.ndarray
+    activation_history: np.ndarray  # (steps so far in the current chunk, n_targets) — NaN elsewhere
+    dead: np.ndarray
+    seconds: float
+
+    @property
+    def progress(self) -> float:
+        return self.step / self.total_steps if self.total_steps else 1.0
+
+
+@dataclasses.dataclass
+class ActMaxResult:
+    """Images that maximize each target, with their histories.
+
+    Attributes
+    ----------
+    images : (N, H, W, C) uint8 (or float32 for a float ``input_range``), channels-last
+    raw_images : (N, H, W, C) float32, the optimized inputs in ``input_range``
+    targets : list; a filter index (or a list of them, for a joint target) per image
+    labels : list of str, one per image
+    layer_name : str
+    loss_history, activation_history : (steps, N) float32
+    term_history : dict of loss name -> (steps, N)
+    dead : (N,) bool — the target's activation never moved (zero gradient from the start)
+    steps : int — steps done (fewer than asked when stopped)
+    stopped : bool
+    seed : int — pass it back as ``seed=`` to reproduce these images
+    seconds, compile_seconds : float
+    """
+
+    images: np.ndarray
+    raw_images: np.ndarray
+    targets: list
+    labels: list
+    layer_name: str
+    loss_history: np.ndarray
+    activation_history: np.ndarray
+    term_history: dict
+    dead: np.ndarray
+    steps: int
+    stopped: bool
+    seed: int
+    seconds: float
+    compile_seconds: float = 0.0
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, index):
+        return self.images[index]
+
+    def __array__(self, dtype=None, copy=None):
+        return self.images if dtype is None else self.images.astype(dtype)
+
+    @property
+    def final_activations(self) -> np.ndarray:
+        """The target activation at the last step, per image."""
+        if len(self.activation_history) == 0:
+            return np.full(len(self.images), np.nan, "float32")
+        return self.activation_history[-1]
+
+    def grid(self, cols=None, labels=True, title=None, tile_size=None) -> np.ndarray:
+        """All images in one labelled grid, ``(H, W, 3)`` uint8."""
+        captions = None
+        if labels:
+            captions = [f"{label}{' (dead)' if dead else ''}" for label, dead in zip(self.labels, self.dead)]
+        return render.labelled_grid(self.images, captions, cols=cols, title=title, tile_size=tile_size)
+
+    def save(self, path, **grid_options):
+        """Write the labelled grid as a PNG file."""
+        render.save_png(self.grid(**grid_options), path)
+        return path

@@ -1,0 +1,370 @@
+"""The entry points: keras-vis's ``visualize_activation*`` and the batched ``visualize_filters``."""
+from __future__ import annotations
+
+import math
+import threading
+import time
+import weakref
+
+import numpy as np
+
+from . import backprop_modifiers, catalogue, grad_modifiers, input_modifiers as modifiers_module
+from . import model_cut, parameterizations, utils
+from .engine import CompiledOptimizer, Problem
+from .losses import ActivationMaximization, ChannelActivations
+from .optimizer import Optimizer
+from .regularizers import LPNorm, TotalVariation
+from .result import ActMaxResult, Snapshot
+from .sample_random import sample_keys
+
+
+def visualize_activation_with_losses(input_tensor, losses, wrt_tensor=None, seed_input=None,
+                                     input_range=(0, 255), **optimizer_params):
+    """Generate the input that minimizes weighted ``losses`` (keras-vis's signature).
+
+    Parameters
+    ----------
+    input_tensor : symbolic tensor
+        The model input.
+    losses : list of (Loss, weight)
+    seed_input : array, optional
+        The starting image (model layout); noise when omitted.
+    input_range : tuple
+        The valid input range; the result is mapped into it (uint8 for a pair of ints).
+    **optimizer_params
+        ``Optimizer.minimize`` arguments: ``max_iter=200``, ``verbose=False``,
+        ``input_modifiers``, ``grad_modifier``, ``callbacks``, and ``seed``, ``param``,
+        ``channels_first``, ``norm_grads``.
+
+    Returns
+    -------
+    np.ndarray
+        One image, channels-last.
+    """
+    optimizer_params = {"max_iter": 200, "verbose": False, **optimizer_params}
+    init_params = {k: optimizer_params.pop(k) for k in ("channels_first", "norm_grads") if k in optimizer_params}
+    optimizer = Optimizer(input_tensor, losses, input_range, wrt_tensor=wrt_tensor, **init_params)
+    return optimizer.minimize(seed_input=seed_input, **optimizer_params)[0]
+
+
+def visualize_activation(model, layer_idx, filter_indices=None, wrt_tensor=None, seed_input=None,
+                         input_range=(0, 255), backprop_modifier=None, grad_modifier=None,
+                         act_max_weight=1, lp_norm_weight=10, tv_weight=10, **optimizer_params):
+    """Generate the image that maximizes filters of a layer (keras-vis's signature and defaults).
+
+    Parameters
+    ----------
+    model : keras.Model
+    layer_idx : int or str
+        The layer, by index into ``model.layers`` or by name.
+    filter_indices : int or list of int, optional
+        Conv channels or dense units; a list is maximized jointly into ONE image; ``None`` means
+        all of them. For one image per filter, use ``visualize_filters``.
+    backprop_modifier : str or callable, optional
+        ``'guided'`` or ``'rectified'`` (see ``backprop_modifiers``).
+    grad_modifier : str or callable, optional
+        E.g. ``'negate'`` to minimize the activation instead.
+    act_max_weight, lp_norm_weight, tv_weight : float
+        Loss weights; 0 drops that loss.
+    **optimizer_params
+        ``max_iter=200``, ``verbose``, ``input_modifiers``, ``callbacks``, ``seed``, ``param``.
+
+    Returns
+    -------
+    np.ndarray
+        One image, channels-last, uint8 for an int ``input_range``.
+    """
+    modifier = backprop_modifiers.get(backprop_modifier)
+    if modifier is not None:
+        model = modifier(model)
+    info = catalogue.describe_layer(model, layer_idx)
+    indices = catalogue.check_filter_indices(info, filter_indices)
+    flat = [i for entry in indices for i in utils.listify(entry)]
+    channels_first = catalogue.model_is_channels_first(model)
+    image = utils.model_input(model)
+    losses = [
+        (ActivationMaximization(model.layers[info.index], flat, channel_axis=info.channel_axis), act_max_weight),
+        (LPNorm(image), lp_norm_weight),
+        (TotalVariation(image, channel_axis=1 if channels_first else -1), tv_weight),
+    ]
+    return visualize_activation_with_losses(
+        image, losses, wrt_tensor, seed_input, input_range, grad_modifier=grad_modifier,
+        channels_first=channels_first, **optimizer_params)
+
+
+# Compiled optimizers survive between calls (one per model, layer and settings): re-running with
+# other filters, weights or seeds reuses the traced step.
+_COMPILED = weakref.WeakKeyDictionary()
+_MODIFIED_MODELS = weakref.WeakKeyDictionary()
+_CACHE_LOCK = threading.Lock()
+
+
+def _settings_key(value):
+    if value is None or isinstance(value, (str, int, float, bool, tuple)):
+        return value
+    if callable(value) and not hasattr(value, "__dict__"):
+        return id(value)
+    state = getattr(value, "__dict__", None)
+    if state is None:
+        return id(value)
+    return (type(value).__name__, repr(sorted((k, repr(v)) for k, v in state.items())))
+
+
+def _with_backprop_modifier(model, backprop_modifier):
+    modifier = backprop_modifiers.get(backprop_modifier)
+    if modifier is None:
+        return model
+    with _CACHE_LOCK:
+        per_model = _MODIFIED_MODELS.setdefault(model, {})
+        key = backprop_modifier if isinstance(backprop_modifier, str) else id(backprop_modifier)
+        if key not in per_model:
+            per_model[key] = modifier(model)
+        return per_model[key]
+
+
+def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_modifier=None, param=None,
+                 input_modifiers=(), grad_modifier=None, norm_grads=True, jit_compile=False):
+    """The (cached) ``CompiledOptimizer`` for visualizing filters of ``layer``, and its LayerInfo.
+
+    Raises the user-facing errors (missing layer, bad size, ...) before anything is compiled.
+    """
+    modified = _with_backprop_modifier(model, backprop_modifier)
+    info = catalogue.describe_layer(modified, layer)
+    size = model_cut.resolve_image_size(modified, image_size)
+    parameterization = parameterizations.get(param)
+    grad_modifier_fn = grad_modifiers.get(grad_modifier)
+    for modifier in input_modifiers:
+        if not (isinstance(modifier, modifiers_module.InputModifier) or hasattr(modifier, "pre")
+                or hasattr(modifier, "transform")):
+            raise TypeError(f"{modifier!r} is not an InputModifier.")
+    key = (info.name, size, objective, _settings_key(parameterization),
+           tuple(_settings_key(m) for m in input_modifiers), _settings_key(grad_modifier),
+           norm_grads, jit_compile)
+    with _CACHE_LOCK:
+        per_model = _COMPILED.setdefault(modified, {})
+        compiled = per_model.get(key)
+        if compiled is None:
+            cut, info = model_cut.cut_at(modified, info.name, size)
+            channels_first = catalogue.model_is_channels_first(modified)
+            image = cut.inputs[0]
+            losses = [
+                (ChannelActivations(cut.layers[-1], channel_axis=info.channel_axis, reduction=objective), 1.0),
+                (LPNorm(image), 10.0),
+                (TotalVariation(image, channel_axis=1 if channels_first else -1), 10.0),
+            ]
+            problem = Problem(image, losses, channels_first=channels_first)
+            compiled = per_model[key] = CompiledOptimizer(
+                problem, parameterization, list(input_modifiers), grad_modifier_fn, norm_grads,
+                maximize_loss=grad_modifier == "negate", jit_compile=jit_compile)
+    return compiled, info
+
+
+def target_labels(info, targets, labels=None):
+    """A caption per target: the class name for dense units when ``labels`` are given."""
+    def one(index):
+        if labels is not None and info.kind == "dense" and index < len(labels):
+            return str(labels[index])
+        return str(index)
+
+    return ["+".join(one(i) for i in t) if isinstance(t, list) else one(t) for t in targets]
+
+
+def _chunks(n, batch_size):
+    """Even chunks of at most ``batch_size``: 20 targets at 16 make 2×10, not 16 + 4."""
+    n_chunks = max(1, math.ceil(n / max(1, batch_size)))
+    size = math.ceil(n / n_chunks)
+    return [(start, min(start + size, n)) for start in range(0, n, size)], size
+
+
+def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_size=None, batch_size=32,
+                      seed=None, seed_input=None, input_range=(0, 255), backprop_modifier=None,
+                      grad_modifier=None, act_max_weight=1, lp_norm_weight=10, tv_weight=10,
+                      input_modifiers=None, param=None, objective="mean", norm_grads=True, labels=None,
+                      snapshot_every=None, on_snapshot=None, stop_event=None, jit_compile=False):
+    """One image per filter, all filters optimized together in one compiled step per iteration.
+
+    The same losses as ``visualize_activation`` (keras-vis's weights by default), but each sample
+    of the batch maximizes its own filter. Changing which filters (with the same count) reuses the
+    compiled step; more than ``batch_size`` filters run in chunks so memory stays bounded.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Functional or Sequential, channels-last or channels-first.
+    layer : int or str
+        The layer (index into ``model.layers`` or name).
+    filter_indices : list, optional
+        Filters (conv channels) or units (dense); an entry that is a list is a joint target (one
+        image maximizing all of them). Default: all filters of the layer.
+    max_iter : int
+        Steps.
+    image_size : int or (H, W), optional
+        Default: the model's input size, or 128 where it is unknown (``None``). A fixed-size
+        model is rebuilt at this size when the layers up to ``layer`` are convolutional.
+    batch_size : int
+        Most filters optimized at once.
+    seed : int, optional
+        Same seed, same images (the result's ``seed`` holds the one used).
+    seed_input : array, optional
+        One starting image (model layout) used for every filter.
+    input_modifiers : list, optional
+        E.g. ``[Jitter(0.05)]``.
+    param : str or object, optional
+        Image parameterization; ``'pixel'`` (default) is keras-vis's.
+    objective : {'mean', 'center'}
+        Maximize the channel's mean, or only its centre unit.
+    labels : list of str, optional
+        Class names for dense units.
+    snapshot_every : int, optional
+        Call ``on_snapshot(Snapshot)`` every that many steps (and at the end); returning
+        ``False`` stops the run.
+    stop_event : threading.Event, optional
+        Set it (from another thread) to stop between two steps.
+
+    Returns
+    -------
+    ActMaxResult
+        ``.images`` ``(N, H, W, C)``, histories, ``.dead`` flags. A stopped run returns what it
+        reached.
+    """
+    started = time.perf_counter()
+    modifiers = list(input_modifiers or [])
+    compiled, info = compiled_for(
+        model, layer, image_size=image_size, objective=objective, backprop_modifier=backprop_modifier,
+        param=param, input_modifiers=modifiers, grad_modifier=grad_modifier, norm_grads=norm_grads,
+        jit_compile=jit_compile)
+    targets = catalogue.check_filter_indices(info, filter_indices)
+    if not targets:
+        raise ValueError("filter_indices is empty: give at least one filter.")
+    problem = compiled.problem
+    seed = int(np.random.default_rng().integers(2**31)) if seed is None else int(seed)
+    weights = np.array([act_max_weight, lp_norm_weight, tv_weight], "float32")
+    seed_images = _broadcast_seed(problem, seed_input, compiled.parameterization)
+    n = len(targets)
+    spans, chunk_size = _chunks(n, batch_size)
+    target_keys = sample_keys(seed, targets)
+
+    display = compiled.parameterization.display
+    images = [None] * n
+    raw = [None] * n
+    activations = np.full(n, np.nan, "float32")
+    losses = np.full(n, np.nan, "float32")
+    histories = []
+    should_stop = (lambda: stop_event.is_set()) if stop_event is not None else None
+    stopped = False
+    compile_seconds = 0.0
+    snapshot_state = {"stop": False}
+
+    for chunk_number, (start, end) in enumerate(spans):
+        # Pad the last chunk to the common size so it reuses the traced step.
+        chunk_targets = targets[start:end] + [targets[end - 1]] * (chunk_size - (end - start))
+        chunk_keys = np.concatenate([target_keys[start:end],
+                                     np.repeat(target_keys[end - 1:end], chunk_size - (end - start))])
+        masks = _masks(chunk_targets, problem.n_channels[0])
+        live = end - start
+
+        def on_step(step, start=start, live=live):
+            activations[start:start + live] = -step.terms[0, :live]
+            losses[start:start + live] = step.total[:live]
+            due = snapshot_every and ((step.step + 1) % snapshot_every == 0 or step.step + 1 == max_iter)
+            if not due or on_snapshot is None:
+                return None
+            best = step.best_images.numpy()
+            for j in range(live):
+                images[start + j] = display(best[j], input_range)
+            so_far = _histories_so_far(histories, n, chunk_history, start, live)
+            snapshot = Snapshot(
+                step=chunk_number * max_iter + step.step + 1, total_steps=len(spans) * max_iter,
+                images=list(images), activations=activations.copy(), losses=losses.copy(),
+                activation_history=so_far, dead=_dead(so_far), seconds=time.perf_counter() - started)
+            if on_snapshot(snapshot) is False:
+                snapshot_state["stop"] = True
+                return False
+            return None
+
+        chunk_history = []
+
+        def on_step_recording(step, inner=on_step):
+            chunk_history.append(-step.terms[0])
+            return inner(step)
+
+        record = compiled.run(chunk_keys, masks, weights, max_iter=max_iter,
+                              seed_images=None if seed_images is None else np.repeat(seed_images, chunk_size, 0),
+                              input_range=input_range, on_step=on_step_recording, should_stop=should_stop)
+        compile_seconds += record.compile_seconds
+        for j in range(live):
+            raw[start + j] = record.best_images[j]
+            images[start + j] = display(record.best_images[j], input_range)
+        histories.append((start, live, record))
+        if record.stopped:
+            stopped = True
+            break
+
+    done = [i for i in range(n) if raw[i] is not None]
+    steps = max((r.steps for _, _, r in histories), default=0)
+    loss_hist = _stack_history(histories, n, steps, "loss_history")
+    act_hist = _stack_history(histories, n, steps, "activation_history")
+    term_hist = {name: _stack_history(histories, n, steps, "term_history", k)
+                 for k, name in enumerate(problem.names)}
+    keep = np.array(done, dtype=int)
+    return ActMaxResult(
+        images=np.stack([images[i] for i in done]) if done else np.zeros((0,) + problem.image_shape, "uint8"),
+        raw_images=np.stack([raw[i] for i in done]) if done else np.zeros((0,) + problem.image_shape, "float32"),
+        targets=[targets[i] for i in done], labels=[target_labels(info, targets, labels)[i] for i in done],
+        layer_name=info.name, loss_history=loss_hist[:, keep], activation_history=act_hist[:, keep],
+        term_history={k: v[:, keep] for k, v in term_hist.items()}, dead=_dead(act_hist[:, keep]),
+        steps=steps, stopped=stopped or snapshot_state["stop"], seed=seed,
+        seconds=time.perf_counter() - started, compile_seconds=compile_seconds,
+    )
+
+
+def _broadcast_seed(problem, seed_input, parameterization):
+    if seed_input is None:
+        return None
+    seed = np.asarray(seed_input, "float32")
+    if seed.ndim == len(problem.image_shape):
+        seed = seed[None]
+    if problem.channels_first:
+        seed = np.moveaxis(seed, 1, -1)
+    if seed.shape[1:] != tuple(problem.image_shape):
+        raise ValueError(f"seed_input has image shape {seed.shape[1:]} (channels-last); this run "
+                         f"optimizes images of shape {tuple(problem.image_shape)}: resize it or pass "
+                         "image_size to match.")
+    if not isinstance(parameterization, parameterizations.PixelImage):
+        raise ValueError("seed_input works with param='pixel' only.")
+    return seed[:1]
+
+
+def _masks(targets, n_channels):
+    masks = np.zeros((len(targets), n_channels), "float32")
+    for row, target in enumerate(targets):
+        for index in utils.listify(target):
+            masks[row, index] = 1.0
+    return masks
+
+
+def _stack_history(histories, n, steps, field, term=None):
+    out = np.full((steps, n), np.nan, "float32")
+    for start, live, record in histories:
+        values = getattr(record, field)
+        values = values[:, term, :] if term is not None else values
+        out[:len(values), start:start + live] = values[:, :live]
+    return out
+
+
+def _histories_so_far(histories, n, chunk_history, start, live):
+    steps = max([len(chunk_history)] + [r.steps for _, _, r in histories])
+    out = _stack_history(histories, n, steps, "activation_history")
+    if chunk_history:
+        out[:len(chunk_history), start:start + live] = np.array(chunk_history)[:, :live]
+    return out
+
+
+def _dead(activation_history):
+    """A target whose activation never moved had a zero gradient from the start."""
+    if len(activation_history) < 2:
+        return np.zeros(activation_history.shape[1], bool)
+    with np.errstate(invalid="ignore"):
+        spread = np.nanmax(activation_history, axis=0) - np.nanmin(activation_history, axis=0)
+        scale = np.nanmax(np.abs(activation_history), axis=0)
+    return np.nan_to_num(spread, nan=1.0) <= 1e-6 * (1.0 + np.nan_to_num(scale))
