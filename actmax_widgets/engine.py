@@ -25,6 +25,14 @@ from .sample_random import SampleRandom
 KERAS_VIS_RMSPROP = {"learning_rate": 1.0, "rho": 0.95, "epsilon": 1e-7}
 
 
+def make_optimizer(settings):
+    """A Keras optimizer from settings: RMSprop's keyword arguments, or ``{"optimizer": "adam",
+    **its keyword arguments}`` for another Keras optimizer by name."""
+    settings = dict(settings)
+    name = settings.pop("optimizer", "rmsprop")
+    return keras.optimizers.get({"class_name": name, "config": settings})
+
+
 class Problem:
     """The losses of one optimization, wired into one Keras model.
 
@@ -113,7 +121,7 @@ class _BatchState:
         self.params = tf.Variable(tf.zeros((batch,) + tuple(param_shape), tf.float32), trainable=True)
         self.best_images = tf.Variable(tf.zeros((batch,) + tuple(image_shape), tf.float32))
         self.best_score = tf.Variable(tf.fill((batch,), np.inf), dtype=tf.float32)
-        self.optimizer = keras.optimizers.RMSprop(**owner.optimizer_settings)
+        self.optimizer = make_optimizer(owner.optimizer_settings)
         self.optimizer.build([self.params])
         self.step = tf.function(owner.step_body(self), reduce_retracing=True,
                                 jit_compile=owner.jit_compile)
@@ -160,6 +168,11 @@ class CompiledOptimizer:
         self.optimizer_settings = dict(optimizer_settings or KERAS_VIS_RMSPROP)
         self.jit_compile = jit_compile
         self._states = {}
+
+    def is_traced(self, batch):
+        """Whether a run with ``batch`` samples reuses an already traced step."""
+        state = self._states.get(batch)
+        return state is not None and state.traced
 
     # -- the compiled step ------------------------------------------------------------------
     def step_body(self, state):

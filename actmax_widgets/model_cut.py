@@ -64,3 +64,32 @@ def cut_at(model, layer, image_size=None):
             f"{channels}) so it takes any size."
         ) from error
     return resized, info
+
+
+def with_linear_activation(model, layer):
+    """A model whose ``layer`` has a linear activation; the original model is left unchanged.
+
+    A softmax output is maximized most easily by *lowering the other classes*, which gives
+    muddy images; maximizing the logit (the linear output) shows the class itself. Only
+    ``layer`` gets a new copy (with the same weights); all other layers are shared.
+    """
+    target = catalogue.resolve_layer(model, layer)
+    if getattr(target, "activation", None) is None:
+        raise ValueError(f"Layer '{target.name}' has no activation to make linear.")
+    if target.activation is keras.activations.linear:
+        return model
+    copies = []
+
+    def clone_function(layer_to_clone):
+        if layer_to_clone is not target:
+            return layer_to_clone
+        config = layer_to_clone.get_config()
+        config["activation"] = "linear"
+        copy = layer_to_clone.__class__.from_config(config)
+        copies.append(copy)
+        return copy
+
+    linear = keras.models.clone_model(model, clone_function=clone_function)
+    for copy in copies:
+        copy.set_weights(target.get_weights())
+    return linear

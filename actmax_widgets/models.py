@@ -23,11 +23,21 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import weakref
 
 import keras
 import numpy as np
 
 from actmax_widgets._torch_pickle import load_torch_state_dict
+
+# Models built here that know their output classes: model -> function returning the names.
+_CLASS_NAMES = weakref.WeakKeyDictionary()
+
+
+def class_names_for(model):
+    """The class names of a model's output units, if it is one of the models built here."""
+    names = _CLASS_NAMES.get(model)
+    return names() if names is not None else None
 
 __all__ = ["decode_predictions", "efficientnet_lite0", "imagenet_labels"]
 
@@ -254,6 +264,8 @@ def efficientnet_lite0(input_shape=(224, 224, 3), include_top=True, name="effici
         x = keras.layers.Dense(_NUM_CLASSES, activation="softmax", name="predictions")(x)
     model = keras.Model(inputs, x, name=name)
     _load_lite0_weights(model, include_top)
+    if include_top:
+        _CLASS_NAMES[model] = imagenet_labels
     return model
 
 

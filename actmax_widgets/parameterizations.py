@@ -12,11 +12,14 @@ A parameterization has two parts, the seam between "what is optimized" and "what
 - ``display(image, input_range) -> np.ndarray``: one optimized image (channels-last, in
   ``input_range``) made displayable.
 
-``PixelImage`` is keras-vis's: the parameters are the pixels.
+``PixelImage`` is keras-vis's: the parameters are the pixels. ``FourierImage`` (``'fourier'``)
+is Lucid's spectral parameterization with colour decorrelation: smoother, more natural images in
+fewer steps.
 """
 from __future__ import annotations
 
 import numpy as np
+import tensorflow as tf
 
 from . import utils
 
@@ -49,7 +52,109 @@ class PixelImage:
         return utils.deprocess_input(image, input_range)
 
 
-_BY_NAME = {"pixel": PixelImage}
+# Lucid's colour correlation of ImageNet photos (the square root of the RGB covariance):
+# independent parameters per row become correlated colours, so colour and luminance are
+# optimized at comparable rates.
+COLOR_CORRELATION = np.array([[0.26, 0.09, 0.02],
+                              [0.27, 0.00, -0.05],
+                              [0.27, -0.09, 0.03]], dtype="float32")
+COLOR_CORRELATION_NORMALIZED = COLOR_CORRELATION / np.max(np.linalg.norm(COLOR_CORRELATION, axis=0))
+
+
+def spectrum_scale(height, width, decay=1.0):
+    """``(height, width // 2 + 1)`` weights of the real-FFT coefficients: 1 / max(f, 1/max(h, w))^decay.
+
+    Natural images have a ~1/f amplitude spectrum; weighting the coefficients this way makes
+    equal-size parameter steps change all frequencies equally visibly, instead of letting the
+    many high frequencies dominate (which makes noise). The ``sqrt(h * w)`` factor undoes the
+    inverse FFT's normalisation so the image's scale does not depend on its size.
+    """
+    fy = np.fft.fftfreq(height)[:, None]
+    fx = np.fft.rfftfreq(width)[None, :]
+    freqs = np.sqrt(fx * fx + fy * fy)
+    scale = 1.0 / np.maximum(freqs, 1.0 / max(height, width)) ** decay
+    return (scale * np.sqrt(height * width)).astype("float32")
+
+
+class FourierImage:
+    """Optimize the image's 2-D Fourier coefficients, decorrelated colours, squashed by a sigmoid.
+
+    Lucid's and Lucent's default ("spectral") parameterization. The parameters of each sample are
+    the real and imaginary parts of its real-FFT spectrum, one spectrum per (decorrelated) colour
+    channel, scaled by ``spectrum_scale`` so low frequencies move first; the inverse FFT gives the
+    image, ``COLOR_CORRELATION_NORMALIZED`` mixes 3-channel images into natural colour
+    statistics, and a sigmoid maps every value into ``input_range`` (no clipping, no contrast
+    stretch needed at display time).
+
+    Parameters
+    ----------
+    decay : float
+        Exponent of the 1/f weighting (Lucid 1.0, Xplique 0.85, Horama 1.5): higher gives
+        smoother images.
+    init_std : float
+        Standard deviation of the starting coefficients (Lucid's 0.01: an almost uniform grey).
+    decorrelate : bool
+        Mix 3-channel images with the colour correlation matrix (other channel counts: never).
+
+    Works for any channel count (1: grey, 3: colour) and non-square 2-D images.
+    """
+
+    name = "fourier"
+
+    def __init__(self, decay=1.0, init_std=0.01, decorrelate=True):
+        self.decay = float(decay)
+        self.init_std = float(init_std)
+        self.decorrelate = bool(decorrelate)
+        # Set by ``init_params``: the spectrum does not tell an odd width from the even one below
+        # it, and the sigmoid needs the range. The range is a variable so a traced step follows
+        # a later run's range instead of keeping the one it was traced with.
+        self._width = None
+        self._range = None
+
+    @staticmethod
+    def _spatial(image_shape):
+        if len(image_shape) != 3:
+            raise ValueError(f"FourierImage needs 2-D images (H, W, C); got image shape {tuple(image_shape)}.")
+        return int(image_shape[0]), int(image_shape[1]), int(image_shape[2])
+
+    def init_params(self, keys, image_shape, input_range, seed_images=None):
+        """``(B, 2, C, H, W // 2 + 1)``: real and imaginary parts, N(0, init_std) keyed per sample."""
+        if seed_images is not None:
+            raise ValueError("FourierImage starts from its own spectrum: seed images need param='pixel'.")
+        height, width, channels = self._spatial(image_shape)
+        self._width = width
+        low_high = np.array([float(v) for v in input_range], "float32")
+        if self._range is None:
+            self._range = tf.Variable(low_high, trainable=False, name="fourier_input_range")
+        else:
+            self._range.assign(low_high)
+        shape = (2, channels, height, width // 2 + 1)
+        params = [np.random.default_rng(int(key) & 0xFFFFFFFFFFFF).standard_normal(shape) * self.init_std
+                  for key in keys]
+        return np.stack(params).astype("float32")
+
+    def to_image(self, params):
+        if self._width is None:
+            raise RuntimeError("FourierImage.to_image needs init_params to be called first (it fixes the size).")
+        params = tf.convert_to_tensor(params, tf.float32)
+        height, width = int(params.shape[3]), self._width
+        spectrum = tf.complex(params[:, 0], params[:, 1]) * tf.cast(
+            spectrum_scale(height, width, self.decay), tf.complex64)
+        images = tf.signal.irfft2d(spectrum, fft_length=[height, width])  # (B, C, H, W)
+        images = tf.transpose(images, [0, 2, 3, 1]) / 4.0  # Lucid's /4 keeps the sigmoid unsaturated
+        if self.decorrelate and images.shape[-1] == 3:
+            images = tf.tensordot(images, tf.constant(COLOR_CORRELATION_NORMALIZED.T), axes=1)
+        low, high = self._range[0], self._range[1]
+        return low + (high - low) * tf.sigmoid(images)
+
+    def display(self, image, input_range):
+        """The image as uint8, mapped linearly from ``input_range`` (no contrast stretch)."""
+        low, high = (float(v) for v in input_range)
+        scaled = (np.asarray(image, "float32") - low) / (high - low) * 255.0
+        return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
+
+
+_BY_NAME = {"pixel": PixelImage, "fourier": FourierImage}
 
 
 def register(name, factory):

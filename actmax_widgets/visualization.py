@@ -180,7 +180,8 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
                       seed=None, seed_input=None, input_range=(0, 255), backprop_modifier=None,
                       grad_modifier=None, act_max_weight=1, lp_norm_weight=10, tv_weight=10,
                       input_modifiers=None, param=None, objective="mean", norm_grads=True, labels=None,
-                      snapshot_every=None, on_snapshot=None, stop_event=None, jit_compile=False):
+                      snapshot_every=None, snapshot_seconds=None, on_snapshot=None, stop_event=None,
+                      on_start=None, jit_compile=False):
     """One image per filter, all filters optimized together in one compiled step per iteration.
 
     The same losses as ``visualize_activation`` (keras-vis's weights by default), but each sample
@@ -216,10 +217,16 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
     labels : list of str, optional
         Class names for dense units.
     snapshot_every : int, optional
-        Call ``on_snapshot(Snapshot)`` every that many steps (and at the end); returning
-        ``False`` stops the run.
+        Call ``on_snapshot(Snapshot)`` every that many steps (and after the first and the last
+        step); returning ``False`` stops the run.
+    snapshot_seconds : float, optional
+        Or at most one snapshot per that many seconds (live displays: building a snapshot costs
+        a copy and a deprocess of every image, so it should not happen on every fast step).
     stop_event : threading.Event, optional
         Set it (from another thread) to stop between two steps.
+    on_start : callable, optional
+        ``on_start(layer_info, needs_compile)`` once the request is validated, before the first
+        step; ``needs_compile`` is False when a cached compiled step will be reused.
 
     Returns
     -------
@@ -242,6 +249,8 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
     seed_images = _broadcast_seed(problem, seed_input, compiled.parameterization)
     n = len(targets)
     spans, chunk_size = _chunks(n, batch_size)
+    if on_start is not None:
+        on_start(info, not compiled.is_traced(chunk_size))
     target_keys = sample_keys(seed, targets)
 
     display = compiled.parameterization.display
@@ -253,7 +262,7 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
     should_stop = (lambda: stop_event.is_set()) if stop_event is not None else None
     stopped = False
     compile_seconds = 0.0
-    snapshot_state = {"stop": False}
+    snapshot_state = {"stop": False, "last": -np.inf}
 
     for chunk_number, (start, end) in enumerate(spans):
         # Pad the last chunk to the common size so it reuses the traced step.
@@ -266,9 +275,15 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
         def on_step(step, start=start, live=live):
             activations[start:start + live] = -step.terms[0, :live]
             losses[start:start + live] = step.total[:live]
-            due = snapshot_every and ((step.step + 1) % snapshot_every == 0 or step.step + 1 == max_iter)
-            if not due or on_snapshot is None:
+            if on_snapshot is None:
                 return None
+            now = time.perf_counter()
+            due = (step.step == 0 or step.step + 1 == max_iter
+                   or (snapshot_every and (step.step + 1) % snapshot_every == 0)
+                   or (snapshot_seconds and now - snapshot_state["last"] >= snapshot_seconds))
+            if not due:
+                return None
+            snapshot_state["last"] = now
             best = step.best_images.numpy()
             for j in range(live):
                 images[start + j] = display(best[j], input_range)

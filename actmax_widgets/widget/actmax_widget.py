@@ -1,0 +1,237 @@
+"""``ActMaxWidget``: pick a layer and filters, press Run, watch the grid improve live."""
+from __future__ import annotations
+
+import threading
+import time
+
+import ipywidgets as w
+import numpy as np
+
+from .. import models, render
+from ..device import device_name
+from .controls import Controls
+from .grid import GridWidget
+from .job import Listener, VisualizationJob
+from .presets import DEFAULT_PRESET
+
+
+class ActMaxWidget(w.VBox):
+    """Activation maximization in a notebook cell.
+
+    ``ActMaxWidget(model)`` shows a layer picker (only layers that can be visualized, with their
+    kind and size), filter selection (pages, a list such as ``0-15, 32``, or a random sample),
+    presets and settings, one Run/Stop button, and a grid of thumbnails that refreshes while the
+    optimization runs in a background thread.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Functional or Sequential.
+    layer : int or str, optional
+        The layer to start on; default a mid-depth convolutional layer.
+    filters : list of int, optional
+        The filters to start with; default the first page.
+    labels : list of str, optional
+        Class names for a dense output (the embedded ImageNet model brings its own).
+    preset : str
+        ``'quick preview'``, ``'workshop quality'`` or ``'keras-vis defaults'``.
+    steps, image_size : int, optional
+        Override the preset's values.
+
+    Use from code: ``run(blocking=True)`` (scripts, tests, nbval), ``run()`` / ``stop()``,
+    ``running``, ``images`` (latest ``(N, H, W, C)`` uint8), ``result`` (the last
+    ``ActMaxResult``), ``save(path)``.
+    """
+
+    def __init__(self, model, layer=None, filters=None, *, labels=None, preset=DEFAULT_PRESET,
+                 steps=None, image_size=None, styles=None):
+        self.model = model
+        labels = labels if labels is not None else models.class_names_for(model)
+        self.controls = Controls(model, layer=layer, filters=filters, labels=labels, preset=preset,
+                                 styles=styles)
+        if steps is not None:
+            self.controls.steps.value = steps
+        if image_size is not None:
+            self.controls.image_size.value = image_size
+        self.grid = GridWidget()
+        self._device = device_name()
+        self._listener = _GridUpdater(self)
+        self._job = VisualizationJob(model, self._listener)
+        self._images = None
+        self._targets = []
+        self.controls.run_button.on_click(lambda _: self._toggle())
+        self.controls.layer.observe(lambda _: self._show_layer(), "value")
+        self._show_layer()
+        super().__init__([self.controls.box(), self.grid])
+        self.add_class("actmax-widget")
+
+    # -- public API ------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """True while a run is in progress."""
+        return self._job.running
+
+    @property
+    def result(self):
+        """The last finished (or stopped) run's ``ActMaxResult``, or None."""
+        return self._job.result
+
+    @property
+    def images(self):
+        """The latest images, ``(N, H, W, C)`` uint8 (updated live during a run)."""
+        return self._images
+
+    def run(self, blocking=False):
+        """Start a run with the current settings.
+
+        ``blocking=True`` runs in the calling thread and raises what went wrong (for scripts,
+        tests and nbval, which do not wait for threads); the grid still updates live.
+        """
+        request = self.controls.request()  # raises ValueError on a bad filter list
+        if not request.targets:
+            raise ValueError("No filters selected.")
+        self._targets = list(request.targets)
+        self.controls.set_enabled(False)
+        self._set_run_button(running=True)
+        try:
+            self._job.start(request, blocking=blocking)
+        finally:
+            if blocking:
+                self._set_run_button(running=False)
+                self.controls.set_enabled(True)
+        return self
+
+    def stop(self, wait=True):
+        """Stop after the current step; the images reached so far are kept."""
+        self._job.stop(wait=wait)
+
+    def wait(self, timeout=None):
+        """Block until the current run ends."""
+        self._job.join(timeout)
+
+    def save(self, path):
+        """Write the current grid (with labels) as a PNG file."""
+        if self._images is None:
+            raise RuntimeError("Nothing to save yet: press Run (or call run()) first.")
+        labels = [info["label"] for info in self.grid.tile_info]
+        render.save_png(render.labelled_grid(self._images, labels, title=self._listener.layer_shown), path)
+        return path
+
+    # -- internals ---------------------------------------------------------------------------
+    def _toggle(self):
+        if self.running:
+            self.stop(wait=False)
+            return
+        try:
+            self.run()
+        except Exception as error:  # a click has no caller to raise to: show it
+            self._listener.on_failed(error, "")
+
+    def _set_run_button(self, running):
+        button = self.controls.run_button
+        button.description = "Stop" if running else "Run"
+        button.icon = "stop" if running else "play"
+        button.button_style = "danger" if running else "success"
+
+    def _show_layer(self):
+        info = self.controls.layer_info
+        self.grid.layer_name = info.name
+        self.grid.layer_kind = info.description.split(" — ", 1)[1]
+
+    def _ended(self):
+        self._set_run_button(running=False)
+        self.controls.set_enabled(True)
+
+
+class _GridUpdater(Listener):
+    """Turns job reports into grid traits (one message per update, throttled by the job)."""
+
+    def __init__(self, widget):
+        self.widget = widget
+        self.grid = widget.grid
+        self._lock = threading.Lock()
+        self._first_snapshot_at = None
+        self._started_at = None
+        self.layer_shown = None  # the layer of the tiles on screen (the picker may have moved on)
+
+    def on_started(self, request, needs_compile):
+        self._started_at = time.perf_counter()
+        self._first_snapshot_at = None
+        self._request = request
+        self.layer_shown = request.layer
+        grid = self.grid
+        with grid.hold_sync():
+            grid.error = ""
+            grid.progress = 0.0
+            grid.placeholder_count = len(request.targets)
+            grid.state = "compiling" if needs_compile else "running"
+            grid.status = ("compiling the optimization step for this layer… (once per layer and size)"
+                           if needs_compile else f"starting · {self.widget._device}")
+            if needs_compile:
+                grid.set_tiles([], [])
+
+    def on_snapshot(self, snapshot):
+        now = time.perf_counter()
+        if self._first_snapshot_at is None:
+            self._first_snapshot_at = (now, snapshot.step)
+        ready = [i for i, image in enumerate(snapshot.images) if image is not None]
+        images = np.stack([snapshot.images[i] for i in ready])
+        self.widget._images = images
+        pngs = [render.to_png(image) for image in images]
+        infos = self._infos(ready, snapshot.activations, snapshot.dead)
+        with self._lock, self.grid.hold_sync():
+            self.grid.set_tiles(pngs, infos)
+            self.grid.set_history(np.nan_to_num(snapshot.activation_history[:, ready], nan=0.0))
+            self.grid.progress = snapshot.progress
+            self.grid.state = "running"
+            self.grid.status = self._status(snapshot, now)
+
+    def _infos(self, indices, activations, dead):
+        request = self._request
+        targets = request.targets
+        labels = request.labels
+        return [{
+            "filter": int(targets[i]),
+            "label": str(labels[targets[i]]) if labels else str(targets[i]),
+            "activation": float(activations[i]),
+            "dead": bool(dead[i]),
+        } for i in indices]
+
+    def _status(self, snapshot, now):
+        first_time, first_step = self._first_snapshot_at
+        steps_done = snapshot.step - first_step
+        rate = steps_done / (now - first_time) if now > first_time and steps_done > 0 else None
+        parts = [f"step {snapshot.step}/{snapshot.total_steps}"]
+        if rate:
+            parts.append(f"{rate:.1f} steps/s")
+            parts.append(f"{max(0.0, (snapshot.total_steps - snapshot.step) / rate):.0f} s left")
+        parts.append(self.widget._device)
+        return " · ".join(parts)
+
+    def on_finished(self, result):
+        if len(result.images):
+            self.widget._images = result.images
+            pngs = [render.to_png(image) for image in result.images]
+            infos = self._infos(range(len(result.images)), result.final_activations, result.dead)
+        seconds = time.perf_counter() - (self._started_at or time.perf_counter())
+        with self._lock, self.grid.hold_sync():
+            if len(result.images):
+                self.grid.set_tiles(pngs, infos)
+                self.grid.set_history(np.nan_to_num(result.activation_history, nan=0.0))
+            self.grid.placeholder_count = 0
+            self.grid.state = "stopped" if result.stopped else "done"
+            self.grid.progress = 1.0 if not result.stopped else self.grid.progress
+            n_dead = int(np.sum(result.dead))
+            dead_note = f" · {n_dead} dead filter{'s' if n_dead != 1 else ''}" if n_dead else ""
+            verb = "stopped at" if result.stopped else "done:"
+            self.grid.status = (f"{verb} {result.steps} steps × {len(result.images)} filters in "
+                                f"{seconds:.1f} s{dead_note} · {self.widget._device}")
+        self.widget._ended()
+
+    def on_failed(self, error, details):
+        with self._lock, self.grid.hold_sync():
+            self.grid.placeholder_count = 0
+            self.grid.state = "error"
+            self.grid.error = f"{type(error).__name__}: {error}"
+            self.grid.status = "failed — the tiles show the last images reached"
+        self.widget._ended()

@@ -1,0 +1,134 @@
+"""Runs one visualization request in a worker thread and reports through callbacks.
+
+The Stop button only works if TensorFlow runs off the kernel's main thread (a blocking loop in
+the cell never sees the click), so each run gets a thread and an event to stop it between steps.
+The job never prints (a worker's output is lost): everything goes to the listener.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import traceback
+
+from .. import input_modifiers, model_cut
+from ..visualization import visualize_filters
+
+# At most ~8 grid updates a second: enough to look live, cheap for the kernel and the browser.
+SNAPSHOT_SECONDS = 0.12
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRequest:
+    """Everything one run needs, read from the controls (plain values only)."""
+
+    layer: str
+    targets: tuple
+    steps: int = 60
+    image_size: int = 96
+    style: str | None = None
+    grad_modifier: str | None = None
+    backprop_modifier: str | None = None
+    jitter: float = 0.05
+    act_max_weight: float = 1.0
+    tv_weight: float = 0.3
+    lp_norm_weight: float = 0.0
+    linear_output: bool = False
+    seed: int | None = None
+    batch_size: int = 64
+    labels: tuple | None = None
+
+
+class Listener:
+    """What a job reports; the widget implements these (all may be called from the worker)."""
+
+    def on_started(self, request, needs_compile):
+        """The run begins; ``needs_compile`` when the step must be traced first (seconds)."""
+
+    def on_snapshot(self, snapshot):
+        """A new ``Snapshot``."""
+
+    def on_finished(self, result):
+        """The run ended normally or was stopped (``result.stopped``)."""
+
+    def on_failed(self, error, details):
+        """The run raised ``error``; ``details`` is the formatted traceback."""
+
+
+class VisualizationJob:
+    """One model's runs, one at a time."""
+
+    def __init__(self, model, listener):
+        self.model = model
+        self.listener = listener
+        self._thread = None
+        self._stop = threading.Event()
+        self._linear_models = {}
+        self.result = None
+        self.error = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def model_for(self, request):
+        """The model to optimize: the user's, or a copy with a linear output layer."""
+        if not request.linear_output:
+            return self.model
+        if request.layer not in self._linear_models:
+            self._linear_models[request.layer] = model_cut.with_linear_activation(self.model, request.layer)
+        return self._linear_models[request.layer]
+
+    def options_for(self, request):
+        """``visualize_filters`` keyword arguments for a request."""
+        options = dict(
+            max_iter=request.steps, image_size=request.image_size, batch_size=request.batch_size,
+            seed=request.seed, grad_modifier=request.grad_modifier,
+            backprop_modifier=request.backprop_modifier, act_max_weight=request.act_max_weight,
+            tv_weight=request.tv_weight, lp_norm_weight=request.lp_norm_weight,
+            input_modifiers=[input_modifiers.Jitter(request.jitter)] if request.jitter > 0 else [],
+            labels=list(request.labels) if request.labels else None,
+        )
+        if request.style is not None:
+            options["style"] = request.style
+        return options
+
+    def start(self, request, blocking=False):
+        """Run ``request``; in a worker thread unless ``blocking`` (then errors propagate)."""
+        if self.running:
+            raise RuntimeError("A run is in progress: stop() it first.")
+        self._stop = threading.Event()
+        if blocking:
+            self._run(request, self._stop, reraise=True)
+            return
+        self._thread = threading.Thread(target=self._run, args=(request, self._stop, False),
+                                        name="actmax-run", daemon=True)
+        self._thread.start()
+
+    def stop(self, wait=True, timeout=30.0):
+        """Ask the run to stop after the current step; wait for it unless ``wait=False``."""
+        self._stop.set()
+        thread = self._thread
+        if wait and thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def join(self, timeout=None):
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self, request, stop_event, reraise):
+        self.error = None
+        try:
+            model = self.model_for(request)
+            options = self.options_for(request)
+            result = visualize_filters(
+                model, request.layer, list(request.targets), snapshot_seconds=SNAPSHOT_SECONDS,
+                on_snapshot=self.listener.on_snapshot, stop_event=stop_event,
+                on_start=lambda info, needs_compile: self.listener.on_started(request, needs_compile),
+                **options)
+            self.result = result
+            self.listener.on_finished(result)
+        except Exception as error:  # reported to the widget; the worker must not die silently
+            self.error = error
+            self.listener.on_failed(error, traceback.format_exc())
+            if reraise:
+                raise
