@@ -30,10 +30,14 @@ def to_png(image) -> bytes:
 
 
 def _font(size):
+    # matplotlib (a dependency) ships DejaVu Sans, which has the "·" and "—" of our captions;
+    # Pillow's built-in font does not.
     try:
+        from matplotlib import font_manager
+
+        return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size)
+    except (ImportError, OSError, ValueError):
         return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1 has one fixed-size default font
-        return ImageFont.load_default()
 
 
 def labelled_grid(images, labels=None, cols=None, title=None, tile_size=None, margin=8,
