@@ -1,0 +1,47 @@
+# Two entry points for a fresh machine (see README):
+#   make lab    set up and open the quickstart notebook in JupyterLab
+#   make test   set up everything (Python, npm, Chromium) and run the whole test suite
+# Everything lives in ./.venv and js/node_modules; nothing is installed globally except
+# Debian's chromium package (for the real-browser tests).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: setup lab test test-python test-js test-notebooks test-browser bench grid clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml js/package.json js/package-lock.json
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	cd js && npm ci --no-audit --no-fund && npm run build
+	$(BIN)/python -m pip install --quiet -e '.[cpu,test]'
+	touch $(STAMP)
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/01_quickstart.ipynb
+
+test: setup
+	bash tools/ensure_browser.sh
+	$(MAKE) test-js test-python test-notebooks
+
+test-js: setup
+	cd js && npm run build && npm test
+
+test-python: setup
+	$(BIN)/python -m pytest tests -p no:cacheprovider $(PYTEST_ARGS)
+
+test-notebooks: setup
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks/ -p no:cacheprovider --durations=0
+
+bench: setup
+	bash bench/run.sh
+
+grid: setup
+	$(BIN)/python -m actmax_widgets --filters 0-15 --out grid.png
+
+clean:
+	rm -rf $(VENV) js/node_modules actmax_widgets/static test-artifacts

@@ -1,0 +1,189 @@
+"""ActMaxWidget without a browser: controls reflect the model, runs reach the grid, stop/error paths."""
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+from PIL import Image
+
+from actmax_widgets import ActMaxWidget
+from actmax_widgets.widget.presets import PRESETS
+
+
+@pytest.fixture(scope="module")
+def conv_model():
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((24, 24, 3))
+    x = layers.Rescaling(1 / 127.5, offset=-1, name="scale")(inputs)
+    x = layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_a")(x)
+    x = layers.Conv2D(12, 3, padding="same", name="conv_b")(x)
+    x = layers.Activation("relu", name="conv_b_relu")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = layers.Dense(5, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="tiny")
+
+
+def make_widget(model, **kwargs):
+    widget = ActMaxWidget(model, **kwargs)
+    widget.controls.steps.value = 10
+    widget.controls.image_size.value = 64
+    # An untrained model's activations are tiny next to the preset's smoothing: let them lead.
+    widget.controls.tv_weight.value = 1e-3
+    return widget
+
+
+def test_layer_picker_lists_only_visualizable_layers_in_order_with_counts(conv_model):
+    widget = ActMaxWidget(conv_model)
+    labels = [label for label, _ in widget.controls.layer.options]
+    assert labels == ["conv_a — conv 8 ch", "conv_b — conv 12 ch", "conv_b_relu — conv 12 ch",
+                      "predictions — dense 5 units"]
+    assert widget.controls.layer.value == "conv_b_relu"  # mid-depth, after a non-linearity
+
+
+def test_layer_search_filters_the_picker(conv_model):
+    widget = ActMaxWidget(conv_model)
+    widget.controls.layer_search.value = "relu"
+    assert [name for _, name in widget.controls.layer.options] == ["conv_b_relu"]
+    widget.controls.layer_search.value = "no such layer"  # keeps the last non-empty list
+    assert [name for _, name in widget.controls.layer.options] == ["conv_b_relu"]
+
+
+def test_pages_cover_a_layer_in_steps_of_the_page_size(conv_model):
+    widget = ActMaxWidget(conv_model, layer="conv_b")
+    controls = widget.controls
+    controls.page_size.value = 16
+    assert controls.targets() == list(range(12))
+    assert controls.next_page.disabled and controls.previous_page.disabled
+    assert "0–11 of 12" in controls.page_label.value
+
+
+def test_filter_list_and_random_sample(conv_model):
+    controls = ActMaxWidget(conv_model, layer="conv_b").controls
+    controls.mode.value = "list"
+    controls.filter_text.value = "0-2, 7"
+    assert controls.targets() == [0, 1, 2, 7]
+    controls.filter_text.value = "3-40"
+    assert "valid indices are 0..11" in controls.filter_error.value
+    with pytest.raises(ValueError, match="0..11"):
+        controls.request()
+    controls.mode.value = "random"
+    sample = controls.targets()
+    assert len(sample) == 12 and sample == sorted(set(sample))
+
+
+def test_presets_set_the_sliders_and_editing_marks_custom(conv_model):
+    controls = ActMaxWidget(conv_model, preset="workshop quality").controls
+    assert controls.steps.value == PRESETS["workshop quality"]["steps"]
+    controls.steps.value = 30
+    assert controls.preset.value == "custom"
+
+
+def test_dense_softmax_layer_offers_linear_output_and_class_labels(conv_model):
+    widget = ActMaxWidget(conv_model, layer="predictions", labels=["a", "b", "c", "d", "e"])
+    request = widget.controls.request()
+    assert request.linear_output is True
+    assert request.labels == ("a", "b", "c", "d", "e")
+    assert ActMaxWidget(conv_model, layer="conv_b").controls.request().linear_output is False
+
+
+def test_blocking_run_puts_png_tiles_with_info_and_history_on_the_grid(conv_model):
+    widget = make_widget(conv_model, layer="conv_b", filters=[0, 3, 5])
+    widget.run(blocking=True)
+    grid = widget.grid
+    assert grid.state == "done" and grid.progress == 1.0
+    assert len(grid.tiles) == 3
+    for png in grid.tiles:
+        image = np.asarray(Image.open(io.BytesIO(png)))
+        assert image.shape == (64, 64, 3) and image.std() > 1  # a real picture, not a blank
+    assert [info["filter"] for info in grid.tile_info] == [0, 3, 5]
+    history = np.frombuffer(grid.history, "<f4").reshape(grid.history_steps, 3)
+    assert grid.history_steps == 10 and np.all(history[-1] > history[0])
+    assert widget.images.shape == (3, 64, 64, 3) and widget.images.dtype == np.uint8
+    assert widget.result.steps == 10
+    assert "done" in grid.status and "CPU" in grid.status
+
+
+def test_dense_tiles_are_labelled_with_class_names(conv_model):
+    widget = make_widget(conv_model, layer="predictions", filters=[1, 4], labels=list("abcde"))
+    widget.run(blocking=True)
+    assert [info["label"] for info in widget.grid.tile_info] == ["b", "e"]
+
+
+def test_rerun_with_same_layer_and_count_does_not_compile_again(conv_model):
+    widget = make_widget(conv_model, layer="conv_a", filters=[0, 1])
+    widget.run(blocking=True)
+    states = []
+    widget.grid.observe(lambda change: states.append(change["new"]), "state")
+    widget.controls.filter_text.value = "2, 3"
+    widget.run(blocking=True)
+    assert "compiling" not in states and states[-1] == "done"
+    assert widget.result.compile_seconds == 0.0
+
+
+def test_stop_keeps_what_was_reached(conv_model):
+    widget = make_widget(conv_model, layer="conv_b", filters=[0, 1])
+    widget.controls.steps.value = 1000
+    first_tiles = threading.Event()
+    widget.grid.observe(lambda change: first_tiles.set() if change["new"] else None, "tiles")
+    widget.run()
+    assert first_tiles.wait(60), "no tiles arrived"
+    assert widget.running
+    clicked = time.perf_counter()
+    widget.stop()
+    assert not widget.running and time.perf_counter() - clicked < 5
+    assert widget.grid.state == "stopped"
+    assert widget.result.stopped and 0 < widget.result.steps < 1000
+    assert len(widget.grid.tiles) == 2 and widget.images.shape[0] == 2
+    assert widget.controls.run_button.description == "Run"
+
+
+def test_run_button_toggles_run_and_stop(conv_model):
+    widget = make_widget(conv_model, layer="conv_b", filters=[0])
+    widget.controls.steps.value = 1000
+    widget.controls.run_button.click()
+    assert widget.controls.run_button.description == "Stop"
+    time.sleep(0.5)
+    widget.controls.run_button.click()
+    widget.wait(30)
+    assert not widget.running and widget.grid.state == "stopped"
+
+
+def test_errors_go_to_the_grid_and_to_a_blocking_caller(conv_model):
+    widget = make_widget(conv_model, layer="conv_b", filters=[0])
+    widget.controls.grad_modifier.value = "negate"
+    bad_model = widget._job.model_for
+    widget._job.model_for = lambda request: (_ for _ in ()).throw(RuntimeError("model exploded"))
+    with pytest.raises(RuntimeError, match="model exploded"):
+        widget.run(blocking=True)
+    assert widget.grid.state == "error" and "model exploded" in widget.grid.error
+    assert widget.controls.run_button.description == "Run" and not widget.controls.layer.disabled
+    widget._job.model_for = bad_model
+    widget.controls.run_button.click()  # a click has no caller: the error shows on the grid only
+    widget.wait(60)
+    assert widget.grid.state == "done"
+
+
+def test_save_writes_a_labelled_grid_png(conv_model, tmp_path):
+    widget = make_widget(conv_model, layer="conv_b", filters=[0, 1, 2, 3])
+    with pytest.raises(RuntimeError, match="Run"):
+        widget.save(tmp_path / "empty.png")
+    widget.run(blocking=True)
+    path = widget.save(tmp_path / "grid.png")
+    image = np.asarray(Image.open(path))
+    assert image.shape[0] > 2 * 64 and image.shape[1] > 2 * 64
+
+
+def test_grid_state_travels_as_binary_buffers(conv_model):
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    widget = make_widget(conv_model, layer="conv_b", filters=[0, 1])
+    widget.run(blocking=True)
+    state, buffer_paths, buffers = _remove_buffers(widget.grid.get_state())
+    assert ["tiles", 0] in buffer_paths and ["tiles", 1] in buffer_paths and ["history"] in buffer_paths
+    assert all(bytes(buffer[:8]) == b"\x89PNG\r\n\x1a\n"
+               for path, buffer in zip(buffer_paths, buffers) if path[0] == "tiles")
