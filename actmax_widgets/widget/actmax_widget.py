@@ -99,7 +99,6 @@ class ActMaxWidget(w.VBox):
             if blocking:
                 self._set_run_button(running=False)
                 self.controls.set_enabled(True)
-        return self
 
     def stop(self, wait=True):
         """Stop after the current step; the images reached so far are kept."""

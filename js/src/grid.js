@@ -1,0 +1,224 @@
+// actmax_widgets' live filter grid: an anywidget front-end for GridWidget.
+// Header (layer, status, progress, Save grid), the thumbnail grid, and an enlarged
+// view per tile. Every model value is read in one coalesced update per message.
+import { h, icon, ICONS } from "./dom.js";
+import { historySeries } from "./history.js";
+import { canvasToBlob, composeGrid, downloadBlob, gridFileName, tileFileName } from "./save.js";
+import { TileGrid } from "./tiles.js";
+import { ZoomView } from "./zoom.js";
+
+const TRAITS = [
+  "tiles",
+  "tile_info",
+  "layer_name",
+  "layer_kind",
+  "history",
+  "history_steps",
+  "state",
+  "progress",
+  "status",
+  "error",
+  "tile_size",
+  "columns",
+  "placeholder_count",
+];
+
+const STATE_LABELS = {
+  idle: "",
+  compiling: "Compiling",
+  running: "Running",
+  done: "Done",
+  stopped: "Stopped",
+  error: "Error",
+};
+
+const EMPTY_HINTS = {
+  idle: "Choose a layer and filters, then press Run",
+  done: "The run finished without images.",
+  stopped: "Stopped before the first snapshot.",
+};
+
+function render({ model, el }) {
+  const layerName = h("span", { class: "actmax-grid__layer" });
+  const layerKind = h("span", { class: "actmax-grid__kind" });
+  const saveButton = h(
+    "button",
+    { type: "button", class: "actmax-grid__button", title: "Download all tiles with their labels as one PNG" },
+    icon(...ICONS.download),
+    "Save grid",
+  );
+  const stateBadge = h("span", { class: "actmax-grid__state" });
+  const statusText = h("span", { class: "actmax-grid__status-text" });
+  const statusLine = h(
+    "div",
+    { class: "actmax-grid__status", "aria-live": "polite", "aria-atomic": "true" },
+    stateBadge,
+    statusText,
+  );
+  const progressFill = h("div", { class: "actmax-grid__progress-fill" });
+  const progress = h(
+    "div",
+    {
+      class: "actmax-grid__progress",
+      role: "progressbar",
+      "aria-label": "Optimization progress",
+      "aria-valuemin": 0,
+      "aria-valuemax": 100,
+      "aria-valuenow": 0,
+    },
+    progressFill,
+  );
+  const errorMessage = h("div", { class: "actmax-grid__error-message" });
+  const errorBox = h(
+    "div",
+    { class: "actmax-grid__error", role: "alert", hidden: true },
+    h("strong", { class: "actmax-grid__error-title" }, "The optimization failed"),
+    errorMessage,
+  );
+  const emptyHint = h("div", { class: "actmax-grid__empty", hidden: true });
+  const grid = new TileGrid((index) => openZoom(index));
+  const zoom = new ZoomView({
+    onNavigate: (delta) => {
+      if (grid.length) openZoom((zoom.index + delta + grid.length) % grid.length);
+    },
+    onDownload: () => {
+      const tile = grid.tile(zoom.index);
+      if (tile?.blob) downloadBlob(tile.blob, tileFileName(model.get("layer_name"), tile.info.filter));
+    },
+    onClose: (index) => grid.tile(index)?.button.focus(),
+  });
+
+  const root = h(
+    "div",
+    { class: "actmax-grid", "data-state": "idle", "data-lm-suppress-shortcuts": "true" },
+    h(
+      "div",
+      { class: "actmax-grid__header" },
+      h("div", { class: "actmax-grid__heading" }, layerName, layerKind),
+      saveButton,
+    ),
+    statusLine,
+    progress,
+    errorBox,
+    emptyHint,
+    grid.element,
+    zoom.element,
+  );
+  el.append(root);
+  // Plain keys typed in the widget are the widget's: a notebook in command mode would
+  // otherwise take "b", "a" or "d d" on a focused tile as cell commands. Chords such as
+  // Ctrl+S still reach the notebook.
+  root.addEventListener("keydown", (event) => {
+    if (!event.ctrlKey && !event.metaKey && !event.altKey) event.stopPropagation();
+  });
+
+  function openZoom(index) {
+    if (!grid.tile(index)) return;
+    zoom.open(index);
+    updateZoom();
+  }
+
+  function updateZoom() {
+    if (!zoom.isOpen) return;
+    const tile = grid.tile(zoom.index);
+    if (!tile) {
+      zoom.close();
+      return;
+    }
+    zoom.update({
+      tile,
+      count: grid.length,
+      layer: model.get("layer_name"),
+      kind: model.get("layer_kind"),
+      series: historySeries(model.get("history"), model.get("history_steps"), grid.length, zoom.index),
+    });
+  }
+
+  function update() {
+    const state = STATE_LABELS[model.get("state")] === undefined ? "idle" : model.get("state");
+    const layer = model.get("layer_name") || "";
+    const pngs = model.get("tiles") || [];
+    root.dataset.state = state;
+    root.style.setProperty("--actmax-tile-size", `${Math.max(32, model.get("tile_size") || 112)}px`);
+    const columns = model.get("columns") || 0;
+    grid.element.style.gridTemplateColumns = columns > 0 ? `repeat(${columns}, var(--actmax-tile-size))` : "";
+
+    layerName.textContent = layer || "Activation maximization";
+    layerKind.textContent = model.get("layer_kind") || "";
+    layerKind.hidden = !layerKind.textContent;
+
+    stateBadge.textContent = STATE_LABELS[state];
+    stateBadge.hidden = !stateBadge.textContent;
+    statusText.textContent = model.get("status") || "";
+    // The live region itself stays rendered (announcements need it); it collapses when empty.
+    progress.hidden = state === "idle" && !statusText.textContent;
+
+    const percent = Math.round(Math.min(1, Math.max(0, model.get("progress") || 0)) * 100);
+    progress.setAttribute("aria-valuenow", String(percent));
+    progress.className = `actmax-grid__progress actmax-grid__progress--${state}`;
+    progressFill.style.width = `${percent}%`;
+
+    errorBox.hidden = state !== "error";
+    errorMessage.textContent = model.get("error") || "No details were reported.";
+
+    grid.update(pngs, model.get("tile_info") || [], layer);
+    const waiting = state === "compiling" || state === "running";
+    grid.showPlaceholders(waiting ? model.get("placeholder_count") || 0 : 0);
+    const hint = EMPTY_HINTS[state];
+    emptyHint.hidden = !(pngs.length === 0 && hint);
+    emptyHint.textContent = hint || "";
+    saveButton.disabled = pngs.length === 0;
+    updateZoom();
+  }
+
+  // One message from the kernel changes several traits; render once for all of them.
+  let scheduled = false;
+  let destroyed = false;
+  function scheduleUpdate() {
+    if (scheduled) return;
+    scheduled = true;
+    queueMicrotask(() => {
+      scheduled = false;
+      if (!destroyed) update();
+    });
+  }
+
+  async function saveGrid() {
+    const tiles = [];
+    for (let i = 0; i < grid.length; i++) {
+      const tile = grid.tile(i);
+      if (tile.blob) tiles.push({ blob: tile.blob, info: tile.info });
+    }
+    if (!tiles.length) return;
+    saveButton.disabled = true;
+    try {
+      const shown = getComputedStyle(grid.element).gridTemplateColumns.split(" ").filter(Boolean).length;
+      const canvas = await composeGrid({
+        tiles,
+        layer: model.get("layer_name"),
+        kind: model.get("layer_kind"),
+        columns: model.get("columns") || shown,
+        fontFamily: getComputedStyle(root).fontFamily,
+      });
+      downloadBlob(await canvasToBlob(canvas), gridFileName(model.get("layer_name")));
+    } finally {
+      saveButton.disabled = grid.length === 0;
+    }
+  }
+
+  saveButton.addEventListener("click", () => {
+    saveGrid().catch((error) => console.error("actmax_widgets: could not save the grid", error));
+  });
+  for (const trait of TRAITS) model.on(`change:${trait}`, scheduleUpdate);
+  update();
+
+  return () => {
+    destroyed = true;
+    for (const trait of TRAITS) model.off(`change:${trait}`, scheduleUpdate);
+    zoom.close();
+    grid.destroy();
+    root.remove();
+  };
+}
+
+export default { render };

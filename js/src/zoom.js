@@ -1,0 +1,155 @@
+// The enlarged view of one tile: a modal <dialog> inside the widget's DOM (so it keeps
+// the widget's theme variables) with the large image, its numbers, the activation
+// history chart and a download button. It follows the tile live while a run goes on.
+import { createChart } from "./chart.js";
+import { h, icon, ICONS } from "./dom.js";
+import { formatActivation } from "./format.js";
+
+let dialogCount = 0;
+
+function iconButton(label, title, paths) {
+  return h("button", { type: "button", class: "actmax-grid__icon-button", "aria-label": label, title }, icon(...paths));
+}
+
+export class ZoomView {
+  /**
+   * `onNavigate(delta)` moves to the previous/next tile, `onDownload()` saves the shown
+   * tile, and `onClose()` runs after the dialog closed (to return focus to its tile).
+   */
+  constructor({ onNavigate, onDownload, onClose }) {
+    const id = `actmax-grid-zoom-${++dialogCount}`;
+    this.index = -1;
+    this.onClose = onClose;
+    this.title = h("span", { class: "actmax-grid__zoom-title", id: `${id}-title` });
+    this.subtitle = h("span", { class: "actmax-grid__zoom-subtitle" });
+    this.image = h("img", { class: "actmax-grid__zoom-img", alt: "" });
+    this.deadNote = h(
+      "p",
+      { class: "actmax-grid__zoom-dead" },
+      "Dead filter: it never activated for any input tried, so there is nothing to maximize.",
+    );
+    this.activation = h("span", { class: "actmax-grid__zoom-value" });
+    this.filter = h("dd", {});
+    this.labelTerm = h("dt", {}, "Label");
+    this.label = h("dd", {});
+    this.layer = h("dd", {});
+    this.chart = createChart("Activation over optimization steps");
+    this.closeButton = iconButton("Close", "Close (Esc)", ICONS.close);
+    this.previous = iconButton("Previous filter", "Previous (←)", ICONS.previous);
+    this.next = iconButton("Next filter", "Next (→)", ICONS.next);
+    this.download = h(
+      "button",
+      { type: "button", class: "actmax-grid__button actmax-grid__button--primary" },
+      icon(...ICONS.download),
+      "Download PNG",
+    );
+
+    this.element = h(
+      "dialog",
+      { class: "actmax-grid__dialog", "aria-labelledby": `${id}-title`, "aria-modal": "true" },
+      h(
+        "div",
+        { class: "actmax-grid__zoom" },
+        h(
+          "div",
+          { class: "actmax-grid__zoom-head" },
+          h("div", { class: "actmax-grid__zoom-heading" }, this.title, this.subtitle),
+          h("div", { class: "actmax-grid__zoom-nav" }, this.previous, this.next, this.closeButton),
+        ),
+        h(
+          "div",
+          { class: "actmax-grid__zoom-body" },
+          h("div", { class: "actmax-grid__zoom-frame" }, this.image),
+          h(
+            "div",
+            { class: "actmax-grid__zoom-side" },
+            h(
+              "div",
+              { class: "actmax-grid__zoom-metric" },
+              h("span", { class: "actmax-grid__zoom-metric-label" }, "activation"),
+              this.activation,
+            ),
+            this.deadNote,
+            h(
+              "dl",
+              { class: "actmax-grid__zoom-facts" },
+              h("dt", {}, "Layer"),
+              this.layer,
+              h("dt", {}, "Filter"),
+              this.filter,
+              this.labelTerm,
+              this.label,
+            ),
+            h("div", { class: "actmax-grid__zoom-chart" }, this.chart.element),
+            this.download,
+          ),
+        ),
+      ),
+    );
+
+    this.closeButton.addEventListener("click", () => this.close());
+    this.previous.addEventListener("click", () => onNavigate(-1));
+    this.next.addEventListener("click", () => onNavigate(1));
+    this.download.addEventListener("click", () => onDownload());
+    this.element.addEventListener("cancel", (event) => {
+      event.preventDefault();
+      this.close();
+    });
+    // A click on the backdrop lands on the <dialog> itself, outside the padded content.
+    this.element.addEventListener("click", (event) => {
+      if (event.target === this.element) this.close();
+    });
+    this.element.addEventListener("keydown", (event) => {
+      // Keys stay inside the widget, so notebook shortcuts never fire behind the dialog.
+      event.stopPropagation();
+      if (event.key === "Escape") {
+        event.preventDefault();
+        this.close();
+      } else if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
+        event.preventDefault();
+        onNavigate(event.key === "ArrowLeft" ? -1 : 1);
+      }
+    });
+  }
+
+  get isOpen() {
+    return this.index >= 0;
+  }
+
+  open(index) {
+    this.index = index;
+    if (!this.element.open) {
+      if (typeof this.element.showModal === "function" && this.element.isConnected) this.element.showModal();
+      else this.element.setAttribute("open", "");
+    }
+    this.closeButton.focus();
+  }
+
+  close() {
+    if (!this.isOpen) return;
+    const index = this.index;
+    this.index = -1;
+    if (typeof this.element.close === "function") this.element.close();
+    this.element.removeAttribute("open");
+    this.onClose(index);
+  }
+
+  /** Shows `tile` ({ url, info }) of `count` tiles, with its activation `series`. */
+  update({ tile, count, layer, kind, series }) {
+    const { info } = tile;
+    this.title.textContent = info.label === String(info.filter) ? `Filter ${info.filter}` : info.label;
+    this.subtitle.textContent = [layer, kind].filter(Boolean).join(" · ");
+    if (tile.url && this.image.getAttribute("src") !== tile.url) this.image.src = tile.url;
+    this.image.alt = `Visualization of ${layer || "layer"} filter ${info.filter}`;
+    this.activation.textContent = formatActivation(info.activation);
+    this.layer.textContent = layer || "—";
+    this.filter.textContent = String(info.filter);
+    this.label.textContent = info.label;
+    this.labelTerm.hidden = this.label.hidden = info.label === String(info.filter);
+    this.deadNote.hidden = !info.dead;
+    this.element.classList.toggle("actmax-grid__dialog--dead", info.dead);
+    this.previous.disabled = count < 2;
+    this.next.disabled = count < 2;
+    this.chart.update(series);
+  }
+}
