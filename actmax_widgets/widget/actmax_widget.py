@@ -142,6 +142,14 @@ class ActMaxWidget(w.VBox):
         self.controls.set_enabled(True)
 
 
+def readable_error(error) -> str:
+    """One or two lines for the grid: TensorFlow wraps a cause in its traced call stack, whose
+    last line is the cause itself; our own errors are already one readable sentence."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    message = lines[-1] if len(lines) > 3 else " ".join(lines)
+    return f"{type(error).__name__}: {message}"
+
+
 class _GridUpdater(Listener):
     """Turns job reports into grid traits (one message per update, throttled by the job)."""
 
@@ -231,6 +239,6 @@ class _GridUpdater(Listener):
         with self._lock, self.grid.hold_sync():
             self.grid.placeholder_count = 0
             self.grid.state = "error"
-            self.grid.error = f"{type(error).__name__}: {error}"
+            self.grid.error = readable_error(error)
             self.grid.status = "failed — the tiles show the last images reached"
         self.widget._ended()

@@ -47,7 +47,7 @@ class Controls:
         self.layer = w.Dropdown(options=self._layer_options(""), value=initial.name,
                                 layout=_layout("340px"), tooltip="Layer to visualize")
         self.mode = w.ToggleButtons(options=[("Page", "page"), ("List", "list"), ("Random", "random")],
-                                    value="page", description="Filters", style={**_STYLE, "button_width": "72px"},
+                                    value="page", description="Filters", style={**_STYLE, "button_width": "84px"},
                                     tooltips=["Page through the layer's filters", "Type filters, e.g. 0-15, 32",
                                               "A random sample"])
         self.page_size = w.Dropdown(options=[16, 32, 64], value=16, description="Tiles",

@@ -1,0 +1,168 @@
+"""ActMaxWidget end to end: JupyterLab / Notebook 7 in headless Chromium, the real model."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from helpers import cell_output, open_notebook, run_all_cells, run_cell, screenshot, write_notebook
+from playwright.sync_api import expect
+
+SETUP = """
+import os
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+from actmax_widgets import ActMaxWidget
+from actmax_widgets.models import efficientnet_lite0
+model = efficientnet_lite0()
+"""
+
+# Each tile's <img> drawn to a canvas: its pixel standard deviation (0 for a blank image).
+_TILE_PIXEL_SPREAD = """(imgs) => imgs.map(img => {
+  const canvas = document.createElement('canvas');
+  canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+  if (!canvas.width) return 0;
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  let sum = 0, sq = 0, n = 0;
+  for (let i = 0; i < data.length; i += 4) { const v = data[i] + data[i + 1] + data[i + 2]; sum += v; sq += v * v; n++; }
+  const mean = sum / n; return Math.sqrt(sq / n - mean * mean);
+})"""
+
+
+def tiles(page):
+    return page.locator(".actmax-grid__tile:not(.actmax-grid__tile--placeholder)")
+
+
+def wait_for_state(page, state, timeout=120_000):
+    expect(page.locator(f".actmax-grid__progress--{state}")).to_have_count(1, timeout=timeout)
+
+
+@pytest.fixture
+def dialogs(page):
+    """Every JavaScript dialog (alert, confirm) the page opens: an XSS would show up here."""
+    seen = []
+    page.on("dialog", lambda dialog: (seen.append(dialog.message), dialog.dismiss()))
+    return seen
+
+
+def test_widget_runs_shows_16_image_tiles_and_enlarges_one(lab_server, page, dialogs):
+    write_notebook(lab_server.root_dir, "run.ipynb", [
+        SETUP,
+        "w = ActMaxWidget(model, layer='block3a_expand_activation', steps=30, image_size=64)\nw",
+        "started = __import__('time').perf_counter(); w.run()",
+    ])
+    open_notebook(page, lab_server, "run.ipynb")
+    run_all_cells(page, timeout=180_000)
+    expect(tiles(page)).to_have_count(16, timeout=120_000)
+    screenshot(page, "widget-light-running")
+    wait_for_state(page, "done")
+    spreads = page.locator(".actmax-grid__tile img").evaluate_all(_TILE_PIXEL_SPREAD)
+    assert len(spreads) == 16 and min(spreads) > 5, spreads
+    expect(page.locator(".actmax-grid__status")).to_contain_text("done")
+    expect(page.locator(".actmax-grid__layer")).to_have_text("block3a_expand_activation")
+    screenshot(page, "widget-light-done")
+
+    tiles(page).nth(2).click()
+    dialog = page.locator(".actmax-grid__dialog[open]")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator(".actmax-grid__zoom-img")).to_be_visible()
+    expect(dialog.locator(".actmax-grid__chart-line")).to_have_count(1)
+    expect(dialog).to_contain_text("2")
+    screenshot(page, "widget-light-enlarged")
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    assert dialogs == []
+
+
+def test_stop_mid_run_and_change_layer_from_the_controls(lab_server, page):
+    write_notebook(lab_server.root_dir, "stop.ipynb", [
+        SETUP,
+        "w = ActMaxWidget(model, layer='block2a_expand_activation', steps=1000, image_size=64)\nw",
+    ])
+    open_notebook(page, lab_server, "stop.ipynb")
+    run_all_cells(page, timeout=180_000)
+    output = cell_output(page, 1)
+    output.get_by_role("button", name="Run").click()
+    expect(tiles(page)).to_have_count(16, timeout=120_000)
+    stop = output.get_by_role("button", name="Stop")
+    clicked = time.perf_counter()
+    stop.click()
+    wait_for_state(page, "stopped", timeout=30_000)
+    stop_seconds = time.perf_counter() - clicked
+    expect(page.locator(".actmax-grid__status")).to_contain_text("stopped at")
+    expect(tiles(page)).to_have_count(16)  # what was reached is kept
+    screenshot(page, "widget-light-stopped")
+    print(f"stop click -> stopped state in the page: {stop_seconds:.2f} s")
+
+    # Pick another layer in the picker and run again: new tiles for that layer.
+    output.locator("select").first.select_option(label="block1a_project_conv — conv 16 ch")
+    expect(page.locator(".actmax-grid__layer")).to_have_text("block1a_project_conv")
+    output.get_by_role("button", name="Run").click()
+    wait_for_state(page, "running", timeout=120_000)
+    output.get_by_role("button", name="Stop").click()
+    wait_for_state(page, "stopped", timeout=60_000)
+    expect(tiles(page)).to_have_count(16)
+
+
+def test_dark_theme_renders_the_widget_dark(lab_server, page):
+    write_notebook(lab_server.root_dir, "dark.ipynb", [
+        SETUP,
+        "w = ActMaxWidget(model, layer='block3a_expand_activation', steps=20, image_size=64)\nw",
+        "w.run(blocking=True)",
+    ])
+    open_notebook(page, lab_server, "dark.ipynb", theme="dark")
+    run_all_cells(page, timeout=180_000)
+    wait_for_state(page, "done")
+    background = page.locator(".actmax-grid").evaluate(
+        "el => { let e = el; while (e) { const c = getComputedStyle(e).backgroundColor;"
+        " if (c && c !== 'rgba(0, 0, 0, 0)' && c !== 'transparent') return c; e = e.parentElement; } return ''; }")
+    channels = [int(v) for v in background[background.index("(") + 1:background.index(")")].split(",")[:3]]
+    assert sum(channels) / 3 < 80, f"widget background {background} is not dark"
+    screenshot(page, "widget-dark-done")
+    tiles(page).first.click()
+    screenshot(page, "widget-dark-enlarged")
+
+
+def test_model_strings_render_as_text_never_as_html(lab_server, page, dialogs):
+    # TensorFlow cannot run a layer with such a name (its name scopes refuse it), but the widget
+    # must still list and show it safely; labels with markup go through a grid directly.
+    write_notebook(lab_server.root_dir, "xss.ipynb", [
+        "import os\nos.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'\nimport keras\nfrom keras import layers\n"
+        "from actmax_widgets import ActMaxWidget\n"
+        "inputs = keras.Input((32, 32, 3))\n"
+        "x = layers.Conv2D(4, 3, activation='relu', name='<img src=x onerror=alert(1)>')(inputs)\n"
+        "model = keras.Model(inputs, x)",
+        "ActMaxWidget(model)",
+        "import numpy as np\nfrom actmax_widgets import render\nfrom actmax_widgets.widget import GridWidget\n"
+        "grid = GridWidget(layer_name='<b>layer</b>', state='done')\n"
+        "tile = render.to_png(np.random.default_rng(0).integers(0, 255, (32, 32, 3)))\n"
+        "grid.set_tiles([tile, tile], [{'filter': 0, 'label': '<script>alert(2)</script>'},\n"
+        "                              {'filter': 1, 'label': '<img src=y onerror=alert(3)>'}])\n"
+        "grid",
+    ])
+    open_notebook(page, lab_server, "xss.ipynb")
+    run_all_cells(page, timeout=120_000)
+    first, second = page.locator(".actmax-grid").nth(0), page.locator(".actmax-grid").nth(1)
+    expect(first.locator(".actmax-grid__layer")).to_have_text("<img src=x onerror=alert(1)>")
+    expect(cell_output(page, 1).locator("select option").first).to_have_text(
+        "<img src=x onerror=alert(1)> — conv 4 ch")
+    expect(second.locator(".actmax-grid__layer")).to_have_text("<b>layer</b>")
+    expect(second.locator(".actmax-grid__tile").nth(0)).to_contain_text("<script>alert(2)</script>")
+    expect(second.locator(".actmax-grid__tile").nth(1)).to_contain_text("<img src=y onerror=alert(3)>")
+    assert page.locator("img[src='x'], img[src='y'], .actmax-grid b, .actmax-grid script").count() == 0
+    page.wait_for_timeout(500)
+    screenshot(page, "widget-xss-strings")
+    assert dialogs == []
+
+
+def test_notebook7_shows_the_widget(notebook7_server, page):
+    write_notebook(notebook7_server.root_dir, "nb7.ipynb", [
+        SETUP,
+        "w = ActMaxWidget(model, layer='block3a_expand_activation', steps=10, image_size=64)\nw",
+        "w.run(blocking=True)",
+    ])
+    open_notebook(page, notebook7_server, "nb7.ipynb")
+    run_all_cells(page, timeout=180_000)
+    wait_for_state(page, "done")
+    expect(tiles(page)).to_have_count(16)
+    screenshot(page, "widget-notebook7")
