@@ -5,8 +5,9 @@ pass (guided backpropagation); ``'rectified'`` (aliases ``'relu'``, ``'deconv'``
 gradient is positive (the "deconvnet" rule). Both apply to ReLU and ReLU6, whether fused into a
 layer (``Conv2D(..., activation='relu')``) or standing alone (``Activation('relu')``, ``ReLU()``).
 
-A modifier takes a model and returns a new model with the same weights; the original is not
-changed. A callable ``model -> model`` is accepted as a modifier too.
+A modifier takes a model and returns a new model with a copy of its weights (as keras-vis's
+save-and-reload did); the original is not changed. A callable ``model -> model`` is accepted as a
+modifier too.
 """
 from __future__ import annotations
 
@@ -67,24 +68,24 @@ def _relu_kind(layer):
 
 
 def _modify(model, rule):
-    replaced = {}
-
     def clone_function(layer):
         kind = _relu_kind(layer)
-        if kind is None:
-            return layer  # shared: same weights, nothing copied
-        new_activation = _REPLACEMENTS[(rule, kind)]
-        if isinstance(layer, (keras.layers.ReLU, keras.layers.Activation)):
-            return keras.layers.Activation(new_activation, name=layer.name)
+        if kind is not None and isinstance(layer, (keras.layers.ReLU, keras.layers.Activation)):
+            return keras.layers.Activation(_REPLACEMENTS[(rule, kind)], name=layer.name)
         config = layer.get_config()
-        config["activation"] = new_activation
-        new_layer = layer.__class__.from_config(config)
-        replaced[id(new_layer)] = (new_layer, layer)
-        return new_layer
+        if kind is not None:
+            config["activation"] = _REPLACEMENTS[(rule, kind)]
+        # Every layer is rebuilt, not only the ReLU ones: a layer shared with the original model
+        # would keep ``layer.output`` in the original graph, and the losses read it there.
+        try:
+            return layer.__class__.from_config(config)
+        except (TypeError, ValueError, NotImplementedError):
+            if kind is not None:
+                raise
+            return layer  # a custom layer its config cannot rebuild: shared as it is
 
     modified = keras.models.clone_model(model, clone_function=clone_function)
-    for new_layer, old_layer in replaced.values():
-        new_layer.set_weights(old_layer.get_weights())
+    modified.set_weights(model.get_weights())
     return modified
 
 

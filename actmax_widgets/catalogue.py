@@ -84,11 +84,21 @@ def describe_layer(model, layer) -> LayerInfo:
     Raises
     ------
     ValueError
-        If the layer is missing or its output is not one tensor of shape ``(B, units)``,
-        ``(B, L, C)``, ``(B, H, W, C)``/``(B, C, H, W)`` or 3-D volumes.
+        If the layer is missing, only reshapes its input (``Flatten``, ``Dropout``, ...) or its
+        output is not one tensor of shape ``(B, units)``, ``(B, L, C)``,
+        ``(B, H, W, C)``/``(B, C, H, W)`` or 3-D volumes; if the model has several inputs.
+    TypeError
+        If the model has no symbolic input (subclassed): it must be rebuilt functionally.
     """
+    utils.model_input(model)  # subclassed or multi-input models: say so before anything else
     layer = resolve_layer(model, layer)
     index = model.layers.index(layer)
+    if layer.__class__.__name__ in _NOT_VISUALIZABLE:
+        raise ValueError(
+            f"Layer '{layer.name}' ({layer.__class__.__name__}) only reshapes, rescales or passes on "
+            "its input: its units are input values, not features. Pick a layer that computes "
+            "features (a convolution, an activation, a dense layer)."
+        )
     shape = _single_output_shape(layer)
     if shape is None:
         raise ValueError(
@@ -128,6 +138,7 @@ def resolve_layer(model, layer):
 
 def visualizable_layers(model) -> list[LayerInfo]:
     """The layers worth visualizing, in model order, each with its kind and filter count."""
+    utils.model_input(model)
     infos = []
     for layer in model.layers:
         if layer.__class__.__name__ in _NOT_VISUALIZABLE:

@@ -116,8 +116,8 @@ class RunRecord:
 class _BatchState:
     """Variables and the traced step for one batch size."""
 
-    def __init__(self, owner, batch, param_shape):
-        image_shape = owner.problem.image_shape
+    def __init__(self, owner, batch, param_shape, image_shape):
+        self.image_shape = tuple(image_shape)
         self.params = tf.Variable(tf.zeros((batch,) + tuple(param_shape), tf.float32), trainable=True)
         self.best_images = tf.Variable(tf.zeros((batch,) + tuple(image_shape), tf.float32))
         self.best_score = tf.Variable(tf.fill((batch,), np.inf), dtype=tf.float32)
@@ -181,7 +181,9 @@ class CompiledOptimizer:
         def step(masks, weights, keys, step_index):
             random = SampleRandom(keys, step_index)
             with tf.GradientTape() as tape:
-                images = self.parameterization.to_image(state.params)
+                # identity: a value read now. The pixel parameterization returns the variable
+                # itself, which the step would otherwise return as read after the update.
+                images = tf.identity(self.parameterization.to_image(state.params))
                 seen = images
                 for transform in self.graph_transforms:
                     seen = transform.transform(seen, random)
@@ -199,8 +201,12 @@ class CompiledOptimizer:
                     terms.append(tf.cast(term, tf.float32))
                 terms = tf.stack(terms)  # (n_terms, B)
                 total = tf.reduce_sum(weights[:, None] * terms, axis=0)
-                objective = tf.reduce_sum(total)
-            grads = tape.gradient(objective, state.params)
+                gain = -tf.reduce_sum(total)  # what is maximized
+            # The loss's gradient, taken as minus the gain's: backprop modifiers ('guided',
+            # 'rectified') then see the gradient that raises the activations and keep its
+            # positive part; on the loss itself they would zero every gradient
+            # (d loss / d activation < 0), leaving the image unchanged.
+            grads = -tape.gradient(gain, state.params)
             if self.norm_grads:
                 axes = list(range(1, grads.shape.rank))
                 grads = grads * tf.math.rsqrt(
@@ -219,18 +225,22 @@ class CompiledOptimizer:
 
     # -- the host loop ----------------------------------------------------------------------
     def run(self, keys, masks=None, weights=None, max_iter=200, seed_images=None, input_range=(0, 255),
-            on_step=None, should_stop=None):
+            on_step=None, should_stop=None, image_shape=None):
         """Optimize one batch; ``keys`` (one per sample) seed the start images and random draws.
 
         ``on_step(StepOutput)`` is called after each step (returning ``False`` stops the run);
-        ``should_stop()`` is polled between steps. Returns a ``RunRecord``.
+        ``should_stop()`` is polled between steps. ``image_shape`` (channels-last, no batch axis)
+        is needed only where the problem's input has unknown dimensions. Returns a ``RunRecord``.
         """
         problem = self.problem
         batch = len(keys)
-        params0 = self.parameterization.init_params(keys, problem.image_shape, input_range, seed_images)
+        image_shape = tuple(problem.image_shape if image_shape is None else image_shape)
+        if any(d is None for d in image_shape):
+            raise ValueError(f"The input has unknown dimensions {image_shape}: give an image_shape.")
+        params0 = self.parameterization.init_params(keys, image_shape, input_range, seed_images)
         state = self._states.get(batch)
-        if state is None:
-            state = self._states[batch] = _BatchState(self, batch, params0.shape[1:])
+        if state is None or state.image_shape != image_shape:
+            state = self._states[batch] = _BatchState(self, batch, params0.shape[1:], image_shape)
         images0 = self.parameterization.to_image(tf.constant(params0))
         state.reset(params0, images0)
 

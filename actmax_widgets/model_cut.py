@@ -33,8 +33,8 @@ def resolve_image_size(model, image_size):
     if len(size) != len(model_size):
         raise ValueError(f"image_size {image_size} has {len(size)} dimensions; the model input has "
                          f"{len(model_size)} spatial dimensions {model_size}.")
-    if min(size) < 8:
-        raise ValueError(f"image_size {size} is too small: use at least 32 pixels per side.")
+    if size and min(size) < 8:
+        raise ValueError(f"image_size {size} is too small: use at least 8 pixels per side.")
     return size
 
 
@@ -49,8 +49,10 @@ def cut_at(model, layer, image_size=None):
     size = resolve_image_size(model, image_size)
     model_size, channels = input_image_size(model)
     cut = keras.Model(utils.model_input(model), target.output, name=f"{model.name}_to_{target.name}")
-    if all(m is None or m == s for m, s in zip(model_size, size)):
+    if all(m == s for m, s in zip(model_size, size)):
         return cut, info
+    # A new size, or a concrete one for unknown (None) dimensions: the compiled step then has
+    # static shapes.
     channels_first = catalogue.model_is_channels_first(model)
     new_shape = (channels,) + size if channels_first else size + (channels,)
     try:

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 
 from . import callbacks as callbacks_module
-from . import grad_modifiers, input_modifiers as input_modifiers_module, parameterizations
+from . import grad_modifiers, input_modifiers as input_modifiers_module, model_cut, parameterizations
 from .engine import CompiledOptimizer, Problem
 from .sample_random import sample_keys
 
@@ -66,8 +66,9 @@ class Optimizer:
             Print the losses at each step.
         seed : int, optional
             Makes the random start and the random transforms reproducible.
-        image_size : (H, W), optional
-            Needed only when the input has unknown spatial size and no ``seed_input`` is given.
+        image_size : int or (H, W), optional
+            The size to optimize at where the input has unknown spatial size and no
+            ``seed_input`` is given (default 128).
         param : str or object, optional
             Image parameterization (``'pixel'``, the default, is keras-vis's).
 
@@ -93,7 +94,7 @@ class Optimizer:
                 self.problem, parameterization, modifiers, grad_modifier_fn, self.norm_grads,
                 maximize_loss=grad_modifier == "negate")
 
-        seed_images = self._seed_images(seed_input, image_size)
+        seed_images, image_shape = self._start(seed_input, image_size)
         seed = int(np.random.default_rng().integers(2**31)) if seed is None else int(seed)
 
         def on_step(step):
@@ -107,7 +108,7 @@ class Optimizer:
 
         try:
             record = compiled.run(sample_keys(seed, [0]), max_iter=max_iter, seed_images=seed_images,
-                                  input_range=self.input_range, on_step=on_step)
+                                  input_range=self.input_range, on_step=on_step, image_shape=image_shape)
         finally:
             for callback in callbacks:
                 callback.on_end()
@@ -116,7 +117,8 @@ class Optimizer:
         wrt_value = None if record.last_images is None else _model_layout(self.problem, record.last_images)
         return img, grads, wrt_value
 
-    def _seed_images(self, seed_input, image_size):
+    def _start(self, seed_input, image_size):
+        """The seed images (channels-last, or None) and the channels-last image shape to optimize."""
         shape = self.problem.image_shape
         if seed_input is not None:
             seed = np.asarray(seed_input, dtype="float32")
@@ -129,13 +131,18 @@ class Optimizer:
                     f"seed_input has shape {np.asarray(seed_input).shape}; the model takes one image "
                     f"of shape {tuple(self.input_tensor.shape[1:])}."
                 )
-            return seed
+            return seed, seed.shape[1:]
         if any(d is None for d in shape):
-            raise ValueError(
-                f"The model input has unknown size {tuple(self.input_tensor.shape[1:])}: pass "
-                "seed_input=an image, or use visualize_filters(..., image_size=(H, W))."
-            )
-        return None
+            spatial, channels = shape[:-1], shape[-1]
+            size = model_cut.DEFAULT_IMAGE_SIZE if image_size is None else image_size
+            size = (int(size),) * len(spatial) if np.ndim(size) == 0 else tuple(int(d) for d in size)
+            if channels is None or len(size) != len(spatial):
+                raise ValueError(
+                    f"The model input has unknown size {tuple(self.input_tensor.shape[1:])}: pass "
+                    f"seed_input=an image, or image_size with {len(spatial)} values."
+                )
+            shape = tuple(s if d is None else d for d, s in zip(spatial, size)) + (channels,)
+        return None, shape
 
 
 def _model_layout(problem, array):

@@ -76,6 +76,27 @@ def spectrum_scale(height, width, decay=1.0):
     return (scale * np.sqrt(height * width)).astype("float32")
 
 
+class _RunShape:
+    """What ``init_params`` tells ``to_image`` about the run: the image width (a spectrum does not
+    tell an odd width from the even one below it) and the input range, a variable so a traced
+    step follows a later run's range. Its fixed ``repr`` keeps it out of settings cache keys."""
+
+    def __init__(self):
+        self.width = None
+        self.input_range = None
+
+    def set(self, width, input_range):
+        self.width = int(width)
+        low_high = np.array([float(v) for v in input_range], "float32")
+        if self.input_range is None:
+            self.input_range = tf.Variable(low_high, trainable=False, name="input_range")
+        else:
+            self.input_range.assign(low_high)
+
+    def __repr__(self):
+        return "_RunShape()"
+
+
 class FourierImage:
     """Optimize the image's 2-D Fourier coefficients, decorrelated colours, squashed by a sigmoid.
 
@@ -105,11 +126,7 @@ class FourierImage:
         self.decay = float(decay)
         self.init_std = float(init_std)
         self.decorrelate = bool(decorrelate)
-        # Set by ``init_params``: the spectrum does not tell an odd width from the even one below
-        # it, and the sigmoid needs the range. The range is a variable so a traced step follows
-        # a later run's range instead of keeping the one it was traced with.
-        self._width = None
-        self._range = None
+        self._run = _RunShape()
 
     @staticmethod
     def _spatial(image_shape):
@@ -122,29 +139,24 @@ class FourierImage:
         if seed_images is not None:
             raise ValueError("FourierImage starts from its own spectrum: seed images need param='pixel'.")
         height, width, channels = self._spatial(image_shape)
-        self._width = width
-        low_high = np.array([float(v) for v in input_range], "float32")
-        if self._range is None:
-            self._range = tf.Variable(low_high, trainable=False, name="fourier_input_range")
-        else:
-            self._range.assign(low_high)
+        self._run.set(width, input_range)
         shape = (2, channels, height, width // 2 + 1)
         params = [np.random.default_rng(int(key) & 0xFFFFFFFFFFFF).standard_normal(shape) * self.init_std
                   for key in keys]
         return np.stack(params).astype("float32")
 
     def to_image(self, params):
-        if self._width is None:
+        if self._run.width is None:
             raise RuntimeError("FourierImage.to_image needs init_params to be called first (it fixes the size).")
         params = tf.convert_to_tensor(params, tf.float32)
-        height, width = int(params.shape[3]), self._width
+        height, width = int(params.shape[3]), self._run.width
         spectrum = tf.complex(params[:, 0], params[:, 1]) * tf.cast(
             spectrum_scale(height, width, self.decay), tf.complex64)
         images = tf.signal.irfft2d(spectrum, fft_length=[height, width])  # (B, C, H, W)
         images = tf.transpose(images, [0, 2, 3, 1]) / 4.0  # Lucid's /4 keeps the sigmoid unsaturated
         if self.decorrelate and images.shape[-1] == 3:
             images = tf.tensordot(images, tf.constant(COLOR_CORRELATION_NORMALIZED.T), axes=1)
-        low, high = self._range[0], self._range[1]
+        low, high = self._run.input_range[0], self._run.input_range[1]
         return low + (high - low) * tf.sigmoid(images)
 
     def display(self, image, input_range):

@@ -25,8 +25,10 @@ def _image_layout(img_input, channel_axis):
 
 def _normalize(img_input, value):
     if any(d is None for d in img_input.shape[1:]):
-        # Unknown size at build time: divide by the real size when it runs.
-        n_values = ops.cast(ops.prod(ops.shape(img_input)[1:]), value.dtype)
+        # Unknown size at build time: count the values when it runs (a symbolic shape has
+        # no size to multiply).
+        axes = list(range(1, len(img_input.shape)))
+        n_values = ops.sum(ops.ones_like(img_input, dtype=value.dtype), axis=axes)
         return value / n_values
     return value / math.prod(int(d) for d in img_input.shape[1:])
 
@@ -56,6 +58,11 @@ class TotalVariation(Loss):
     def build_loss(self):
         img = self.img
         channel_axis, spatial, _ = _image_layout(img, self.channel_axis)
+        if not spatial:
+            raise ValueError(
+                f"TotalVariation needs an input with spatial dimensions (an image, a sequence or a "
+                f"volume); this input has shape {tuple(img.shape)}. Use tv_weight=0 for such inputs."
+            )
         rank = len(img.shape)
         tv = None
         for axis in spatial:

@@ -93,13 +93,20 @@ def apply_modifications(model, custom_objects=None):
     what can be stale are functions Keras traced and cached on the model object (``predict``).
     This returns a new model over the same layers (and weights), with no such caches.
 
+    A ``Sequential`` model gets fresh layers rebuilt from their configs (so a change must show in
+    ``layer.get_config()``, as with keras-vis's reload) and the same weights: putting its layers
+    into a second Sequential graph would leave their ``layer.output`` in the first one, which
+    ``visualize_*`` and custom losses read.
+
     ``custom_objects`` is accepted for keras-vis compatibility and not needed.
     """
     del custom_objects
     if isinstance(model, keras.Sequential):
-        return keras.Sequential([keras.Input(batch_shape=model_input(model).shape)] + list(model.layers),
-                                name=model.name)
-    return keras.Model(model.inputs, model.outputs, name=model.name)
+        model_input(model)  # a clear error for an unbuilt Sequential
+        rebuilt = keras.models.clone_model(model)
+        rebuilt.set_weights(model.get_weights())
+        return rebuilt
+    return keras.Model(model.input, model.output, name=model.name)  # the same structure (tensor, list, dict)
 
 
 def random_array(shape, mean=128.0, std=20.0, rng=None):
@@ -112,8 +119,9 @@ def deprocess_input(input_array, input_range=(0, 255)):
     """Turn an optimized input into something displayable, as keras-vis.
 
     Centre on 0, scale to standard deviation 0.1, shift to 0.5, clip to ``[0, 1]`` and map to
-    ``input_range``. The result is ``uint8`` when ``input_range`` is a pair of ints (the usual
-    ``(0, 255)``), float32 otherwise.
+    ``input_range``. The result is ``uint8`` (rounded) when ``input_range`` is a pair of ints
+    within 0..255 (the usual ``(0, 255)``), float32 otherwise: ``uint8`` cannot hold e.g.
+    ``(-1, 1)``.
     """
     x = np.array(input_array, dtype="float64", copy=True)
     x -= x.mean()
@@ -123,8 +131,8 @@ def deprocess_input(input_array, input_range=(0, 255)):
     x = np.clip(x, 0.0, 1.0)
     low, high = input_range
     x = (high - low) * x + low
-    if isinstance(low, (int, np.integer)) and isinstance(high, (int, np.integer)):
-        return np.clip(np.round(x), min(low, 0), max(high, 255)).astype("uint8")
+    if all(isinstance(v, (int, np.integer)) and 0 <= v <= 255 for v in (low, high)):
+        return np.round(x).astype("uint8")
     return x.astype("float32")
 
 
@@ -146,3 +154,33 @@ def stitch_images(images, margin=5, cols=5):
         top, left = (h + margin) * row, (w + margin) * col
         stitched[top:top + h, left:left + w, :] = image
     return stitched
+
+
+def draw_text(img, text, position=(10, 10), font="FreeSans.ttf", font_size=14, color=(0, 0, 0)):
+    """A copy of ``img`` (``uint8``, ``(H, W, C)``) with ``text`` drawn at ``position``, as keras-vis.
+
+    ``font`` is a TrueType file name or path; Pillow's default font is used when it is not found.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    from .render import _font
+
+    try:
+        face = ImageFont.truetype(font, font_size)
+    except OSError:
+        face = _font(font_size)
+    array = np.asarray(img, dtype="uint8")
+    grey = array.ndim == 3 and array.shape[-1] == 1
+    image = Image.fromarray(array[..., 0] if grey else array)
+    fill = int(np.mean(color)) if image.mode == "L" else tuple(color)
+    ImageDraw.Draw(image).text(tuple(position), str(text), fill=fill, font=face)
+    out = np.asarray(image)
+    return out[..., None] if grey else out
+
+
+def get_imagenet_label(indices, join=", "):
+    """The ImageNet class name(s) of ``indices`` (one index or a list), joined with ``join``."""
+    from .models import imagenet_labels  # the table ships with the package; loaded on first use
+
+    labels = imagenet_labels()
+    return join.join(labels[int(index)] for index in listify(indices))

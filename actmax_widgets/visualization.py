@@ -4,12 +4,14 @@ from __future__ import annotations
 import math
 import threading
 import time
+import warnings
 import weakref
 
+import keras
 import numpy as np
 
 from . import backprop_modifiers, catalogue, grad_modifiers, input_modifiers as modifiers_module
-from . import model_cut, parameterizations, utils
+from . import model_cut, parameterizations, styles, utils
 from .engine import CompiledOptimizer, Problem
 from .losses import ActivationMaximization, ChannelActivations
 from .optimizer import Optimizer
@@ -92,6 +94,13 @@ def visualize_activation(model, layer_idx, filter_indices=None, wrt_tensor=None,
         channels_first=channels_first, **optimizer_params)
 
 
+def get_num_filters(layer):
+    """The number of filters (conv channels) or units (dense outputs) of ``layer``, as keras-vis."""
+    shape = tuple(layer.output.shape)
+    channels_first = keras.config.image_data_format() == "channels_first"
+    return int(shape[catalogue.channel_axis_of(layer, len(shape), channels_first)])
+
+
 # Compiled optimizers survive between calls (one per model, layer and settings): re-running with
 # other filters, weights or seeds reuses the traced step.
 _COMPILED = weakref.WeakKeyDictionary()
@@ -123,7 +132,8 @@ def _with_backprop_modifier(model, backprop_modifier):
 
 
 def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_modifier=None, param=None,
-                 input_modifiers=(), grad_modifier=None, norm_grads=True, jit_compile=False):
+                 input_modifiers=(), grad_modifier=None, norm_grads=True, jit_compile=False,
+                 optimizer_settings=None):
     """The (cached) ``CompiledOptimizer`` for visualizing filters of ``layer``, and its LayerInfo.
 
     Raises the user-facing errors (missing layer, bad size, ...) before anything is compiled.
@@ -139,7 +149,7 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
             raise TypeError(f"{modifier!r} is not an InputModifier.")
     key = (info.name, size, objective, _settings_key(parameterization),
            tuple(_settings_key(m) for m in input_modifiers), _settings_key(grad_modifier),
-           norm_grads, jit_compile)
+           norm_grads, jit_compile, repr(sorted((optimizer_settings or {}).items())))
     with _CACHE_LOCK:
         per_model = _COMPILED.setdefault(modified, {})
         compiled = per_model.get(key)
@@ -150,12 +160,14 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
             losses = [
                 (ChannelActivations(cut.layers[-1], channel_axis=info.channel_axis, reduction=objective), 1.0),
                 (LPNorm(image), 10.0),
-                (TotalVariation(image, channel_axis=1 if channels_first else -1), 10.0),
             ]
+            if len(image.shape) > 2:  # TV needs neighbours: a tabular (batch, features) input has none
+                losses.append((TotalVariation(image, channel_axis=1 if channels_first else -1), 10.0))
             problem = Problem(image, losses, channels_first=channels_first)
             compiled = per_model[key] = CompiledOptimizer(
                 problem, parameterization, list(input_modifiers), grad_modifier_fn, norm_grads,
-                maximize_loss=grad_modifier == "negate", jit_compile=jit_compile)
+                maximize_loss=grad_modifier == "negate", jit_compile=jit_compile,
+                optimizer_settings=optimizer_settings)
     return compiled, info
 
 
@@ -181,7 +193,7 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
                       grad_modifier=None, act_max_weight=1, lp_norm_weight=10, tv_weight=10,
                       input_modifiers=None, param=None, objective="mean", norm_grads=True, labels=None,
                       snapshot_every=None, snapshot_seconds=None, on_snapshot=None, stop_event=None,
-                      on_start=None, jit_compile=False):
+                      on_start=None, jit_compile=False, style=None, optimizer_settings=None):
     """One image per filter, all filters optimized together in one compiled step per iteration.
 
     The same losses as ``visualize_activation`` (keras-vis's weights by default), but each sample
@@ -227,6 +239,13 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
     on_start : callable, optional
         ``on_start(layer_info, needs_compile)`` once the request is validated, before the first
         step; ``needs_compile`` is False when a cached compiled step will be reused.
+    style : str, optional
+        A named recipe from ``styles`` (``'keras-vis'``, ``'lucid'``, ``'fourier'``) setting
+        ``param``, the loss weights, ``input_modifiers`` and ``optimizer_settings`` together;
+        arguments passed with non-default values still win. Default: keras-vis's behaviour.
+    optimizer_settings : dict, optional
+        For ``engine.make_optimizer``, e.g. ``{"optimizer": "adam", "learning_rate": 0.05}``;
+        default keras-vis's RMSprop (learning rate 1).
 
     Returns
     -------
@@ -234,18 +253,23 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
         ``.images`` ``(N, H, W, C)``, histories, ``.dead`` flags. A stopped run returns what it
         reached.
     """
+    if style is not None:
+        return visualize_filters(model, layer, filter_indices, **styles.resolve(style, visualize_filters, locals()))
     started = time.perf_counter()
     modifiers = list(input_modifiers or [])
     compiled, info = compiled_for(
         model, layer, image_size=image_size, objective=objective, backprop_modifier=backprop_modifier,
         param=param, input_modifiers=modifiers, grad_modifier=grad_modifier, norm_grads=norm_grads,
-        jit_compile=jit_compile)
+        jit_compile=jit_compile, optimizer_settings=optimizer_settings)
     targets = catalogue.check_filter_indices(info, filter_indices)
     if not targets:
         raise ValueError("filter_indices is empty: give at least one filter.")
     problem = compiled.problem
     seed = int(np.random.default_rng().integers(2**31)) if seed is None else int(seed)
-    weights = np.array([act_max_weight, lp_norm_weight, tv_weight], "float32")
+    if tv_weight and len(problem.names) < 3:
+        raise ValueError(f"TotalVariation needs an input with spatial dimensions; model '{model.name}' "
+                         f"takes {problem.image_shape} vectors. Use tv_weight=0.")
+    weights = np.array([act_max_weight, lp_norm_weight, tv_weight][:len(problem.names)], "float32")
     seed_images = _broadcast_seed(problem, seed_input, compiled.parameterization)
     n = len(targets)
     spans, chunk_size = _chunks(n, batch_size)
@@ -379,7 +403,9 @@ def _dead(activation_history):
     """A target whose activation never moved had a zero gradient from the start."""
     if len(activation_history) < 2:
         return np.zeros(activation_history.shape[1], bool)
-    with np.errstate(invalid="ignore"):
+    # Targets whose chunk has not started are all NaN (not dead): no "All-NaN slice" warning.
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         spread = np.nanmax(activation_history, axis=0) - np.nanmin(activation_history, axis=0)
         scale = np.nanmax(np.abs(activation_history), axis=0)
     return np.nan_to_num(spread, nan=1.0) <= 1e-6 * (1.0 + np.nan_to_num(scale))

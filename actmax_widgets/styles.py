@@ -1,0 +1,85 @@
+"""Named styles: complete recipes for how filter images are made, picked by one word.
+
+``visualize_filters(model, layer, style='fourier')`` (and the widget's "Style" choice) sets the
+parameterization, regularizer weights, input transforms and optimizer together, because they
+only work in combination: Fourier images need Adam at a small learning rate and no total
+variation penalty, pixel images need keras-vis's penalties and its RMSprop.
+
+- ``'keras-vis'``: keras-vis's classic recipe (pixels, TV and L6 penalties with weight 10, no
+  transforms, its RMSprop with learning rate 1). The default when no style is given.
+- ``'lucid'``: Lucid's recipe (Fourier parameterization with decay 1 and colour decorrelation,
+  Lucid's standard transforms, Adam at 0.05, no penalties).
+- ``'fourier'``: the same family with the settings measured best on EfficientNet-Lite0 here
+  (``bench/QUALITY.md``).
+
+Each style is a dict of ``visualize_filters`` keyword arguments; ``optimizer_settings`` is a dict
+for ``engine.make_optimizer``. A keyword the caller passes with a value other than its default
+wins over the style's.
+"""
+from __future__ import annotations
+
+import inspect
+
+from . import transforms
+from .engine import KERAS_VIS_RMSPROP
+from .parameterizations import FourierImage
+
+ADAM_LUCID = {"optimizer": "adam", "learning_rate": 0.05}
+
+STYLES = {
+    "keras-vis": {
+        "param": "pixel", "act_max_weight": 1, "lp_norm_weight": 10, "tv_weight": 10,
+        "input_modifiers": None, "optimizer_settings": KERAS_VIS_RMSPROP,
+    },
+    "lucid": {
+        "param": FourierImage(decay=1.0), "act_max_weight": 1, "lp_norm_weight": 0, "tv_weight": 0,
+        "input_modifiers": [transforms.LUCID], "optimizer_settings": ADAM_LUCID,
+    },
+    "fourier": {
+        "param": FourierImage(decay=1.0), "act_max_weight": 1, "lp_norm_weight": 0, "tv_weight": 0,
+        "input_modifiers": [transforms.LUCID], "optimizer_settings": ADAM_LUCID,
+    },
+}
+
+DEFAULT = "keras-vis"
+
+
+def names():
+    """The style names, the default first."""
+    return [DEFAULT] + [name for name in STYLES if name != DEFAULT]
+
+
+def get(name):
+    """The keyword arguments of style ``name`` (a fresh dict)."""
+    try:
+        return dict(STYLES[name])
+    except (KeyError, TypeError):
+        raise ValueError(f"Unknown style {name!r}: use one of {', '.join(names())}.") from None
+
+
+def _is_default(value, default):
+    if value is default:
+        return True
+    plain = (int, float, str, bool, tuple, type(None))
+    return isinstance(value, plain) and isinstance(default, plain) and type(value) is type(default) \
+        and value == default
+
+
+def resolve(style, function, arguments):
+    """``arguments`` (a function's keyword values) with style ``style`` filled in.
+
+    A style value replaces an argument still at ``function``'s default; an argument the caller
+    changed is kept. Returns the keyword arguments to call ``function`` with, ``style=None``.
+    """
+    preset = get(style)
+    parameters = inspect.signature(function).parameters
+    resolved = {}
+    for name, parameter in parameters.items():
+        if parameter.kind is not inspect.Parameter.KEYWORD_ONLY or name not in arguments:
+            continue
+        value = arguments[name]
+        if name in preset and _is_default(value, parameter.default):
+            value = preset[name]
+        resolved[name] = value
+    resolved["style"] = None
+    return resolved
