@@ -14,6 +14,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from . import utils
+
 
 def _gate(x, forward, active, use_forward_gate):
     """``forward(x)`` whose backward pass keeps only positive gradients (and, when
@@ -106,12 +108,5 @@ NAMES = ("guided", "rectified")
 
 def get(identifier):
     """The modifier for a name, a callable ``model -> model``, or ``None``."""
-    if identifier is None or callable(identifier):
-        return identifier
-    try:
-        return _BY_NAME[identifier]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"Unknown backprop_modifier {identifier!r}: use 'guided', 'rectified' "
-            "(aliases 'relu', 'deconv'), a callable model -> model, or None."
-        ) from None
+    return utils.lookup(_BY_NAME, identifier, "backprop_modifier",
+                        "'guided', 'rectified' (aliases 'relu', 'deconv'), a callable model -> model, or None")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from . import utils
+
 _EPSILON = 1e-7
 
 
@@ -43,11 +45,4 @@ NAMES = tuple(_BY_NAME)
 
 def get(identifier):
     """The modifier for a name, a callable, or ``None`` (no modification)."""
-    if identifier is None or callable(identifier):
-        return identifier
-    try:
-        return _BY_NAME[identifier]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"Unknown grad_modifier {identifier!r}: use one of {', '.join(NAMES)}, a callable or None."
-        ) from None
+    return utils.lookup(_BY_NAME, identifier, "grad_modifier", f"one of {', '.join(NAMES)}, a callable or None")

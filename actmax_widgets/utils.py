@@ -42,6 +42,20 @@ def listify(value):
     return [value]
 
 
+def lookup(table, identifier, what, choices):
+    """``identifier`` itself if it is ``None`` or callable, else ``table[identifier]``.
+
+    The shared rule of the modifier arguments (``grad_modifier='negate'`` or a function); an
+    unknown name raises a ValueError that names ``what`` and lists ``choices``.
+    """
+    if identifier is None or callable(identifier):
+        return identifier
+    try:
+        return table[identifier]
+    except (KeyError, TypeError):
+        raise ValueError(f"Unknown {what} {identifier!r}: use {choices}.") from None
+
+
 def find_layer_idx(model, layer_name):
     """Index of the layer called ``layer_name`` in ``model.layers``.
 
