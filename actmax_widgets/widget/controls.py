@@ -47,7 +47,7 @@ class Controls:
         self.layer = w.Dropdown(options=self._layer_options(""), value=initial.name,
                                 layout=_layout("340px"), tooltip="Layer to visualize")
         self.mode = w.ToggleButtons(options=[("Page", "page"), ("List", "list"), ("Random", "random")],
-                                    value="page", description="Filters", style={**_STYLE, "button_width": "84px"},
+                                    value="page", style={"button_width": "84px"},
                                     tooltips=["Page through the layer's filters", "Type filters, e.g. 0-15, 32",
                                               "A random sample"])
         self.page_size = w.Dropdown(options=[16, 32, 64], value=16, description="Tiles",
@@ -117,7 +117,9 @@ class Controls:
         self._show_mode()
         main = w.VBox([
             w.HBox([self.layer_search, self.layer], layout=_layout(align_items="center")),
-            w.HBox([self.mode, self.page_box, self.list_box, self.random_box],
+            w.HBox([w.HTML('<div style="text-align:right;padding-right:8px">Filters</div>',
+                           layout=_layout(_LABEL_WIDTH)),
+                    self.mode, self.page_box, self.list_box, self.random_box],
                    layout=_layout(align_items="center", flex_flow="row wrap")),
             self.filter_error,
             w.HBox([self.preset, self.style, self.run_button], layout=_layout(align_items="center",
