@@ -1,0 +1,68 @@
+"""The workshop notebooks are committed clean and readable (their execution is nbval's job).
+
+Checks without running anything: outputs stripped, a title and teaching text in each, the widget
+cells blocking (nbval does not wait for threads), and nothing that needs the internet.
+"""
+import json
+import pathlib
+import re
+
+import pytest
+
+NOTEBOOKS = sorted((pathlib.Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+
+
+def cells_of(path):
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def source(cell):
+    text = cell["source"]
+    return "".join(text) if isinstance(text, list) else text
+
+
+def test_the_seven_workshop_notebooks_exist():
+    assert [p.name[:3] for p in NOTEBOOKS] == [f"0{i}_" for i in range(1, 8)]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_outputs_are_stripped(path):
+    for cell in cells_of(path):
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [], f"{path.name}: a cell has outputs; clear them before committing"
+            assert cell["execution_count"] is None, f"{path.name}: a cell has an execution count"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_starts_with_a_title_and_teaches_in_markdown(path):
+    cells = cells_of(path)
+    assert cells[0]["cell_type"] == "markdown" and source(cells[0]).startswith("# "), \
+        f"{path.name}: the first cell should be a markdown '# Title'"
+    markdown = [c for c in cells if c["cell_type"] == "markdown"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert len(markdown) >= 4 and len(markdown) >= len(code) / 2, f"{path.name}: too little explanation"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_cells_stay_short(path):
+    for cell in cells_of(path):
+        if cell["cell_type"] == "code":
+            lines = source(cell).splitlines()
+            assert len(lines) <= 40, f"{path.name}: a {len(lines)}-line code cell; split it"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_widget_runs_block(path):
+    for cell in cells_of(path):
+        text = source(cell)
+        if cell["cell_type"] == "code" and re.search(r"\.run\(", text):
+            assert "blocking=True" in text, f"{path.name}: widget runs must block for nbval"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_runs_offline(path):
+    code = "\n".join(source(c) for c in cells_of(path) if c["cell_type"] == "code")
+    # Downloads belong in markdown ("with internet, ..."), never in code that nbval runs.
+    for needle in ('weights="imagenet"', "weights='imagenet'", "keras.datasets", "urllib", "requests."):
+        uncommented = [line for line in code.splitlines() if needle in line.split("#")[0]]
+        assert not uncommented, f"{path.name}: {uncommented[0].strip()!r} needs the internet"
