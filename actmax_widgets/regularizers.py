@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from .losses import Loss
@@ -64,19 +65,59 @@ class TotalVariation(Loss):
                 f"volume); this input has shape {tuple(img.shape)}. Use tv_weight=0 for such inputs."
             )
         rank = len(img.shape)
-        tv = None
-        for axis in spatial:
-            # The difference along `axis`, cropped by one along the other spatial axes so all
-            # the squared differences line up on the same pixels.
-            ahead = [slice(None)] * rank
-            behind = [slice(None)] * rank
-            for other in spatial:
-                ahead[other] = slice(1, None) if other == axis else slice(None, -1)
-                behind[other] = slice(None, -1)
-            diff_square = ops.square(img[tuple(ahead)] - img[tuple(behind)])
-            tv = diff_square if tv is None else tv + diff_square
-        per_sample = ops.sum(ops.power(tv + 1e-12, self.beta / 2.0), axis=list(range(1, rank)))
-        return _normalize(img, per_sample)
+        known_size = all(d is not None for d in img.shape[1:])
+        tv = _squared_differences_rolled(img, spatial) if known_size else _squared_differences(img, spatial)
+        if self.beta != 2.0:  # beta = 2 is the plain sum of squares: no power needed
+            tv = ops.power(tv + 1e-12, self.beta / 2.0)
+        return _normalize(img, ops.sum(tv, axis=list(range(1, rank))))
+
+
+def _squared_differences(img, spatial):
+    """Σ over spatial axes of (x[i+1] − x[i])², on the pixels that have all their neighbours."""
+    rank = len(img.shape)
+    tv = None
+    for axis in spatial:
+        # The difference along `axis`, cropped by one along the other spatial axes so all
+        # the squared differences line up on the same pixels.
+        ahead = [slice(None)] * rank
+        behind = [slice(None)] * rank
+        for other in spatial:
+            ahead[other] = slice(1, None) if other == axis else slice(None, -1)
+            behind[other] = slice(None, -1)
+        diff_square = ops.square(img[tuple(ahead)] - img[tuple(behind)])
+        tv = diff_square if tv is None else tv + diff_square
+    return tv
+
+
+def _squared_differences_rolled(img, spatial):
+    """The same sums as ``_squared_differences`` for a known size, by rolling and a 0/1 mask.
+
+    Strided-slice gradients dominated the step on small nets (19% of EfficientNet-Lite0's step
+    time, bench/RESULTS.md §7); a roll's gradient is a roll, and the mask drops the wrapped-around
+    row and the last row and column, which keras-vis's crop leaves out.
+    """
+    tv = None
+    for axis in spatial:
+        diff_square = ops.square(ops.roll(img, shift=-1, axis=axis) - img)
+        tv = diff_square if tv is None else tv + diff_square
+    mask = np.ones([1] + [int(d) for d in img.shape[1:]], dtype="float32")
+    for axis in spatial:
+        index = [slice(None)] * mask.ndim
+        index[axis] = -1
+        mask[tuple(index)] = 0.0
+    return tv * ops.convert_to_tensor(mask, dtype=img.dtype)
+
+
+def _integer_power(x, n):
+    """``x ** n`` for a positive integer ``n`` by repeated squaring (``pow`` is far slower)."""
+    result = None
+    while n:
+        if n & 1:
+            result = x if result is None else result * x
+        n >>= 1
+        if n:
+            x = x * x
+    return result
 
 
 class LPNorm(Loss):
@@ -101,6 +142,9 @@ class LPNorm(Loss):
             # Scale out the largest value before the power so p=6 on 0..255 images stays finite
             # in float32 (255^6 · 50k pixels is near float32's limit, more pixels overflow).
             scale = ops.stop_gradient(ops.max(ops.abs(img), axis=axes, keepdims=True)) + 1e-12
-            value = ops.power(ops.sum(ops.power(ops.abs(img) / scale, self.p), axis=axes), 1.0 / self.p)
+            scaled = ops.abs(img) / scale
+            powered = (_integer_power(scaled, int(self.p)) if float(self.p).is_integer()
+                       else ops.power(scaled, self.p))
+            value = ops.power(ops.sum(powered, axis=axes), 1.0 / self.p)
             value = value * ops.reshape(scale, (-1,))
         return _normalize(img, value)
