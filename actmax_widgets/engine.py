@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .losses import ChannelActivations, ActivationMaximization
+from .losses import ChannelActivations, ActivationMaximization, Diversity
 from .sample_random import SampleRandom
 
 # RMSprop with these settings is keras-vis's hand-written update: cache = 0.95 cache + 0.05 g²,
@@ -58,6 +58,7 @@ class Problem:
         shape = tuple(input_tensor.shape[1:])
         self.image_shape = (shape[1:] + shape[:1]) if channels_first else shape
         self.masked = [isinstance(loss, ChannelActivations) for loss in self.losses]
+        self.diverse = [isinstance(loss, Diversity) for loss in self.losses]
         self.n_channels = [int(out.shape[-1]) if m else 0 for out, m in zip(outputs, self.masked)]
         # The "activation" reported per step: the masked target, else the first
         # ActivationMaximization term (sign flipped), else none.
@@ -75,6 +76,20 @@ class Problem:
     def from_model_format(self, array):
         """A numpy batch in the model's layout, channels-last."""
         return np.moveaxis(array, 1, -1) if self.channels_first else array
+
+
+def gram_similarity(features, masks):
+    """(B,) mean cosine similarity of each sample's Gram matrix with those of the other samples
+    that have the same target (the same mask row); 0 for a sample without such copies."""
+    features = tf.cast(features, tf.float32)
+    channels = features.shape[-1]
+    flat = tf.reshape(features, [tf.shape(features)[0], -1, channels])
+    gram = tf.einsum("bpc,bpd->bcd", flat, flat) / tf.cast(tf.shape(flat)[1], tf.float32)
+    gram = tf.math.l2_normalize(tf.reshape(gram, [-1, channels * channels]), axis=1)
+    similarity = tf.matmul(gram, gram, transpose_b=True)
+    same = tf.reduce_all(tf.equal(masks[:, None, :], masks[None, :, :]), axis=-1)
+    same = tf.cast(same, tf.float32) * (1.0 - tf.eye(tf.shape(masks)[0]))
+    return tf.reduce_sum(same * similarity, axis=1) / tf.maximum(tf.reduce_sum(same, axis=1), 1.0)
 
 
 def _build(loss):
@@ -193,7 +208,10 @@ class CompiledOptimizer:
                 terms = []
                 for k, out in enumerate(outputs):
                     if problem.masked[k]:
-                        term = -tf.reduce_sum(out * masks, axis=1)
+                        # float32 whatever the model computes in (bfloat16 models too).
+                        term = -tf.reduce_sum(tf.cast(out, tf.float32) * masks, axis=1)
+                    elif problem.diverse[k]:
+                        term = gram_similarity(out, masks)
                     elif out.shape.rank == 0:
                         term = tf.fill([batch], out)
                     else:

@@ -95,3 +95,34 @@ def with_linear_activation(model, layer):
     for copy in copies:
         copy.set_weights(target.get_weights())
     return linear
+
+
+PRECISIONS = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
+def with_precision(model, precision):
+    """A copy of ``model`` computing in ``precision`` (``'float32'``, ``'bfloat16'``, ``'float16'``).
+
+    Reduced precision uses Keras's mixed policies: weights stay float32, convolutions and matrix
+    products run in 16 bits (on CPUs with AMX / AVX-512 BF16 and on GPUs with tensor cores that is
+    several times faster; elsewhere it can be slower — measure, bench/RESULTS.md). The input layer
+    stays float32, so the optimized image and its gradient are float32.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}.")
+    policy = PRECISIONS[precision]
+    if policy is None:
+        return model
+
+    def clone_function(layer):
+        config = layer.get_config()
+        config["dtype"] = keras.DTypePolicy(policy)
+        return layer.__class__.from_config(config)
+
+    try:
+        reduced = keras.models.clone_model(model, clone_function=clone_function)
+    except Exception as error:
+        raise ValueError(f"Model '{model.name}' cannot be rebuilt in {precision} ({type(error).__name__}: "
+                         f"{error}); use precision='float32'.") from error
+    reduced.set_weights(model.get_weights())
+    return reduced
