@@ -115,3 +115,29 @@ class ChannelActivations(Loss):
         output = self.layer.output
         axis = self.channel_axis if self.channel_axis is not None else _channel_axis_of(self.layer, output)
         return _reduce_spatial(output, axis % len(output.shape), self.reduction)
+
+
+class Diversity(Loss):
+    """Penalise images of the same target whose features look alike (Lucid's "diversity").
+
+    The optimizer recognises this loss: ``build_loss`` returns the layer's features
+    (channels-last), and each sample's term is the mean cosine similarity between its Gram
+    matrix (which channels fire together: the image's "style", whatever the layout) and those
+    of the other samples in the batch that have the same target. Minimizing it makes copies of
+    one filter show different things it responds to.
+    """
+
+    name = "Diversity Loss"
+
+    def __init__(self, layer, channel_axis=None):
+        self.layer = layer
+        self.channel_axis = channel_axis
+
+    def build_loss(self):
+        output = self.layer.output
+        rank = len(output.shape)
+        axis = self.channel_axis if self.channel_axis is not None else _channel_axis_of(self.layer, output)
+        axis %= rank
+        if axis != rank - 1:
+            output = ops.moveaxis(output, axis, -1)
+        return output
