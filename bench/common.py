@@ -1,0 +1,126 @@
+"""What every benchmark job shares: the models, FLOP counting, the matmul peak, memory readings.
+
+Imported inside job subprocesses only (it imports TensorFlow); ``run.py`` and ``report.py`` stay
+TensorFlow-free so the orchestrator's own memory never pollutes a job's.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import psutil
+import tensorflow as tf
+
+from actmax_widgets import catalogue, models
+
+HERE = Path(__file__).resolve().parent
+VGG_LAYER = "block3_conv3"
+IMAGE_SIZE = 128
+
+
+def build_model(name, size=IMAGE_SIZE, dtype_policy=None):
+    """``(model, layer_name)`` for ``'vgg16'`` or ``'lite0'`` at a fixed ``size``.
+
+    Fixed input sizes, not ``(None, None, 3)``: the core cannot build its regularizers on an input
+    with unknown spatial size yet (see RESULTS.md), and a fixed size is what both libraries run.
+    """
+    previous = keras.config.dtype_policy()
+    if dtype_policy is not None:
+        keras.config.set_dtype_policy(dtype_policy)
+    try:
+        if name == "vgg16":
+            model = keras.applications.VGG16(weights=None, include_top=False, input_shape=(size, size, 3))
+            layer = VGG_LAYER
+        elif name == "lite0":
+            model = models.efficientnet_lite0(input_shape=(size, size, 3), include_top=False)
+            layer = catalogue.default_layer(model).name
+        else:
+            raise ValueError(f"Unknown model {name!r}: use 'vgg16' or 'lite0'.")
+    finally:
+        keras.config.set_dtype_policy(previous)
+    return model, layer
+
+
+def with_float32_output(model, layer_name):
+    """``model`` cut at ``layer_name`` plus a float32 identity layer: Keras's mixed-precision recipe
+    for a model whose outputs meet float32 tensors (the core multiplies the layer's output by a
+    float32 filter mask, which a bfloat16 output refuses). Returns ``(model, new_layer_name)``."""
+    name = f"{layer_name}_float32"
+    output = keras.layers.Activation("linear", dtype="float32", name=name)(model.get_layer(layer_name).output)
+    return keras.Model(model.inputs, output, name=f"{model.name}_float32_out"), name
+
+
+def copy_weights(source, target):
+    """Copy weights layer by layer, by name (the two models may be cut differently)."""
+    for layer in source.layers:
+        if layer.weights and layer.name in {l.name for l in target.layers}:
+            target.get_layer(layer.name).set_weights(layer.get_weights())
+
+
+def conv_flops(model, layer_name):
+    """Forward FLOPs per image of ``model`` cut at ``layer_name`` (convs, depthwise convs, dense).
+
+    A multiply-add counts 2. Conv: 2·Ho·Wo·kh·kw·Cin·Cout/groups; depthwise: 2·Ho·Wo·kh·kw·Cin·m;
+    dense: 2·in·out. Element-wise layers (BN, ReLU, pooling, add) are left out: < 1 % here.
+    """
+    cut = keras.Model(model.inputs, model.get_layer(layer_name).output)
+    total = 0
+    for layer in cut.layers:
+        kind = type(layer).__name__
+        if kind not in ("Conv2D", "DepthwiseConv2D", "Dense"):
+            continue
+        out = layer.output.shape
+        cin = layer.input.shape[-1]
+        if kind == "Dense":
+            total += 2 * cin * layer.units
+            continue
+        kh, kw = layer.kernel_size
+        positions = out[1] * out[2]
+        if kind == "DepthwiseConv2D":
+            total += 2 * positions * kh * kw * cin * layer.depth_multiplier
+        else:
+            total += 2 * positions * kh * kw * cin * layer.filters // getattr(layer, "groups", 1)
+    return int(total)
+
+
+def step_flops(model, layer_name):
+    """Useful FLOPs of one optimization step per image: forward + the gradient w.r.t. the input.
+
+    The input gradient needs every conv's *data* gradient (a transposed conv with the same
+    multiply-adds as the forward one, the first conv included since the input is what we
+    differentiate); no weight gradients. So ≈ 2 × forward. Work a library does beyond that
+    (e.g. weight gradients computed and thrown away) does not count.
+    """
+    return 2 * conv_flops(model, layer_name)
+
+
+def matmul_peak(n=4096, repeats=3, dtype="float32"):
+    """Best ``tf.matmul`` rate (FLOP/s) of ``n × n`` matrices in a ``tf.function``."""
+    a = tf.cast(tf.random.normal((n, n)), dtype)
+    b = tf.cast(tf.random.normal((n, n)), dtype)
+    matmul = tf.function(lambda x, y: tf.reduce_sum(tf.cast(tf.matmul(x, y), tf.float32)))
+    matmul(a, b).numpy()
+    best = np.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        matmul(a, b).numpy()
+        best = min(best, time.perf_counter() - started)
+    return 2.0 * n ** 3 / best
+
+
+def rss_mb():
+    """Current resident memory of this process, MiB."""
+    return psutil.Process(os.getpid()).memory_info().rss / 2**20
+
+
+def peak_rss_mb():
+    """Peak resident memory of this process so far, MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def load_average():
+    return os.getloadavg()[0]
