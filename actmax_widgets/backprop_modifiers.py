@@ -14,7 +14,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from . import utils
+from . import model_cut, utils
 
 
 def _gate(x, forward, active, use_forward_gate):
@@ -74,13 +74,11 @@ def _modify(model, rule):
         kind = _relu_kind(layer)
         if kind is not None and isinstance(layer, (keras.layers.ReLU, keras.layers.Activation)):
             return keras.layers.Activation(_REPLACEMENTS[(rule, kind)], name=layer.name)
-        config = layer.get_config()
-        if kind is not None:
-            config["activation"] = _REPLACEMENTS[(rule, kind)]
+        overrides = {"activation": _REPLACEMENTS[(rule, kind)]} if kind is not None else {}
         # Every layer is rebuilt, not only the ReLU ones: a layer shared with the original model
         # would keep ``layer.output`` in the original graph, and the losses read it there.
         try:
-            return layer.__class__.from_config(config)
+            return model_cut.rebuild_layer(layer, **overrides)
         except (TypeError, ValueError, NotImplementedError):
             if kind is not None:
                 raise

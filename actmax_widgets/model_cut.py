@@ -14,6 +14,27 @@ from . import catalogue, utils
 DEFAULT_IMAGE_SIZE = 128
 
 
+def rebuild_layer(layer, **config_overrides):
+    """A new layer like ``layer`` from its config (with ``config_overrides``), weights not copied.
+
+    A layer's config names its activation; a function Keras does not know by name (the gated
+    ReLUs of backprop modifiers and of the ReLU warm-up) could not be looked up again, so the
+    live function object goes back into the config instead.
+    """
+    config = layer.get_config()
+    if callable(getattr(layer, "activation", None)) and "activation" in config:
+        config["activation"] = layer.activation
+    config.update(config_overrides)
+    return layer.__class__.from_config(config)
+
+
+def clone_with_weights(model, clone_function=rebuild_layer, **clone_options):
+    """``keras.models.clone_model`` with ``rebuild_layer`` and the original weights copied over."""
+    clone = keras.models.clone_model(model, clone_function=clone_function, **clone_options)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
 def input_image_size(model):
     """``(H, W, ...)`` spatial size of the model input (``None`` where unknown) and its channels."""
     shape = tuple(utils.model_input(model).shape[1:])
@@ -56,8 +77,7 @@ def cut_at(model, layer, image_size=None):
     channels_first = catalogue.model_is_channels_first(model)
     new_shape = (channels,) + size if channels_first else size + (channels,)
     try:
-        resized = keras.models.clone_model(cut, input_tensors=keras.Input(shape=new_shape))
-        resized.set_weights(cut.get_weights())
+        resized = clone_with_weights(cut, input_tensors=keras.Input(shape=new_shape))
     except Exception as error:
         raise ValueError(
             f"Model '{model.name}' takes images of size {model_size} and the layers up to "
@@ -85,11 +105,8 @@ def with_linear_activation(model, layer):
     def clone_function(layer_to_clone):
         if layer_to_clone is not target:
             return layer_to_clone
-        config = layer_to_clone.get_config()
-        config["activation"] = "linear"
-        copy = layer_to_clone.__class__.from_config(config)
-        copies.append(copy)
-        return copy
+        copies.append(rebuild_layer(layer_to_clone, activation="linear"))
+        return copies[-1]
 
     linear = keras.models.clone_model(model, clone_function=clone_function)
     for copy in copies:
@@ -114,15 +131,8 @@ def with_precision(model, precision):
     if policy is None:
         return model
 
-    def clone_function(layer):
-        config = layer.get_config()
-        config["dtype"] = keras.DTypePolicy(policy)
-        return layer.__class__.from_config(config)
-
     try:
-        reduced = keras.models.clone_model(model, clone_function=clone_function)
+        return clone_with_weights(model, lambda layer: rebuild_layer(layer, dtype=keras.DTypePolicy(policy)))
     except Exception as error:
         raise ValueError(f"Model '{model.name}' cannot be rebuilt in {precision} ({type(error).__name__}: "
                          f"{error}); use precision='float32'.") from error
-    reduced.set_weights(model.get_weights())
-    return reduced

@@ -33,7 +33,7 @@ def make_widget(model, **kwargs):
     widget.controls.steps.value = 10
     widget.controls.image_size.value = 64
     # An untrained model's activations are tiny next to the preset's smoothing: let them lead.
-    widget.controls.tv_weight.value = 1e-3
+    widget.controls.tv_enabled.value = False
     return widget
 
 

@@ -34,7 +34,8 @@ class ActMaxWidget(w.VBox):
     labels : list of str, optional
         Class names for a dense output (the embedded ImageNet model brings its own).
     preset : str
-        ``'quick preview'``, ``'workshop quality'`` or ``'keras-vis defaults'``.
+        ``'quick preview'`` (default), ``'workshop quality'``, ``'pixels, tuned'`` or
+        ``'keras-vis defaults'`` (see ``widget.presets``).
     steps, image_size : int, optional
         Override the preset's values.
 
@@ -44,11 +45,10 @@ class ActMaxWidget(w.VBox):
     """
 
     def __init__(self, model, layer=None, filters=None, *, labels=None, preset=DEFAULT_PRESET,
-                 steps=None, image_size=None, styles=None):
+                 steps=None, image_size=None):
         self.model = model
         labels = labels if labels is not None else models.class_names_for(model)
-        self.controls = Controls(model, layer=layer, filters=filters, labels=labels, preset=preset,
-                                 styles=styles)
+        self.controls = Controls(model, layer=layer, filters=filters, labels=labels, preset=preset)
         if steps is not None:
             self.controls.steps.value = steps
         if image_size is not None:

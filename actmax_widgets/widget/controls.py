@@ -11,7 +11,7 @@ import ipywidgets as w
 
 from .. import catalogue, grad_modifiers
 from .job import RunRequest
-from .presets import DEFAULT_PRESET, PRESETS
+from .presets import DEFAULT_PRESET, PRESETS, STYLE_OPTIONS
 
 _LABEL_WIDTH = "118px"
 _STYLE = {"description_width": _LABEL_WIDTH}
@@ -29,7 +29,7 @@ def _layout(width="auto", **kwargs):
 class Controls:
     """All controls of the widget, and the logic between them (pages, presets, layer search)."""
 
-    def __init__(self, model, layer=None, filters=None, labels=None, preset=DEFAULT_PRESET, styles=None):
+    def __init__(self, model, layer=None, filters=None, labels=None, preset=DEFAULT_PRESET):
         self.layers = catalogue.visualizable_layers(model)
         if not self.layers:
             raise ValueError(f"Model '{model.name}' has no layer whose output can be visualized.")
@@ -64,8 +64,7 @@ class Controls:
 
         self.preset = w.Dropdown(options=list(PRESETS) + ["custom"], value=preset, description="Preset",
                                  style=_STYLE, layout=_layout("300px"))
-        self.style = w.Dropdown(options=styles or [("classic (keras-vis)", None)],
-                                value=(styles or [("", None)])[0][1], description="Style", style=_STYLE,
+        self.style = w.Dropdown(options=STYLE_OPTIONS, value=STYLE_OPTIONS[0][1], description="Style", style=_STYLE,
                                 layout=_layout("300px"),
                                 tooltip="How the image is parameterized and regularized")
         self.steps = w.IntSlider(value=60, min=10, max=1000, step=10, description="Steps", style=_STYLE)
@@ -82,6 +81,7 @@ class Controls:
                                                description="Lp weight", style=_STYLE,
                                                tooltip="Lp norm: keeps values from growing")
         self.lp_enabled = w.Checkbox(value=False, description="use Lp", indent=False, layout=_layout("90px"))
+        self.tv_enabled = w.Checkbox(value=False, description="use TV", indent=False, layout=_layout("90px"))
         self.grad_modifier = w.Dropdown(options=[("none", None)] + [(n, n) for n in grad_modifiers.NAMES],
                                         value=None, description="Grad modifier", style=_STYLE,
                                         layout=_layout("260px"),
@@ -127,7 +127,7 @@ class Controls:
         ])
         tuning = w.VBox([
             w.HBox([self.steps, self.image_size], layout=_layout(flex_flow="row wrap")),
-            w.HBox([self.act_max_weight, self.tv_weight], layout=_layout(flex_flow="row wrap")),
+            w.HBox([self.act_max_weight, self.tv_weight, self.tv_enabled], layout=_layout(flex_flow="row wrap")),
             w.HBox([self.jitter, self.lp_norm_weight, self.lp_enabled], layout=_layout(flex_flow="row wrap")),
             w.HBox([self.grad_modifier, self.backprop_modifier], layout=_layout(flex_flow="row wrap")),
             w.HBox([self.seed, self.linear_output, self.linear_help], layout=_layout(align_items="center")),
@@ -160,7 +160,8 @@ class Controls:
             image_size=self.image_size.value, style=self.style.value,
             grad_modifier=self.grad_modifier.value, backprop_modifier=self.backprop_modifier.value,
             jitter=self.jitter.value, act_max_weight=self.act_max_weight.value,
-            tv_weight=self.tv_weight.value, lp_norm_weight=self.lp_norm_weight.value if self.lp_enabled.value else 0.0,
+            tv_weight=self.tv_weight.value if self.tv_enabled.value else 0.0,
+            lp_norm_weight=self.lp_norm_weight.value if self.lp_enabled.value else 0.0,
             linear_output=self.linear_output.value and self._has_softmax(info), seed=self.seed.value,
             labels=tuple(labels) if labels else None,
         )
@@ -170,7 +171,8 @@ class Controls:
         for control in (self.layer_search, self.layer, self.mode, self.page_size, self.previous_page,
                         self.next_page, self.filter_text, self.resample, self.preset, self.style,
                         self.steps, self.image_size, self.jitter, self.act_max_weight, self.tv_weight,
-                        self.lp_norm_weight, self.lp_enabled, self.grad_modifier, self.backprop_modifier,
+                        self.lp_norm_weight, self.lp_enabled, self.tv_enabled, self.grad_modifier,
+                        self.backprop_modifier,
                         self.linear_output, self.seed):
             control.disabled = not enabled
 
@@ -185,8 +187,8 @@ class Controls:
         self.filter_text.observe(lambda _: self._validate_list(), "value")
         self.resample.on_click(lambda _: self._draw_sample())
         self.preset.observe(lambda change: self.apply_preset(change["new"]), "value")
-        for control in (self.steps, self.image_size, self.jitter, self.act_max_weight, self.tv_weight,
-                        self.lp_norm_weight, self.lp_enabled):
+        for control in (self.style, self.steps, self.image_size, self.jitter, self.act_max_weight,
+                        self.tv_weight, self.lp_norm_weight, self.lp_enabled, self.tv_enabled):
             control.observe(lambda _: self._mark_custom(), "value")
 
     def _layer_options(self, query):
@@ -268,14 +270,12 @@ class Controls:
         self._applying_preset = True
         try:
             for key, value in PRESETS[name].items():
-                if key == "lp_norm_weight":
-                    self.lp_enabled.value = value > 0
+                # A log slider cannot show 0: a weight of 0 is its checkbox turned off.
+                enabled = {"lp_norm_weight": self.lp_enabled, "tv_weight": self.tv_enabled}.get(key)
+                if enabled is not None:
+                    enabled.value = value > 0
                     if value > 0:
-                        self.lp_norm_weight.value = value
-                    continue
-                if key == "style":
-                    if value in [v for _, v in self.style.options]:
-                        self.style.value = value
+                        getattr(self, key).value = value
                     continue
                 getattr(self, key).value = value
         finally:

@@ -10,7 +10,7 @@ import dataclasses
 import threading
 import traceback
 
-from .. import input_modifiers, model_cut
+from .. import input_modifiers, model_cut, styles
 from ..visualization import visualize_filters
 
 # At most ~8 grid updates a second: enough to look live, cheap for the kernel and the browser.
@@ -25,7 +25,7 @@ class RunRequest:
     targets: tuple
     steps: int = 60
     image_size: int = 96
-    style: str | None = None
+    style: str | None = "fourier"
     grad_modifier: str | None = None
     backprop_modifier: str | None = None
     jitter: float = 0.05
@@ -85,11 +85,13 @@ class VisualizationJob:
             seed=request.seed, grad_modifier=request.grad_modifier,
             backprop_modifier=request.backprop_modifier, act_max_weight=request.act_max_weight,
             tv_weight=request.tv_weight, lp_norm_weight=request.lp_norm_weight,
-            input_modifiers=[input_modifiers.Jitter(request.jitter)] if request.jitter > 0 else [],
-            labels=list(request.labels) if request.labels else None,
+            labels=list(request.labels) if request.labels else None, style=request.style,
         )
-        if request.style is not None:
-            options["style"] = request.style
+        if request.jitter > 0:  # on top of the style's own transforms
+            style_modifiers = styles.get(request.style).get("input_modifiers") if request.style else None
+            options["input_modifiers"] = list(style_modifiers or []) + [input_modifiers.Jitter(request.jitter)]
+        if request.backprop_modifier is not None:
+            options["relu_warmup"] = 0  # both rewrite ReLU gradients; the user's choice wins
         return options
 
     def start(self, request, blocking=False):

@@ -1,20 +1,35 @@
-"""Named settings for the widget, so a beginner need not touch the sliders."""
+"""Named settings for the widget, so a beginner need not touch the sliders.
+
+Each preset sets these controls; anything else stays as the user left it. ``style`` picks how
+images are made (``actmax_widgets.styles``): the Fourier style gives clean, recognisable
+features in few steps; 'keras-vis' is the classic pixel recipe.
+"""
 from __future__ import annotations
 
-# Each preset sets these controls; anything else stays as the user left it.
 PRESETS = {
     "quick preview": {
-        "steps": 60, "image_size": 96, "jitter": 0.05, "act_max_weight": 1.0,
-        "tv_weight": 0.3, "lp_norm_weight": 0.0,
+        "style": "fourier", "steps": 64, "image_size": 96, "jitter": 0.0, "act_max_weight": 1.0,
+        "tv_weight": 0.0, "lp_norm_weight": 0.0,
     },
     "workshop quality": {
-        "steps": 200, "image_size": 128, "jitter": 0.05, "act_max_weight": 1.0,
+        "style": "fourier", "steps": 256, "image_size": 128, "jitter": 0.0, "act_max_weight": 1.0,
+        "tv_weight": 0.0, "lp_norm_weight": 0.0,
+    },
+    "pixels, tuned": {
+        "style": "keras-vis", "steps": 200, "image_size": 128, "jitter": 0.05, "act_max_weight": 1.0,
         "tv_weight": 0.3, "lp_norm_weight": 0.0,
     },
     "keras-vis defaults": {
-        "steps": 200, "image_size": 128, "jitter": 0.0, "act_max_weight": 1.0,
+        "style": "keras-vis", "steps": 200, "image_size": 128, "jitter": 0.0, "act_max_weight": 1.0,
         "tv_weight": 10.0, "lp_norm_weight": 10.0,
     },
 }
 
 DEFAULT_PRESET = "quick preview"
+
+# The style choices, best first, with what they mean to someone picking one.
+STYLE_OPTIONS = [
+    ("Fourier (clean, recommended)", "fourier"),
+    ("Lucid (Fourier, Lucid's settings)", "lucid"),
+    ("keras-vis (classic pixels)", "keras-vis"),
+]
