@@ -30,6 +30,8 @@ def _parser():
     # Lighter than keras-vis's 10/10, which blur EfficientNet's filters into colour blobs.
     parser.add_argument("--tv-weight", type=float, default=0.3, help="total variation weight (default 0.3)")
     parser.add_argument("--lp-weight", type=float, default=0.0, help="Lp norm weight (default 0)")
+    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16", "float16"],
+                        help="what the model computes in (bfloat16 is faster on CPUs with AMX and on GPUs)")
     parser.add_argument("--cols", type=int, default=None, help="grid columns (default: square)")
     parser.add_argument("--list-layers", action="store_true", help="list the layers that can be visualized and exit")
     return parser
@@ -84,7 +86,7 @@ def main(argv=None):
     except (ValueError, TypeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    options = {"max_iter": args.steps, "image_size": args.size, "seed": args.seed,
+    options = {"max_iter": args.steps, "image_size": args.size, "seed": args.seed, "precision": args.precision,
                "input_modifiers": [Jitter(args.jitter)] if args.jitter > 0 else []}
     if args.style:
         options["style"] = args.style

@@ -11,9 +11,9 @@ import keras
 import numpy as np
 
 from . import backprop_modifiers, catalogue, grad_modifiers, input_modifiers as modifiers_module
-from . import model_cut, parameterizations, styles, utils
+from . import model_cut, parameterizations, relu_warmup as relu_warmup_module, styles, utils
 from .engine import CompiledOptimizer, Problem
-from .losses import ActivationMaximization, ChannelActivations
+from .losses import ActivationMaximization, ChannelActivations, Diversity
 from .optimizer import Optimizer
 from .regularizers import LPNorm, TotalVariation
 from .result import ActMaxResult, Snapshot
@@ -133,7 +133,7 @@ def _with_backprop_modifier(model, backprop_modifier):
 
 def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_modifier=None, param=None,
                  input_modifiers=(), grad_modifier=None, norm_grads=True, jit_compile=False,
-                 optimizer_settings=None):
+                 optimizer_settings=None, diversity=False, precision="float32"):
     """The (cached) ``CompiledOptimizer`` for visualizing filters of ``layer``, and its LayerInfo.
 
     Raises the user-facing errors (missing layer, bad size, ...) before anything is compiled.
@@ -149,12 +149,13 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
             raise TypeError(f"{modifier!r} is not an InputModifier.")
     key = (info.name, size, objective, _settings_key(parameterization),
            tuple(_settings_key(m) for m in input_modifiers), _settings_key(grad_modifier),
-           norm_grads, jit_compile, repr(sorted((optimizer_settings or {}).items())))
+           norm_grads, jit_compile, repr(sorted((optimizer_settings or {}).items())), diversity, precision)
     with _CACHE_LOCK:
         per_model = _COMPILED.setdefault(modified, {})
         compiled = per_model.get(key)
         if compiled is None:
             cut, info = model_cut.cut_at(modified, info.name, size)
+            cut = model_cut.with_precision(cut, precision)
             channels_first = catalogue.model_is_channels_first(modified)
             image = cut.inputs[0]
             losses = [
@@ -163,6 +164,8 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
             ]
             if len(image.shape) > 2:  # TV needs neighbours: a tabular (batch, features) input has none
                 losses.append((TotalVariation(image, channel_axis=1 if channels_first else -1), 10.0))
+            if diversity:
+                losses.append((Diversity(cut.layers[-1], channel_axis=info.channel_axis), 0.0))
             problem = Problem(image, losses, channels_first=channels_first)
             compiled = per_model[key] = CompiledOptimizer(
                 problem, parameterization, list(input_modifiers), grad_modifier_fn, norm_grads,
@@ -193,7 +196,9 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
                       grad_modifier=None, act_max_weight=1, lp_norm_weight=10, tv_weight=10,
                       input_modifiers=None, param=None, objective="mean", norm_grads=True, labels=None,
                       snapshot_every=None, snapshot_seconds=None, on_snapshot=None, stop_event=None,
-                      on_start=None, jit_compile=False, style=None, optimizer_settings=None):
+                      on_start=None, jit_compile=False, precision="float32", style=None, optimizer_settings=None,
+                      relu_warmup=None,
+                      diversity=0):
     """One image per filter, all filters optimized together in one compiled step per iteration.
 
     The same losses as ``visualize_activation`` (keras-vis's weights by default), but each sample
@@ -224,8 +229,9 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
         E.g. ``[Jitter(0.05)]``.
     param : str or object, optional
         Image parameterization; ``'pixel'`` (default) is keras-vis's.
-    objective : {'mean', 'center'}
-        Maximize the channel's mean, or only its centre unit.
+    objective : {'mean', 'center', 'negative'}
+        Maximize the channel's mean, or only its centre unit, or minimize the mean (what the
+        filter responds to least; the histories then hold minus the activation).
     labels : list of str, optional
         Class names for dense units.
     snapshot_every : int, optional
@@ -246,6 +252,20 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
     optimizer_settings : dict, optional
         For ``engine.make_optimizer``, e.g. ``{"optimizer": "adam", "learning_rate": 0.05}``;
         default keras-vis's RMSprop (learning rate 1).
+    relu_warmup : int, optional
+        For this many first steps, gradients also pass through ReLUs that are off when that would
+        turn them on (``relu_warmup`` module): revives channels dead on the start image. Default
+        0, or the style's.
+    precision : {'float32', 'bfloat16', 'float16'}
+        What the model computes in (the image and its gradient stay float32). ``'bfloat16'``
+        runs convolutions several times faster on CPUs with AMX / AVX-512 BF16 (4.2–4.8× on
+        VGG16 here, bench/RESULTS.md) and on recent GPUs, but slower on depthwise-heavy nets
+        on CPU (EfficientNet-Lite0: 0.5×); measure on your machine.
+    diversity : float
+        Weight of Lucid's diversity penalty: list a filter several times (``[5, 5, 5, 5]``) and
+        its copies, optimized in one batch, are pushed towards different patterns (similar Gram
+        matrices of the layer's features are penalised). Copies split over chunks (more than
+        ``batch_size`` targets) are only compared within their chunk.
 
     Returns
     -------
@@ -255,27 +275,35 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
     """
     if style is not None:
         return visualize_filters(model, layer, filter_indices, **styles.resolve(style, visualize_filters, locals()))
+    if relu_warmup:
+        if backprop_modifier is not None:
+            raise ValueError("relu_warmup and backprop_modifier both change the ReLU gradients: use one.")
+        model = relu_warmup_module.redirected(model)
     started = time.perf_counter()
     modifiers = list(input_modifiers or [])
     compiled, info = compiled_for(
-        model, layer, image_size=image_size, objective=objective, backprop_modifier=backprop_modifier,
+        model, layer, image_size=image_size, objective="mean" if objective == "negative" else objective,
+        backprop_modifier=backprop_modifier,
         param=param, input_modifiers=modifiers, grad_modifier=grad_modifier, norm_grads=norm_grads,
-        jit_compile=jit_compile, optimizer_settings=optimizer_settings)
+        jit_compile=jit_compile, optimizer_settings=optimizer_settings, diversity=bool(diversity),
+        precision=precision)
     targets = catalogue.check_filter_indices(info, filter_indices)
     if not targets:
         raise ValueError("filter_indices is empty: give at least one filter.")
     problem = compiled.problem
     seed = int(np.random.default_rng().integers(2**31)) if seed is None else int(seed)
-    if tv_weight and len(problem.names) < 3:
+    n_base = len(problem.names) - (1 if diversity else 0)
+    if tv_weight and n_base < 3:
         raise ValueError(f"TotalVariation needs an input with spatial dimensions; model '{model.name}' "
                          f"takes {problem.image_shape} vectors. Use tv_weight=0.")
-    weights = np.array([act_max_weight, lp_norm_weight, tv_weight][:len(problem.names)], "float32")
+    weights = np.array([act_max_weight, lp_norm_weight, tv_weight][:n_base] + ([diversity] if diversity else []),
+                       "float32")
     seed_images = _broadcast_seed(problem, seed_input, compiled.parameterization)
     n = len(targets)
     spans, chunk_size = _chunks(n, batch_size)
     if on_start is not None:
         on_start(info, not compiled.is_traced(chunk_size))
-    target_keys = sample_keys(seed, targets)
+    target_keys = sample_keys(seed, _numbered_copies(targets))
 
     display = compiled.parameterization.display
     images = [None] * n
@@ -293,7 +321,7 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
         chunk_targets = targets[start:end] + [targets[end - 1]] * (chunk_size - (end - start))
         chunk_keys = np.concatenate([target_keys[start:end],
                                      np.repeat(target_keys[end - 1:end], chunk_size - (end - start))])
-        masks = _masks(chunk_targets, problem.n_channels[0])
+        masks = _masks(chunk_targets, problem.n_channels[0]) * (-1.0 if objective == "negative" else 1.0)
         live = end - start
 
         def on_step(step, start=start, live=live):
@@ -325,7 +353,12 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
 
         def on_step_recording(step, inner=on_step):
             chunk_history.append(-step.terms[0])
+            if relu_warmup:
+                relu_warmup_module.set_active(step.step + 1 < relu_warmup)
             return inner(step)
+
+        if relu_warmup:
+            relu_warmup_module.set_active(True)
 
         record = compiled.run(chunk_keys, masks, weights, max_iter=max_iter,
                               seed_images=None if seed_images is None else np.repeat(seed_images, chunk_size, 0),
@@ -372,6 +405,18 @@ def _broadcast_seed(problem, seed_input, parameterization):
     if not isinstance(parameterization, parameterizations.PixelImage):
         raise ValueError("seed_input works with param='pixel' only.")
     return seed[:1]
+
+
+def _numbered_copies(targets):
+    """Targets for keying: a repeated target becomes ``(target, k)`` from its second copy on, so
+    copies start from different images (the first keeps the key it has alone)."""
+    seen = {}
+    numbered = []
+    for target in targets:
+        key = repr(target)
+        seen[key] = seen.get(key, -1) + 1
+        numbered.append(target if seen[key] == 0 else (target, seen[key]))
+    return numbered
 
 
 def _masks(targets, n_channels):
