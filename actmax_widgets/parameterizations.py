@@ -110,8 +110,8 @@ class FourierImage:
     Parameters
     ----------
     decay : float
-        Exponent of the 1/f weighting (Lucid 1.0, Xplique 0.85, Horama 1.5): higher gives
-        smoother images.
+        Exponent of the 1/f weighting (Lucid 1.0, Xplique 0.85, Horama 1.5; the ``'fourier'``
+        style uses 1.75, see ``bench/QUALITY.md``): higher gives smoother images.
     init_std : float
         Standard deviation of the starting coefficients (Lucid's 0.01: an almost uniform grey).
     decorrelate : bool
@@ -166,12 +166,15 @@ class FourierImage:
         return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
 
 
-_BY_NAME = {"pixel": PixelImage, "fourier": FourierImage}
+_BY_NAME = {"pixel": PixelImage}
 
 
 def register(name, factory):
     """Make ``param=name`` build ``factory()`` (used by the parameterizations defined later)."""
     _BY_NAME[name] = factory
+
+
+register("fourier", FourierImage)
 
 
 def get(identifier):

@@ -8,9 +8,10 @@ variation penalty, pixel images need keras-vis's penalties and its RMSprop.
 - ``'keras-vis'``: keras-vis's classic recipe (pixels, TV and L6 penalties with weight 10, no
   transforms, its RMSprop with learning rate 1). The default when no style is given.
 - ``'lucid'``: Lucid's recipe (Fourier parameterization with decay 1 and colour decorrelation,
-  Lucid's standard transforms, Adam at 0.05, no penalties).
+  Lucid's standard transforms, Adam at 0.05, no penalties, ReLU warm-up for 16 steps).
 - ``'fourier'``: the same family with the settings measured best on EfficientNet-Lite0 here
-  (``bench/QUALITY.md``).
+  (``bench/QUALITY.md``): decay 1.75, Adam at 0.01 decaying as 1 / (1 + step / 128), Lucid's
+  transforms from 96 px up and a lighter set below.
 
 Each style is a dict of ``visualize_filters`` keyword arguments; ``optimizer_settings`` is a dict
 for ``engine.make_optimizer``. A keyword the caller passes with a value other than its default
@@ -18,7 +19,10 @@ wins over the style's.
 """
 from __future__ import annotations
 
+import functools
 import inspect
+
+import keras
 
 from . import transforms
 from .engine import KERAS_VIS_RMSPROP
@@ -26,18 +30,27 @@ from .parameterizations import FourierImage
 
 ADAM_LUCID = {"optimizer": "adam", "learning_rate": 0.05}
 
+# Measured on EfficientNet-Lite0 (bench/QUALITY.md): a steeper spectrum (decay 1.75) and a
+# smaller, decaying learning rate (0.01 / (1 + step / 128)) keep Lucid's activations while
+# halving the high-frequency "dots"; the decay keeps early steps fast for live previews.
+ADAM_DECAYING = {"optimizer": "adam",
+                 "learning_rate": keras.optimizers.schedules.InverseTimeDecay(0.01, 128, 1.0)}
+
+# A parameterization is built fresh for each call (it remembers its run's size and range).
 STYLES = {
     "keras-vis": {
         "param": "pixel", "act_max_weight": 1, "lp_norm_weight": 10, "tv_weight": 10,
-        "input_modifiers": None, "optimizer_settings": KERAS_VIS_RMSPROP,
+        "input_modifiers": None, "optimizer_settings": KERAS_VIS_RMSPROP, "relu_warmup": 0,
     },
     "lucid": {
-        "param": FourierImage(decay=1.0), "act_max_weight": 1, "lp_norm_weight": 0, "tv_weight": 0,
-        "input_modifiers": [transforms.LUCID], "optimizer_settings": ADAM_LUCID,
+        "param": functools.partial(FourierImage, decay=1.0), "act_max_weight": 1, "lp_norm_weight": 0,
+        "tv_weight": 0, "input_modifiers": [transforms.LUCID], "optimizer_settings": ADAM_LUCID,
+        "relu_warmup": 16,
     },
     "fourier": {
-        "param": FourierImage(decay=1.0), "act_max_weight": 1, "lp_norm_weight": 0, "tv_weight": 0,
-        "input_modifiers": [transforms.LUCID], "optimizer_settings": ADAM_LUCID,
+        "param": functools.partial(FourierImage, decay=1.75), "act_max_weight": 1, "lp_norm_weight": 0,
+        "tv_weight": 0, "input_modifiers": [transforms.STANDARD], "optimizer_settings": ADAM_DECAYING,
+        "relu_warmup": 16,
     },
 }
 
@@ -50,11 +63,14 @@ def names():
 
 
 def get(name):
-    """The keyword arguments of style ``name`` (a fresh dict)."""
+    """The keyword arguments of style ``name`` (a fresh dict, with a fresh parameterization)."""
     try:
-        return dict(STYLES[name])
+        preset = dict(STYLES[name])
     except (KeyError, TypeError):
         raise ValueError(f"Unknown style {name!r}: use one of {', '.join(names())}.") from None
+    if isinstance(preset["param"], functools.partial):
+        preset["param"] = preset["param"]()
+    return preset
 
 
 def _is_default(value, default):
@@ -81,5 +97,7 @@ def resolve(style, function, arguments):
         if name in preset and _is_default(value, parameter.default):
             value = preset[name]
         resolved[name] = value
+    if resolved.get("backprop_modifier") is not None and "relu_warmup" in preset:
+        resolved["relu_warmup"] = arguments.get("relu_warmup", 0)  # the caller's rule for ReLUs wins
     resolved["style"] = None
     return resolved

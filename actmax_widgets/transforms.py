@@ -16,7 +16,8 @@ colour) at the end of ``transform``; inside ``compose`` the sizes are carried fr
 to the next and fitted once at the end, as in Lucid, where ``pad(12)`` then ``jitter(8)`` lets
 the image move without wrapping around.
 
-    >>> visualize_filters(model, "block4b_add", param="fourier", input_modifiers=[LUCID])
+    >>> visualize_filters(model, "block4b_add", style="fourier",  # STANDARD transforms
+    ...                   input_modifiers=[compose(jitter(4), random_rotate(5))])  # or your own
 """
 from __future__ import annotations
 
@@ -140,7 +141,7 @@ class RandomJitter(Transform):
         return images
 
 
-def _resample(images, inverse, fill=None):
+def _resample(images, inverse):
     """Bilinear resampling of 2-D images through per-sample ``inverse`` maps ``(B, 2, 2)`` about
     the centre: output pixel ``p`` reads input ``inverse @ (p - c) + c``; outside the canvas it
     reads the nearest edge pixel (gathers, so the gradient is exact)."""
@@ -274,6 +275,22 @@ def compose(*transforms, fit="crop"):
     return Compose(transforms, fit)
 
 
+class BySize(Transform):
+    """``large`` for images whose shorter side has at least ``min_size`` pixels, else ``small``."""
+
+    def __init__(self, small, large, min_size=96):
+        self.small, self.large, self.min_size = small, large, int(min_size)
+
+    def _pick(self, images):
+        return self.large if min(_spatial_shape(images)) >= self.min_size else self.small
+
+    def apply(self, images, random):
+        return self._pick(images).apply(images, random)
+
+    def transform(self, images, random):
+        return self._pick(images).transform(images, random)
+
+
 # Lucid's standard transforms (for ~128 px and larger images).
 LUCID = compose(pad(12), jitter(8), random_scale([1 + (i - 5) / 50.0 for i in range(11)]),
                 random_rotate(list(range(-10, 11))), jitter(4))
@@ -281,4 +298,5 @@ LUCID = compose(pad(12), jitter(8), random_scale([1 + (i - 5) / 50.0 for i in ra
 # A lighter set for small images (32-96 px), where Lucid's shifts are a large share of the image.
 LIGHT = compose(pad(4), jitter(4), random_scale([0.95, 0.975, 1.0, 1.025, 1.05]), random_rotate(5), jitter(2))
 
-STANDARD = {"lucid": LUCID, "light": LIGHT}
+# LUCID from 96 px up, LIGHT below: what the styles use.
+STANDARD = BySize(LIGHT, LUCID)
