@@ -24,12 +24,13 @@ def _parser():
     parser.add_argument("--out", default="grid.png", help="output PNG path (default grid.png)")
     parser.add_argument("--steps", type=int, default=200, help="optimization steps (default 200)")
     parser.add_argument("--size", type=int, default=128, help="image size in pixels (default 128)")
-    parser.add_argument("--style", default=None, help="image style preset (see actmax_widgets.styles)")
+    parser.add_argument("--style", default="fourier",
+                        help="how images are made: fourier (default), lucid or keras-vis (classic pixels)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--jitter", type=float, default=0.05, help="Jitter fraction, 0 for none (default 0.05)")
-    # Lighter than keras-vis's 10/10, which blur EfficientNet's filters into colour blobs.
-    parser.add_argument("--tv-weight", type=float, default=0.3, help="total variation weight (default 0.3)")
-    parser.add_argument("--lp-weight", type=float, default=0.0, help="Lp norm weight (default 0)")
+    parser.add_argument("--jitter", type=float, default=None,
+                        help="extra Jitter (fraction of the size) on top of the style's transforms")
+    parser.add_argument("--tv-weight", type=float, default=None, help="total variation weight (default: the style's)")
+    parser.add_argument("--lp-weight", type=float, default=None, help="Lp norm weight (default: the style's)")
     parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16", "float16"],
                         help="what the model computes in (bfloat16 is faster on CPUs with AMX and on GPUs)")
     parser.add_argument("--cols", type=int, default=None, help="grid columns (default: square)")
@@ -68,7 +69,7 @@ class _ProgressBar:
 def main(argv=None):
     args = _parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from . import catalogue, models, render
+    from . import catalogue, models, render, styles
     from .input_modifiers import Jitter
     from .visualization import visualize_filters
 
@@ -87,11 +88,14 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     options = {"max_iter": args.steps, "image_size": args.size, "seed": args.seed, "precision": args.precision,
-               "input_modifiers": [Jitter(args.jitter)] if args.jitter > 0 else []}
-    if args.style:
-        options["style"] = args.style
-    options["tv_weight"] = args.tv_weight
-    options["lp_norm_weight"] = args.lp_weight
+               "style": args.style}
+    if args.jitter:
+        own = styles.get(args.style).get("input_modifiers") or []
+        options["input_modifiers"] = list(own) + [Jitter(args.jitter)]
+    if args.tv_weight is not None:
+        options["tv_weight"] = args.tv_weight
+    if args.lp_weight is not None:
+        options["lp_norm_weight"] = args.lp_weight
     progress = _ProgressBar()
     try:
         result = visualize_filters(model, info.name, filters, labels=models.class_names_for(model),

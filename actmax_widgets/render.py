@@ -62,7 +62,11 @@ def labelled_grid(images, labels=None, cols=None, title=None, tile_size=None, ma
                                title_height + rows * (h + label_height) + (rows + 1) * margin), background)
     draw = ImageDraw.Draw(canvas)
     if title is not None:
-        draw.text((margin, margin // 2 + 2), str(title), fill=text_colour, font=_font(title_height - 10))
+        size = title_height - 10
+        while size > 9 and draw.textlength(str(title), font=_font(size)) > canvas.width - 2 * margin:
+            size -= 1  # a long title shrinks to the grid's width rather than being cut off
+        draw.text((margin, margin // 2 + 2), _fit(draw, str(title), _font(size), canvas.width - 2 * margin),
+                  fill=text_colour, font=_font(size))
     font = _font(max(11, label_height - 8))
     for index, image in enumerate(images):
         row, col = divmod(index, cols)
