@@ -29,7 +29,7 @@ DEFAULT_PRESET = "quick preview"
 
 # The style choices, best first, with what they mean to someone picking one.
 STYLE_OPTIONS = [
-    ("Fourier (clean, recommended)", "fourier"),
-    ("Lucid (Fourier, Lucid's settings)", "lucid"),
-    ("keras-vis (classic pixels)", "keras-vis"),
+    ("Fourier (recommended)", "fourier"),
+    ("Lucid settings", "lucid"),
+    ("keras-vis (pixels)", "keras-vis"),
 ]
