@@ -182,7 +182,10 @@ NOTES = [
     "optimized for that one view), but in `bench/quality_sweep.png` those images are more "
     "cluttered and less object-like; Lucid's transformation robustness stays in the style.",
     "- The decay and the learning rate trade activation for smoothness: decay 1 (Lucid's) or a "
-    "constant 0.05 triple the high-frequency share (dotted textures) for no gain in activation.",
+    "constant 0.05 triple the high-frequency share (dotted textures) for no gain in activation. "
+    "The decay rows keep the style's learning rate, tuned for 1.75: at decay ≤ 1.25 it moves the "
+    "image too little (grey, low-contrast rows in the sweep grid); decay 1 at Lucid's own rate is "
+    "the lucid row of the first table. A constant 0.05 and no colour decorrelation saturate colours.",
     "- top_activation: ReLU6 stops the gradient once every position of the channel is at 6, which "
     "happens within ~10 steps with the Fourier styles, so those images freeze early and stay "
     "blurry. Optimizing the pre-activation (top_bn) would avoid the cap; not done here.",
