@@ -305,89 +305,127 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
         on_start(info, not compiled.is_traced(chunk_size))
     target_keys = sample_keys(seed, _numbered_copies(targets))
 
-    display = compiled.parameterization.display
-    images = [None] * n
-    raw = [None] * n
-    activations = np.full(n, np.nan, "float32")
-    losses = np.full(n, np.nan, "float32")
-    histories = []
+    log = _RunLog(n, compiled.parameterization.display, input_range, started)
+    due = _SnapshotPolicy(snapshot_every, snapshot_seconds, max_iter).due
     should_stop = (lambda: stop_event.is_set()) if stop_event is not None else None
-    stopped = False
-    compile_seconds = 0.0
-    snapshot_state = {"stop": False, "last": -np.inf}
-
     for chunk_number, (start, end) in enumerate(spans):
         # Pad the last chunk to the common size so it reuses the traced step.
-        chunk_targets = targets[start:end] + [targets[end - 1]] * (chunk_size - (end - start))
-        chunk_keys = np.concatenate([target_keys[start:end],
-                                     np.repeat(target_keys[end - 1:end], chunk_size - (end - start))])
-        masks = _masks(chunk_targets, problem.n_channels[0]) * (-1.0 if objective == "negative" else 1.0)
         live = end - start
+        chunk_targets = targets[start:end] + [targets[end - 1]] * (chunk_size - live)
+        chunk_keys = np.concatenate([target_keys[start:end], np.repeat(target_keys[end - 1:end], chunk_size - live)])
+        masks = _masks(chunk_targets, problem.n_channels[0]) * (-1.0 if objective == "negative" else 1.0)
 
-        def on_step(step, start=start, live=live):
-            activations[start:start + live] = -step.terms[0, :live]
-            losses[start:start + live] = step.total[:live]
-            if on_snapshot is None:
+        def on_step(step, start=start, live=live, chunk_number=chunk_number):
+            log.record_step(step, start, live)
+            if relu_warmup:  # decides whether the *next* step still warms up
+                relu_warmup_module.set_active(step.step + 1 < relu_warmup)
+            if on_snapshot is None or not due(step.step):
                 return None
-            now = time.perf_counter()
-            due = (step.step == 0 or step.step + 1 == max_iter
-                   or (snapshot_every and (step.step + 1) % snapshot_every == 0)
-                   or (snapshot_seconds and now - snapshot_state["last"] >= snapshot_seconds))
-            if not due:
-                return None
-            snapshot_state["last"] = now
-            best = step.best_images.numpy()
-            for j in range(live):
-                images[start + j] = display(best[j], input_range)
-            so_far = _histories_so_far(histories, n, chunk_history, start, live)
-            snapshot = Snapshot(
-                step=chunk_number * max_iter + step.step + 1, total_steps=len(spans) * max_iter,
-                images=list(images), activations=activations.copy(), losses=losses.copy(),
-                activation_history=so_far, dead=_dead(so_far), seconds=time.perf_counter() - started)
+            log.show_best(step.best_images.numpy(), start, live)
+            snapshot = log.snapshot(chunk_number * max_iter + step.step + 1, len(spans) * max_iter)
             if on_snapshot(snapshot) is False:
-                snapshot_state["stop"] = True
+                log.stopped = True
                 return False
             return None
 
-        chunk_history = []
-
-        def on_step_recording(step, inner=on_step):
-            chunk_history.append(-step.terms[0])
-            if relu_warmup:
-                relu_warmup_module.set_active(step.step + 1 < relu_warmup)
-            return inner(step)
-
         if relu_warmup:
             relu_warmup_module.set_active(True)
-
         record = compiled.run(chunk_keys, masks, weights, max_iter=max_iter,
                               seed_images=None if seed_images is None else np.repeat(seed_images, chunk_size, 0),
-                              input_range=input_range, on_step=on_step_recording, should_stop=should_stop)
-        compile_seconds += record.compile_seconds
-        for j in range(live):
-            raw[start + j] = record.best_images[j]
-            images[start + j] = display(record.best_images[j], input_range)
-        histories.append((start, live, record))
+                              input_range=input_range, on_step=on_step, should_stop=should_stop)
+        log.finish_chunk(start, live, record)
         if record.stopped:
-            stopped = True
             break
+    return log.result(problem, info, targets, target_labels(info, targets, labels), seed)
 
-    done = [i for i in range(n) if raw[i] is not None]
-    steps = max((r.steps for _, _, r in histories), default=0)
-    loss_hist = _stack_history(histories, n, steps, "loss_history")
-    act_hist = _stack_history(histories, n, steps, "activation_history")
-    term_hist = {name: _stack_history(histories, n, steps, "term_history", k)
-                 for k, name in enumerate(problem.names)}
-    keep = np.array(done, dtype=int)
-    return ActMaxResult(
-        images=np.stack([images[i] for i in done]) if done else np.zeros((0,) + problem.image_shape, "uint8"),
-        raw_images=np.stack([raw[i] for i in done]) if done else np.zeros((0,) + problem.image_shape, "float32"),
-        targets=[targets[i] for i in done], labels=[target_labels(info, targets, labels)[i] for i in done],
-        layer_name=info.name, loss_history=loss_hist[:, keep], activation_history=act_hist[:, keep],
-        term_history={k: v[:, keep] for k, v in term_hist.items()}, dead=_dead(act_hist[:, keep]),
-        steps=steps, stopped=stopped or snapshot_state["stop"], seed=seed,
-        seconds=time.perf_counter() - started, compile_seconds=compile_seconds,
-    )
+
+class _SnapshotPolicy:
+    """When a live display gets a snapshot: after the first and the last step, every
+    ``every`` steps, and at most once per ``seconds`` (building one copies and deprocesses
+    every image, too costly for every fast step)."""
+
+    def __init__(self, every, seconds, max_iter):
+        self.every, self.seconds, self.max_iter = every, seconds, max_iter
+        self.last = -np.inf
+
+    def due(self, step_index):
+        now = time.perf_counter()
+        due = (step_index == 0 or step_index + 1 == self.max_iter
+               or (self.every and (step_index + 1) % self.every == 0)
+               or (self.seconds and now - self.last >= self.seconds))
+        if due:
+            self.last = now
+        return due
+
+
+class _RunLog:
+    """What a run over one or more chunks of targets has reached so far: the best images, the
+    latest activations and losses, and the histories of finished chunks and the current one."""
+
+    def __init__(self, n, display, input_range, started):
+        self.n, self.display, self.input_range, self.started = n, display, input_range, started
+        self.images = [None] * n
+        self.raw = [None] * n
+        self.activations = np.full(n, np.nan, "float32")
+        self.losses = np.full(n, np.nan, "float32")
+        self.chunks = []  # (start, live, RunRecord) of finished chunks
+        self.current = []  # activation rows of the chunk in progress
+        self.current_span = (0, 0)
+        self.stopped = False  # by on_snapshot returning False
+        self.compile_seconds = 0.0
+
+    def record_step(self, step, start, live):
+        self.activations[start:start + live] = -step.terms[0, :live]
+        self.losses[start:start + live] = step.total[:live]
+        self.current.append(-step.terms[0, :live])
+        self.current_span = (start, live)
+
+    def show_best(self, best, start, live):
+        for j in range(live):
+            self.images[start + j] = self.display(best[j], self.input_range)
+
+    def activation_history(self):
+        steps = max([len(self.current)] + [r.steps for _, _, r in self.chunks])
+        history = _stack_history(self.chunks, self.n, steps, "activation_history")
+        if self.current:
+            start, live = self.current_span
+            history[:len(self.current), start:start + live] = np.array(self.current)
+        return history
+
+    def snapshot(self, step, total_steps):
+        history = self.activation_history()
+        return Snapshot(step=step, total_steps=total_steps, images=list(self.images),
+                        activations=self.activations.copy(), losses=self.losses.copy(),
+                        activation_history=history, dead=_dead(history),
+                        seconds=time.perf_counter() - self.started)
+
+    def finish_chunk(self, start, live, record):
+        for j in range(live):
+            self.raw[start + j] = record.best_images[j]
+            self.images[start + j] = self.display(record.best_images[j], self.input_range)
+        self.chunks.append((start, live, record))
+        self.compile_seconds += record.compile_seconds
+        self.stopped = self.stopped or record.stopped
+        self.current = []
+
+    def result(self, problem, info, targets, labels, seed):
+        done = [i for i in range(self.n) if self.raw[i] is not None]
+        keep = np.array(done, dtype=int)
+        steps = max((r.steps for _, _, r in self.chunks), default=0)
+
+        def history(field, term=None):
+            return _stack_history(self.chunks, self.n, steps, field, term)[:, keep]
+
+        activation = history("activation_history")
+        return ActMaxResult(
+            images=np.stack([self.images[i] for i in done]) if done else np.zeros((0,) + problem.image_shape, "uint8"),
+            raw_images=np.stack([self.raw[i] for i in done]) if done else np.zeros((0,) + problem.image_shape, "float32"),
+            targets=[targets[i] for i in done], labels=[labels[i] for i in done], layer_name=info.name,
+            loss_history=history("loss_history"), activation_history=activation,
+            term_history={name: history("term_history", k) for k, name in enumerate(problem.names)},
+            dead=_dead(activation), steps=steps, stopped=self.stopped, seed=seed,
+            seconds=time.perf_counter() - self.started, compile_seconds=self.compile_seconds,
+        )
 
 
 def _broadcast_seed(problem, seed_input, parameterization):
@@ -433,14 +471,6 @@ def _stack_history(histories, n, steps, field, term=None):
         values = getattr(record, field)
         values = values[:, term, :] if term is not None else values
         out[:len(values), start:start + live] = values[:, :live]
-    return out
-
-
-def _histories_so_far(histories, n, chunk_history, start, live):
-    steps = max([len(chunk_history)] + [r.steps for _, _, r in histories])
-    out = _stack_history(histories, n, steps, "activation_history")
-    if chunk_history:
-        out[:len(chunk_history), start:start + live] = np.array(chunk_history)[:, :live]
     return out
 
 
