@@ -258,7 +258,7 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
         0, or the style's.
     precision : {'float32', 'bfloat16', 'float16'}
         What the model computes in (the image and its gradient stay float32). ``'bfloat16'``
-        runs convolutions several times faster on CPUs with AMX / AVX-512 BF16 (4.2–4.8× on
+        runs convolutions several times faster on CPUs with AMX / AVX-512 BF16 (4.1–4.4× on
         VGG16 here, bench/RESULTS.md) and on recent GPUs, but slower on depthwise-heavy nets
         on CPU (EfficientNet-Lite0: 0.5×); measure on your machine.
     diversity : float

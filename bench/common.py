@@ -22,36 +22,21 @@ VGG_LAYER = "block3_conv3"
 IMAGE_SIZE = 128
 
 
-def build_model(name, size=IMAGE_SIZE, dtype_policy=None):
+def build_model(name, size=IMAGE_SIZE):
     """``(model, layer_name)`` for ``'vgg16'`` or ``'lite0'`` at a fixed ``size``.
 
     Fixed input sizes, not ``(None, None, 3)``: the core cannot build its regularizers on an input
     with unknown spatial size yet (see RESULTS.md), and a fixed size is what both libraries run.
     """
-    previous = keras.config.dtype_policy()
-    if dtype_policy is not None:
-        keras.config.set_dtype_policy(dtype_policy)
-    try:
-        if name == "vgg16":
-            model = keras.applications.VGG16(weights=None, include_top=False, input_shape=(size, size, 3))
-            layer = VGG_LAYER
-        elif name == "lite0":
-            model = models.efficientnet_lite0(input_shape=(size, size, 3), include_top=False)
-            layer = catalogue.default_layer(model).name
-        else:
-            raise ValueError(f"Unknown model {name!r}: use 'vgg16' or 'lite0'.")
-    finally:
-        keras.config.set_dtype_policy(previous)
+    if name == "vgg16":
+        model = keras.applications.VGG16(weights=None, include_top=False, input_shape=(size, size, 3))
+        layer = VGG_LAYER
+    elif name == "lite0":
+        model = models.efficientnet_lite0(input_shape=(size, size, 3), include_top=False)
+        layer = catalogue.default_layer(model).name
+    else:
+        raise ValueError(f"Unknown model {name!r}: use 'vgg16' or 'lite0'.")
     return model, layer
-
-
-def with_float32_output(model, layer_name):
-    """``model`` cut at ``layer_name`` plus a float32 identity layer: Keras's mixed-precision recipe
-    for a model whose outputs meet float32 tensors (the core multiplies the layer's output by a
-    float32 filter mask, which a bfloat16 output refuses). Returns ``(model, new_layer_name)``."""
-    name = f"{layer_name}_float32"
-    output = keras.layers.Activation("linear", dtype="float32", name=name)(model.get_layer(layer_name).output)
-    return keras.Model(model.inputs, output, name=f"{model.name}_float32_out"), name
 
 
 def copy_weights(source, target):
@@ -110,6 +95,22 @@ def matmul_peak(n=4096, repeats=3, dtype="float32"):
         matmul(a, b).numpy()
         best = min(best, time.perf_counter() - started)
     return 2.0 * n ** 3 / best
+
+
+def conv_peak(dtype="bfloat16", n=64, size=16, channels=512, repeats=3):
+    """Best rate (FLOP/s) of one dense 3×3 ``channels``→``channels`` convolution on ``n`` images of
+    ``size``² in a ``tf.function``. The bfloat16 reference: TensorFlow's bfloat16 ``tf.matmul``
+    reaches only about half of what oneDNN's bfloat16 convolutions do on AMX, so it is no ceiling."""
+    x = tf.cast(tf.random.normal((n, size, size, channels)), dtype)
+    w = tf.cast(tf.random.normal((3, 3, channels, channels)), dtype)
+    conv = tf.function(lambda x, w: tf.reduce_sum(tf.cast(tf.nn.conv2d(x, w, 1, "SAME"), tf.float32)))
+    conv(x, w).numpy()
+    best = np.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        conv(x, w).numpy()
+        best = min(best, time.perf_counter() - started)
+    return 2.0 * n * size * size * 9 * channels * channels / best
 
 
 def rss_mb():

@@ -28,15 +28,24 @@ def _filters(n, offset=0, n_channels=None):
 
 
 # -- 1. side by side with tf-keras-vis ------------------------------------------------------------
-def _ours(net, layer, filters):
-    """``run(steps, seed)``: one ``visualize_filters`` call, keras-vis's defaults."""
+def _ours(net, layer, filters, precision="float32"):
+    """``run(steps, seed)``: one ``visualize_filters`` call, keras-vis's defaults; ``precision``
+    is the core's opt-in ``visualize_filters(..., precision=...)``."""
     from actmax_widgets import visualize_filters
 
     def run(steps, seed):
         return visualize_filters(net, layer, filters, max_iter=steps, image_size=common.IMAGE_SIZE,
-                                 batch_size=len(filters), seed=seed)
+                                 batch_size=len(filters), seed=seed, precision=precision)
 
     return run
+
+
+# The libraries (and settings) compared in §1: ours as shipped, ours with the opt-in bfloat16.
+LIBS = {"ours": dict(), "ours_bf16": dict(precision="bfloat16"), "theirs": None}
+
+
+def _runner(lib, net, layer, filters):
+    return _theirs(net, layer, filters) if LIBS[lib] is None else _ours(net, layer, filters, **LIBS[lib])
 
 
 def _theirs(net, layer, filters):
@@ -72,7 +81,7 @@ def side_by_side(model, lib, counts, steps=1):
     rows = []
     for n in sorted(counts):
         started = time.perf_counter()
-        run = (_ours if lib == "ours" else _theirs)(net, layer, _filters(n))
+        run = _runner(lib, net, layer, _filters(n))
         run(1, 1)
         first = time.perf_counter() - started
         t = time.perf_counter()
@@ -84,24 +93,33 @@ def side_by_side(model, lib, counts, steps=1):
 
 
 @job
-def side_by_side_pair(model, n, steps, rounds):
-    """Both libraries in one process, timed calls of ``steps`` steps alternated ``rounds`` times
-    (who goes first alternates too), after a 1-step warm-up call each."""
+def side_by_side_pair(model, n, steps, rounds, libs=("ours", "ours_bf16", "theirs")):
+    """The libraries (``LIBS``: ours in float32, ours with ``precision="bfloat16"``, tf-keras-vis)
+    in one process, timed calls of ``steps`` steps alternated ``rounds`` times (the order reverses
+    every round, so none always goes first), after a 1-step warm-up call each."""
     net, layer = common.build_model(model)
     filters = _filters(n)
-    runs = {"ours": _ours(net, layer, filters), "theirs": _theirs(net, layer, filters)}
+    runs = {lib: _runner(lib, net, layer, filters) for lib in libs}
     for run in runs.values():
         run(1, 0)
+    # The peaks of this job's own moment (a shared machine's capacity changes from job to job):
+    # float32 matmul and bfloat16 conv (common.conv_peak), before and after the rounds.
+    peaks = {"float32": [common.matmul_peak()], "bfloat16": [common.conv_peak("bfloat16")]}
     times = {lib: [] for lib in runs}
     for r in range(rounds):
-        for lib in (("ours", "theirs") if r % 2 == 0 else ("theirs", "ours")):
+        for lib in (libs if r % 2 == 0 else libs[::-1]):
             t = time.perf_counter()
             runs[lib](steps, r + 1)
             times[lib].append((time.perf_counter() - t) / steps)
-    ratios = [t_theirs / t_ours for t_ours, t_theirs in zip(times["ours"], times["theirs"])]
+    peaks["float32"].append(common.matmul_peak())
+    peaks["bfloat16"].append(common.conv_peak("bfloat16"))
+    # Per round: theirs' step time / ours' (the speed ratio ours / theirs), for each of ours.
+    ratios_by = {lib: [t_theirs / t_ours for t_ours, t_theirs in zip(times[lib], times["theirs"])]
+                 for lib in runs if lib != "theirs"}
     return {"model": model, "layer": layer, "n": n, "steps": steps, "rounds": rounds,
-            "flops_per_image_step": common.step_flops(net, layer), "step_s": times, "ratios": ratios,
-            "load": common.load_average()}
+            "flops_per_image_step": common.step_flops(net, layer), "step_s": times,
+            "ratios": ratios_by["ours"], "ratios_by": ratios_by,
+            "peak_gflops": {k: [v / 1e9 for v in vs] for k, vs in peaks.items()}, "load": common.load_average()}
 
 
 # -- 2. one at a time (keras-vis's loop) vs batched -----------------------------------------------
@@ -177,13 +195,16 @@ def peak_fraction(model, n, steps, rounds):
         bursts.append(_timed_run(compiled, n, steps, info.n_filters, seed=r + 1).tolist())
         peaks.append(common.matmul_peak())
     bf16_peak = common.matmul_peak(dtype="bfloat16")
+    bf16_conv = common.conv_peak("bfloat16")
+    f32_conv = common.conv_peak("float32")
     # Each burst against the peak measured just before and after it: both saw the same load.
     fractions = [flops / float(np.median(burst)) / ((before + after) / 2)
                  for burst, before, after in zip(bursts, peaks, peaks[1:])]
     steps_s = [t for burst in bursts for t in burst]
     return {
         "model": model, "layer": layer, "n": n, "steps": steps, "rounds": rounds,
-        "matmul_gflops": [p / 1e9 for p in peaks], "bf16_matmul_gflops": bf16_peak / 1e9, "step_s": steps_s,
+        "matmul_gflops": [p / 1e9 for p in peaks], "bf16_matmul_gflops": bf16_peak / 1e9,
+        "bf16_conv_gflops": bf16_conv / 1e9, "float32_conv_gflops": f32_conv / 1e9, "step_s": steps_s,
         "flops_per_step": flops, "forward_flops_per_image": common.conv_flops(net, layer),
         "gflops_best": flops / min(steps_s) / 1e9, "gflops_median": flops / float(np.median(steps_s)) / 1e9,
         "fractions": fractions, "fraction_median": float(np.median(fractions)),
@@ -298,8 +319,9 @@ def memory_runs(model, n, steps, runs):
 @job
 def variants(model, n, steps, settings, rounds=2, intra=None, inter=None):
     """Our step under each setting, in one process. A setting: ``label``, and optionally
-    ``policy`` ('mixed_bfloat16'), ``jit``, ``fast_reg`` / ``fold_bn`` (bench/speedups.py) and
-    ``steps`` (per round, overriding the job's), ``quality`` (steps after which the images are judged by the float32 model: the mean
+    ``precision`` (the core's ``compiled_for(..., precision=...)``, as ``visualize_filters`` uses
+    it), ``jit``, ``fast_reg`` / ``fold_bn`` (bench/speedups.py) and
+    ``steps`` (per round, overriding the job's), ``file`` (the image grid's name stem), ``quality`` (steps after which the images are judged by the float32 model: the mean
     activation of each image's own filter). Timing: ``rounds`` × ``steps`` steps per setting."""
     import tensorflow as tf
 
@@ -321,8 +343,8 @@ def variants(model, n, steps, settings, rounds=2, intra=None, inter=None):
            "flops_per_step": flops, "regularizer_agreement": speedups.regularizer_agreement(), "settings": []}
     prepared = []
     for setting in settings:
-        policy = setting.get("policy")
-        net, _ = common.build_model(model, dtype_policy=policy)
+        precision = setting.get("precision", "float32")
+        net, _ = common.build_model(model)
         common.copy_weights(reference, net)
         row = dict(setting)
         if setting.get("fold_bn"):
@@ -332,16 +354,15 @@ def variants(model, n, steps, settings, rounds=2, intra=None, inter=None):
             b = tf.cast(keras.Model(folded.inputs, folded.get_layer(layer).output)(x), tf.float32)
             row["fold_max_rel_diff"] = float(tf.reduce_max(tf.abs(a - b)) / (tf.reduce_max(tf.abs(a)) + 1e-12))
             net = folded
-        target = layer
-        if policy is not None:
-            net, target = common.with_float32_output(net, layer)
         if setting.get("fast_reg"):
-            compiled, info = speedups.compiled_with(net, target, fast_regularizers=True,
+            if precision != "float32":
+                raise ValueError("fast_reg is built in float32 only (speedups.compiled_with).")
+            compiled, info = speedups.compiled_with(net, layer, fast_regularizers=True,
                                                     jit_compile=setting.get("jit", False),
                                                     image_size=common.IMAGE_SIZE)
         else:
-            compiled, info = compiled_for(net, target, image_size=common.IMAGE_SIZE,
-                                          jit_compile=setting.get("jit", False))
+            compiled, info = compiled_for(net, layer, image_size=common.IMAGE_SIZE,
+                                          jit_compile=setting.get("jit", False), precision=precision)
         t = time.perf_counter()
         _timed_run(compiled, n, 1, info.n_filters)
         row["compile_s"] = time.perf_counter() - t
@@ -353,7 +374,7 @@ def variants(model, n, steps, settings, rounds=2, intra=None, inter=None):
             acts = probe(record.best_images, training=False).numpy().mean(axis=(1, 2))
             row["float32_activation"] = acts[np.arange(n), filters].tolist()
             images = [utils.deprocess_input(image) for image in record.best_images]
-            stem = "".join(c if c.isalnum() else "_" for c in setting["label"])
+            stem = "".join(c if c.isalnum() else "_" for c in setting.get("file", setting["label"]))
             path = common.HERE / f"variant_{model}_{stem}.png"
             render.save_png(render.labelled_grid(images, [str(f) for f in filters], cols=8), path)
             row["images_path"] = path.name

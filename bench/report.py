@@ -70,19 +70,39 @@ def header(data):
     return "\n".join(lines)
 
 
+def bf16_peak_gflops(results):
+    """The bfloat16 reference of §3: the 3×3 conv (TF's bfloat16 matmul is slower than its convs)."""
+    return next((r["bf16_conv_gflops"] for r in _of(results, "peak_fraction") if r.get("bf16_conv_gflops")), None)
+
+
+def _floor(checks):
+    met = sum(ok for _, ok in checks)
+    verdict = "**met on all**" if met == len(checks) else f"**met on {met} of {len(checks)}**"
+    return verdict + " — " + "; ".join(text for text, _ in checks)
+
+
 def side_by_side(results, out_dir):
     pairs = {(r["model"], r["n"]): r for r in _of(results, "side_by_side_pair")}
     alone = _alone(results)
     if not pairs:
         return ""
-    peak = peak_gflops(results)
-    rows, labels, ours_rate, theirs_rate, checks = [], [], [], [], []
+    has_bf16 = any("ours_bf16" in pair["step_s"] for pair in pairs.values())
+    rows, bf16_rows, labels, checks, bf16_checks = [], [], [], [], []
+    rates = {"ours": [], "ours_bf16": [], "theirs": []}
     for (model, n), pair in pairs.items():
-        ours_s = statistics.median(pair["step_s"]["ours"])
-        theirs_s = statistics.median(pair["step_s"]["theirs"])
-        ratio = statistics.median(pair["ratios"])
+        step = {lib: statistics.median(t) for lib, t in pair["step_s"].items()}
+        ratios = pair.get("ratios_by", {"ours": pair["ratios"]})
         gflops = pair["flops_per_image_step"] * n / 1e9
         solo = alone.get((model, n), {})
+        own = pair.get("peak_gflops", {})  # this job's own peaks, else §3's
+        peak = statistics.mean(own["float32"]) if "float32" in own else peak_gflops(results)
+        bf16_peak = statistics.mean(own["bfloat16"]) if "bfloat16" in own else bf16_peak_gflops(results)
+
+        def ratio_cell(lib):
+            if lib not in ratios:
+                return "–"
+            r = ratios[lib]
+            return f"**{statistics.median(r):.2f}×** ({min(r):.2f}–{max(r):.2f})"
 
         def first(lib):
             return _f(solo[lib]["first_call_s"]) if lib in solo else "–"
@@ -93,37 +113,54 @@ def side_by_side(results, out_dir):
             r = solo[lib]
             return f"{r['peak_rss_mb']:,.0f} (+{r['peak_rss_mb'] - r['baseline_rss_mb']:,.0f})"
 
-        def wall_200(lib, step_s):
-            return _f(solo[lib]["first_call_s"] + 199 * step_s, 0) if lib in solo else "–"
+        def wall_200(lib):
+            return _f(solo[lib]["first_call_s"] + 199 * step[lib], 0) if lib in solo and lib in step else "–"
+
+        def rate(lib, of_peak):
+            if lib not in step:
+                return "–"
+            return _f(gflops / step[lib], 1) + (f" ({gflops / step[lib] / of_peak:.0%})" if of_peak else "")
 
         rows.append([
             MODEL_NAMES[model], f"`{pair['layer']}`", n, f"{pair['rounds']} × {pair['steps']}",
-            _f(n / ours_s), _f(n / theirs_s),
-            f"**{ratio:.2f}×** ({min(pair['ratios']):.2f}–{max(pair['ratios']):.2f})",
-            first("ours"), first("theirs"), wall_200("ours", ours_s), wall_200("theirs", theirs_s),
-            rss("ours"), rss("theirs"),
-            _f(gflops / ours_s, 1) + (f" ({gflops / ours_s / peak:.0%})" if peak else ""),
-            _f(gflops / theirs_s, 1) + (f" ({gflops / theirs_s / peak:.0%})" if peak else ""),
+            _f(n / step["ours"]), _f(n / step["ours_bf16"]) if "ours_bf16" in step else "–", _f(n / step["theirs"]),
+            ratio_cell("ours"), ratio_cell("ours_bf16"),
+            first("ours"), first("theirs"), wall_200("ours"), wall_200("theirs"),
+            rss("ours"), rss("theirs"), rate("ours", peak), rate("theirs", peak),
         ])
+        if "ours_bf16" in step:
+            bf16_rows.append([
+                MODEL_NAMES[model], n, _f(n / step["ours_bf16"]), ratio_cell("ours_bf16"),
+                f"{step['ours'] / step['ours_bf16']:.2f}×", first("ours_bf16"), wall_200("ours_bf16"),
+                rss("ours_bf16"), rate("ours_bf16", bf16_peak),
+            ])
         labels.append(f"{model}\n{n} filt.")
-        ours_rate.append(n / ours_s)
-        theirs_rate.append(n / theirs_s)
+        for lib in rates:
+            rates[lib].append(n / step[lib] if lib in step else 0.0)
         if n >= 16:
-            checks.append(f"{MODEL_NAMES[model]}, {n} filters: {ratio:.2f}× "
-                          f"({'meets' if ratio >= FLOOR_RATIO else 'BELOW'} the {FLOOR_RATIO}× floor)")
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+            for lib, bucket in (("ours", checks), ("ours_bf16", bf16_checks)):
+                if lib in ratios:
+                    r = statistics.median(ratios[lib])
+                    bucket.append((f"{MODEL_NAMES[model]}, {n} filters: {r:.2f}× "
+                                   f"({'meets' if r >= FLOOR_RATIO else 'BELOW'})", r >= FLOOR_RATIO))
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
     xs = range(len(labels))
-    ax.bar([x - 0.2 for x in xs], ours_rate, 0.4, label="actmax_widgets")
-    ax.bar([x + 0.2 for x in xs], theirs_rate, 0.4, label="tf-keras-vis 0.8.7")
+    series = [("ours", "actmax_widgets (float32, default)")]
+    if has_bf16:
+        series.append(("ours_bf16", 'actmax_widgets, precision="bfloat16"'))
+    series.append(("theirs", "tf-keras-vis 0.8.7"))
+    width = 0.8 / len(series)
+    for k, (lib, label) in enumerate(series):
+        ax.bar([x + (k - (len(series) - 1) / 2) * width for x in xs], rates[lib], width, label=label)
     ax.set_xticks(list(xs), labels)
     ax.set_yscale("log")
     ax.set_ylabel("filter-steps / s (log)")
     ax.set_title("Throughput at 128 px, same jobs, alternated in one process")
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out_dir / "side_by_side.png", dpi=110)
     plt.close(fig)
-    return "\n".join([
+    lines = [
         "## 1. Side by side with tf-keras-vis 0.8.7",
         "",
         "Same model, layer, filters (the first *N*), 128 px, each library's default regularizers "
@@ -132,26 +169,47 @@ def side_by_side(results, out_dir):
         "[ExtractIntermediateLayer(layer), ReplaceToLinear()])`, `CategoricalScore(filters)`, a uniform "
         "seed batch of N, TotalVariation2D(1) + Norm(0.3, p=1), Jitter(4) + Rotate2D(1) on the host.",
         "",
-        "- **Throughput** (filter-steps/s, ratio, GFLOP/s): both libraries in one process, after a "
-        "1-step warm-up call each, timed calls of the same step count alternated (rounds × steps; who "
-        "goes first alternates), median over rounds; the ratio is the median of the per-round ratios "
-        "(range in parentheses). GFLOP/s counts useful work only (forward + input gradient, §3), "
-        "in % of the matmul peak of §3.",
-        "- **First call** (1 step: ours traces and compiles its step, tf-keras-vis clones the model) "
-        "and **peak RSS** (`ru_maxrss`; in parentheses above the RSS after imports and model build): "
-        "each library alone in its own process per model, filter counts in ascending order (so the "
-        "peak so far is the largest batch's; ours re-traces per count but reuses the loss model). "
-        "**200 steps** (keras-vis's `max_iter`) = first call + 199 × the median step.",
+        "Ours runs twice: **float32** (the default) and **bf16** = the opt-in "
+        "`visualize_filters(..., precision=\"bfloat16\")` (the cut model cloned under Keras's "
+        "`mixed_bfloat16` policy: float32 weights, bfloat16 convolutions on AMX; the image and its "
+        "gradient stay float32). tf-keras-vis runs in float32 as shipped.",
         "",
-        _table(["model", "layer", "filters", "rounds × steps", "ours filter-steps/s", "theirs filter-steps/s",
-                "ours / theirs", "ours first call s", "theirs first call s", "ours 200 steps s",
+        "- **Throughput** (filter-steps/s, ratio, GFLOP/s): the three runs (ours float32, ours bf16, "
+        "tf-keras-vis) in one process, after a 1-step warm-up call each, timed calls of the same step "
+        "count alternated (rounds × steps; the order reverses every round), median over rounds; a "
+        "ratio is the median of the per-round ratios (range in parentheses). GFLOP/s counts useful "
+        "work only (forward + input gradient, §3), in % of the peak measured in the same job before "
+        "and after the rounds (mean): float32 `tf.matmul` 4096² for float32, a bfloat16 3×3 conv "
+        "(512→512, 16², batch 64; `common.conv_peak`) for bf16 — TensorFlow's bfloat16 matmul "
+        "reaches only about half of that, see §3.",
+        "- **First call** (1 step: ours traces and compiles its step — bf16 also clones the model — "
+        "tf-keras-vis clones the model) and **peak RSS** (`ru_maxrss`; in parentheses above the RSS "
+        "after imports and model build): each run alone in its own process per model, filter counts in "
+        "ascending order (so the peak so far is the largest batch's; ours re-traces per count but "
+        "reuses the loss model). **200 steps** (keras-vis's `max_iter`) = first call + 199 × the "
+        "median step.",
+        "",
+        _table(["model", "layer", "filters", "rounds × steps", "ours float32 filter-steps/s",
+                "ours bf16 filter-steps/s", "theirs filter-steps/s", "ours float32 / theirs",
+                "ours bf16 / theirs", "ours first call s", "theirs first call s", "ours 200 steps s",
                 "theirs 200 steps s", "ours peak RSS MiB", "theirs peak RSS MiB", "ours GFLOP/s",
                 "theirs GFLOP/s"], rows),
         "",
-        "Floor (≥ 2.5× tf-keras-vis on 16 and 64 filters): " + "; ".join(checks) + ".",
-        "",
-        "![throughput](side_by_side.png)",
-    ])
+    ]
+    if bf16_rows:
+        lines += [
+            "Ours with `precision=\"bfloat16\"` (from the same alternated runs and its own alone-process):",
+            "",
+            _table(["model", "filters", "filter-steps/s", "bf16 / theirs", "bf16 / ours float32",
+                    "first call s", "200 steps s", "peak RSS MiB", "GFLOP/s (% of bf16 conv peak)"], bf16_rows),
+            "",
+        ]
+    lines += [f"Floor (≥ {FLOOR_RATIO}× tf-keras-vis on 16 and 64 filters, both models):", "",
+              "- **float32** (default): " + _floor(checks) + "."]
+    if bf16_checks:
+        lines.append('- **bf16** (opt-in `precision="bfloat16"`): ' + _floor(bf16_checks) + ".")
+    lines += ["", "![throughput](side_by_side.png)"]
+    return "\n".join(lines)
 
 
 def one_at_a_time(results):
@@ -210,7 +268,9 @@ def peak(results):
         "",
         _table(["", "value"], [
             ["float32 matmul peak GFLOP/s (each measurement)", ", ".join(_f(g, 0) for g in r["matmul_gflops"])],
-            ["bfloat16 matmul GFLOP/s (once, for §7)", _f(r.get("bf16_matmul_gflops"), 0)],
+            ["bfloat16 matmul GFLOP/s (once)", _f(r.get("bf16_matmul_gflops"), 0)],
+            ["3×3 conv 512→512, 16², batch 64, GFLOP/s (once): float32 / **bfloat16** (the bf16 reference)",
+             f"{_f(r.get('float32_conv_gflops'), 0)} / **{_f(r.get('bf16_conv_gflops'), 0)}**"],
             ["forward GFLOP per image (convs)", _f(r["forward_flops_per_image"] / 1e9, 2)],
             ["useful GFLOP per step (forward + input gradient, whole batch)", _f(r["flops_per_step"] / 1e9, 1)],
             ["step time, best / median (ms)", f"{_ms(min(r['step_s']))} / {_ms(statistics.median(r['step_s']))}"],
@@ -222,6 +282,11 @@ def peak(results):
         "",
         f"Floor (≥ {FLOOR_PEAK:.0%} of peak, median of the bursts): {verdict} it.",
         "",
+        *([f"The matmul peak moved from {min(r['matmul_gflops']):,.0f} to {max(r['matmul_gflops']):,.0f} GFLOP/s "
+           "during this job: the machine was shared for part of it (other work takes a core), so the "
+           "step times' median mixes both states; the per-burst fractions, each against the peaks "
+           "measured around it, are what to read (a burst that straddles a change is off).", ""]
+          if max(r["matmul_gflops"]) > 1.25 * min(r["matmul_gflops"]) else []),
         "FLOP count: per image, each Conv2D costs 2·Ho·Wo·kh·kw·Cin·Cout forward, a depthwise conv "
         "2·Ho·Wo·kh·kw·Cin; the input gradient needs every conv's data gradient (a transposed conv, "
         "the same multiply-adds, the first conv included since we differentiate w.r.t. the image) and "
@@ -340,6 +405,7 @@ def variants(results):
     if not jobs:
         return ""
     ratios = _side_by_side_ratios(results)
+    bf16_ratios = _side_by_side_ratios(results, "ours_bf16")
     rows = []
     defaults = {r["model"]: next((row for row in r["settings"] if row["label"] == "float32"), None)
                 for r in jobs if r.get("intra") is None and r.get("inter") is None and not r.get("env")}
@@ -362,12 +428,16 @@ def variants(results):
             projected = "–"
             if speed and (r["model"], r["n"]) in ratios:
                 projected = f"{ratios[(r['model'], r['n'])] * speed:.1f}×"
+                measured = bf16_ratios.get((r["model"], r["n"]))
+                if measured and row.get("precision") == "bfloat16" and not (
+                        row.get("fold_bn") or row.get("fast_reg") or row.get("jit")) and not process:
+                    projected += f" (measured in §1: {measured:.2f}×)"
             rows.append([MODEL_NAMES[r["model"]], " + ".join([row["label"]] + process), _f(row["compile_s"]),
                          _ms(row["step_s"]), _f(row["gflops_median"], 1),
                          f"**{speed:.2f}×**" if speed else "–", projected, quality])
     agreement = max(r["regularizer_agreement"] for r in jobs)
     folds = [row["fold_max_rel_diff"] for r in jobs for row in r["settings"]
-             if "fold_max_rel_diff" in row and not row.get("policy")]
+             if "fold_max_rel_diff" in row and row.get("precision", "float32") == "float32"]
     quality_steps = next((row["quality"] for r in jobs for row in r["settings"] if row.get("quality")), None)
     steps = ", ".join(f"{MODEL_NAMES[r['model']]} {r.get('rounds', 1)} rounds × {r['steps']}" for r in jobs
                       if r.get("inter") is None and r.get("intra") is None)
@@ -377,15 +447,18 @@ def variants(results):
         "Our step under each setting, one process per model; every setting is traced and warmed "
         "up first, then timed in rounds (each setting once per round, so load changes hit all "
         f"alike); median step over {steps} steps (XLA: 1 per round). `float32` is the core as it is "
-        "(`compiled_for`). The candidates are built in `bench/speedups.py` from the core's public "
-        "pieces: *fast reg* = LPNorm(6) by products instead of `pow` and TV(β=2) by `roll` + a mask "
-        f"instead of strided slices and `pow(·, 1.0)` (same values and gradients: max relative "
-        f"difference {agreement:.1e}); *fold BN* = BatchNormalization folded into the preceding "
-        f"conv (max relative output difference {max(folds):.1e}) ; *bf16* = the model built under "
-        "`keras.config.set_dtype_policy('mixed_bfloat16')` (float32 variables, bfloat16 compute "
-        "on AMX) plus a float32 identity layer on the target, because the core's mask multiply "
-        "refuses a bfloat16 output; *XLA* = `jit_compile=True`. \"Projected vs tf-keras-vis\" = the "
-        "§1 ratio × this speed-up (a projection, not a measurement of the pair). Quality: the "
+        "(`compiled_for`, whose regularizers now compute TV by `roll` + a mask and LPNorm's integer "
+        "power by squaring). *fast reg* = the same regularizers as built in `bench/speedups.py` "
+        "before the core took them in (LPNorm(6) by products, TV(β=2) by `roll` + a mask, no `pow`; "
+        f"max relative difference to the core's values and gradients {agreement:.1e}): now ≈ 1.00×, a "
+        "check that the core runs them. *fold BN* (still a candidate, `bench/speedups.py`) = "
+        "BatchNormalization folded into the preceding conv (max relative output difference "
+        f"{max(folds):.1e}). *precision=\"bfloat16\"* = the core's own option (`compiled_for(..., "
+        "precision=\"bfloat16\")`, what `visualize_filters(..., precision=\"bfloat16\")` uses: the cut "
+        "model cloned under `mixed_bfloat16`, float32 variables, bfloat16 compute on AMX, image and "
+        "gradient float32); *+ fold BN* applies it to the folded model. *XLA* = `jit_compile=True`. "
+        "\"Projected vs tf-keras-vis\" = the §1 float32 ratio × this speed-up (a projection; for plain "
+        "bf16 the ratio measured in §1 is given beside it). Quality: the "
         f"images after {quality_steps} steps judged by the **float32** model — the mean activation "
         "of each image's own filter (higher is better)." if folds else "",
         "",
@@ -403,8 +476,9 @@ def _alone(results):
     return alone
 
 
-def _side_by_side_ratios(results):
-    return {(r["model"], r["n"]): statistics.median(r["ratios"]) for r in _of(results, "side_by_side_pair")}
+def _side_by_side_ratios(results, lib="ours"):
+    return {(r["model"], r["n"]): statistics.median(r.get("ratios_by", {"ours": r["ratios"]})[lib])
+            for r in _of(results, "side_by_side_pair") if lib in r.get("ratios_by", {"ours": None})}
 
 
 def profile(results):
