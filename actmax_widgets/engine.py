@@ -77,6 +77,10 @@ class Problem:
         """A numpy batch in the model's layout, channels-last."""
         return np.moveaxis(array, 1, -1) if self.channels_first else array
 
+    def to_model_layout(self, array):
+        """A channels-last numpy batch in the model's layout (what keras-vis's callbacks see)."""
+        return np.moveaxis(array, -1, 1) if self.channels_first else array
+
 
 def gram_similarity(features, masks):
     """(B,) mean cosine similarity of each sample's Gram matrix with those of the other samples
