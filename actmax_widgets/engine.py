@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from .losses import ChannelActivations, ActivationMaximization, Diversity
+from .relu_warmup import warming_up
 from .sample_random import SampleRandom
 
 # RMSprop with these settings is keras-vis's hand-written update: cache = 0.95 cache + 0.05 g²,
@@ -94,6 +95,23 @@ def gram_similarity(features, masks):
     same = tf.reduce_all(tf.equal(masks[:, None, :], masks[None, :, :]), axis=-1)
     same = tf.cast(same, tf.float32) * (1.0 - tf.eye(tf.shape(masks)[0]))
     return tf.reduce_sum(same * similarity, axis=1) / tf.maximum(tf.reduce_sum(same, axis=1), 1.0)
+
+
+def _loss_terms(problem, outputs, masks, batch):
+    """(n_terms, B) float32: each loss model output as one value per sample."""
+    terms = []
+    for k, out in enumerate(outputs):
+        if problem.masked[k]:
+            # float32 whatever the model computes in (bfloat16 models too).
+            term = -tf.reduce_sum(tf.cast(out, tf.float32) * masks, axis=1)
+        elif problem.diverse[k]:
+            term = gram_similarity(out, masks)
+        elif out.shape.rank == 0:
+            term = tf.fill([batch], out)
+        else:
+            term = tf.reshape(out, [batch, -1])[:, 0] if out.shape.rank > 1 else out
+        terms.append(tf.cast(term, tf.float32))
+    return tf.stack(terms)
 
 
 def _build(loss):
@@ -197,38 +215,27 @@ class CompiledOptimizer:
     def step_body(self, state):
         problem = self.problem
 
-        def step(masks, weights, keys, step_index):
+        def step(masks, weights, keys, step_index, warmup_steps):
             random = SampleRandom(keys, step_index)
-            with tf.GradientTape() as tape:
-                # identity: a value read now. The pixel parameterization returns the variable
-                # itself, which the step would otherwise return as read after the update.
-                images = tf.identity(self.parameterization.to_image(state.params))
-                seen = images
-                for transform in self.graph_transforms:
-                    seen = transform.transform(seen, random)
-                outputs = problem.loss_model(problem.to_model_format(seen), training=False)
-                outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-                batch = tf.shape(images)[0]
-                terms = []
-                for k, out in enumerate(outputs):
-                    if problem.masked[k]:
-                        # float32 whatever the model computes in (bfloat16 models too).
-                        term = -tf.reduce_sum(tf.cast(out, tf.float32) * masks, axis=1)
-                    elif problem.diverse[k]:
-                        term = gram_similarity(out, masks)
-                    elif out.shape.rank == 0:
-                        term = tf.fill([batch], out)
-                    else:
-                        term = tf.reshape(out, [batch, -1])[:, 0] if out.shape.rank > 1 else out
-                    terms.append(tf.cast(term, tf.float32))
-                terms = tf.stack(terms)  # (n_terms, B)
-                total = tf.reduce_sum(weights[:, None] * terms, axis=0)
-                gain = -tf.reduce_sum(total)  # what is maximized
-            # The loss's gradient, taken as minus the gain's: backprop modifiers ('guided',
-            # 'rectified') then see the gradient that raises the activations and keep its
-            # positive part; on the loss itself they would zero every gradient
-            # (d loss / d activation < 0), leaving the image unchanged.
-            grads = -tape.gradient(gain, state.params)
+            # Redirected ReLUs (the warm-up) build their gradient inside ``warming_up``.
+            with warming_up(step_index < warmup_steps):
+                with tf.GradientTape() as tape:
+                    # identity: a value read now. The pixel parameterization returns the variable
+                    # itself, which the step would otherwise return as read after the update.
+                    images = tf.identity(self.parameterization.to_image(state.params))
+                    seen = images
+                    for transform in self.graph_transforms:
+                        seen = transform.transform(seen, random)
+                    outputs = problem.loss_model(problem.to_model_format(seen), training=False)
+                    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+                    terms = _loss_terms(problem, outputs, masks, tf.shape(images)[0])  # (n_terms, B)
+                    total = tf.reduce_sum(weights[:, None] * terms, axis=0)
+                    gain = -tf.reduce_sum(total)  # what is maximized
+                # The loss's gradient, taken as minus the gain's: backprop modifiers ('guided',
+                # 'rectified') then see the gradient that raises the activations and keep its
+                # positive part; on the loss itself they would zero every gradient
+                # (d loss / d activation < 0), leaving the image unchanged.
+                grads = -tape.gradient(gain, state.params)
             if self.norm_grads:
                 axes = list(range(1, grads.shape.rank))
                 grads = grads * tf.math.rsqrt(
@@ -247,8 +254,11 @@ class CompiledOptimizer:
 
     # -- the host loop ----------------------------------------------------------------------
     def run(self, keys, masks=None, weights=None, max_iter=200, seed_images=None, input_range=(0, 255),
-            on_step=None, should_stop=None, image_shape=None):
+            on_step=None, should_stop=None, image_shape=None, warmup_steps=0):
         """Optimize one batch; ``keys`` (one per sample) seed the start images and random draws.
+
+        ``warmup_steps``: for that many first steps, ReLUs of a ``relu_warmup.redirected`` model
+        pass redirected gradients.
 
         ``on_step(StepOutput)`` is called after each step (returning ``False`` stops the run);
         ``should_stop()`` is polled between steps. ``image_shape`` (channels-last, no batch axis)
@@ -271,6 +281,7 @@ class CompiledOptimizer:
         weights = problem.default_weights if weights is None else np.asarray(weights, "float32")
         masks_t, weights_t = tf.constant(masks), tf.constant(weights)
         keys_t = tf.constant(np.asarray(keys, dtype=np.int64))
+        warmup_t = tf.constant(int(warmup_steps), tf.int64)
 
         terms_log, total_log = [], []
         last_grads = last_images = None
@@ -284,7 +295,7 @@ class CompiledOptimizer:
             if self.host_modifiers:
                 self._apply_host(state, "pre")
             step_started = time.perf_counter()
-            terms, total, grads, images = state.step(masks_t, weights_t, keys_t, tf.constant(i, tf.int64))
+            terms, total, grads, images = state.step(masks_t, weights_t, keys_t, tf.constant(i, tf.int64), warmup_t)
             terms_np, total_np = terms.numpy(), total.numpy()
             if not state.traced:
                 state.traced = True

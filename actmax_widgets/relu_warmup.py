@@ -8,10 +8,15 @@ the layers (and samples) where no true gradient gets through; after the warm-up 
 true gradient takes over. ``visualize_filters(...,
 relu_warmup=48)`` uses it; ``bench/QUALITY.md`` measures it.
 
-All warmed-up models share one switch, so two warm-up runs must not overlap in time.
+Whether a step warms up is a boolean tensor *of that step* (``step < warm-up length``, computed
+in the compiled step), handed to the redirected activations while the step is traced
+(``warming_up``). There is no global switch, so runs in several threads (a widget and a script)
+never change each other's gradients. Outside a step (a plain ``tape.gradient`` on the model) the
+true gradient is used.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 
@@ -19,24 +24,30 @@ import tensorflow as tf
 
 from . import backprop_modifiers
 
-_SWITCH = {}
 _MODELS = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
+_TRACING = threading.local()  # the warm-up flag of the step being traced in this thread
 
 
-def _switch():
-    if "on" not in _SWITCH:
-        _SWITCH["on"] = tf.Variable(1.0, trainable=False, name="relu_warmup")
-    return _SWITCH["on"]
+@contextlib.contextmanager
+def warming_up(flag):
+    """Redirected activations whose gradient is built inside this block use ``flag`` (a scalar
+    boolean tensor of the step being traced) to decide whether to redirect."""
+    previous = getattr(_TRACING, "flag", None)
+    _TRACING.flag = flag
+    try:
+        yield
+    finally:
+        _TRACING.flag = previous
 
 
-def set_active(active: bool):
-    """Turn the redirection on (warm-up steps) or off (the true gradient)."""
-    _switch().assign(1.0 if active else 0.0)
+def _current_flag():
+    flag = getattr(_TRACING, "flag", None)
+    return tf.constant(False) if flag is None else flag
 
 
 def _redirected(forward, low, high, name):
-    """``forward`` with Lucid's redirected gradient while the switch is on.
+    """``forward`` with Lucid's redirected gradient in warm-up steps.
 
     For a sample whose true gradient through this layer is zero everywhere, a gradient that
     would raise a unit at its floor (``x <= low``), or lower one at its ceiling, passes; samples
@@ -44,7 +55,6 @@ def _redirected(forward, low, high, name):
     """
     def activation(x):
         x = tf.convert_to_tensor(x)
-        switch = _switch()
 
         @tf.custom_gradient
         def fn(x):
@@ -59,7 +69,7 @@ def _redirected(forward, low, high, name):
                 redirected_grad = tf.where(tf.logical_or(inside, revive), dy, zeros)
                 axes = list(range(1, len(dy.shape)))
                 stuck = tf.reduce_max(tf.abs(true_grad), axis=axes, keepdims=True) <= 0.0
-                use = tf.logical_and(stuck, switch > 0.5)
+                use = tf.logical_and(stuck, _current_flag())
                 return tf.where(use, redirected_grad, true_grad)
 
             return forward(x), grad
@@ -76,7 +86,7 @@ backprop_modifiers._REPLACEMENTS[("redirected", "relu6")] = _redirected(tf.nn.re
 
 def redirected(model):
     """A copy of ``model`` (same weights, cached) whose ReLU / ReLU6 activations are redirected
-    while the warm-up switch is on."""
+    in warm-up steps (``warming_up``)."""
     with _LOCK:
         if model not in _MODELS:
             _MODELS[model] = backprop_modifiers._modify(model, "redirected")

@@ -317,8 +317,6 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
 
         def on_step(step, start=start, live=live, chunk_number=chunk_number):
             log.record_step(step, start, live)
-            if relu_warmup:  # decides whether the *next* step still warms up
-                relu_warmup_module.set_active(step.step + 1 < relu_warmup)
             if on_snapshot is None or not due(step.step):
                 return None
             log.show_best(step.best_images.numpy(), start, live)
@@ -328,11 +326,10 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
                 return False
             return None
 
-        if relu_warmup:
-            relu_warmup_module.set_active(True)
         record = compiled.run(chunk_keys, masks, weights, max_iter=max_iter,
                               seed_images=None if seed_images is None else np.repeat(seed_images, chunk_size, 0),
-                              input_range=input_range, on_step=on_step, should_stop=should_stop)
+                              input_range=input_range, on_step=on_step, should_stop=should_stop,
+                              warmup_steps=relu_warmup or 0)
         log.finish_chunk(start, live, record)
         if record.stopped:
             break

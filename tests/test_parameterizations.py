@@ -1,4 +1,6 @@
 """Image parameterizations: FourierImage's range, shapes, determinism and gradients; styles."""
+import threading
+
 import keras
 import numpy as np
 import pytest
@@ -113,6 +115,30 @@ def test_relu_warmup_revives_channels_dead_at_the_start():
     warm = visualize_filters(model, "relu", [0, 1], max_iter=30, seed=0, style="lucid")  # 16 steps
     assert cold.dead.all() and np.all(cold.activation_history == 0)
     assert not warm.dead.any() and np.all(warm.activation_history[-1] > 1.0)
+
+
+def test_relu_warmup_of_one_run_is_not_ended_by_another_run():
+    """The warm-up belongs to each step: a second run in another thread, whose warm-up ends after
+    one step, must not cut short the first run's (as a shared on/off switch would)."""
+    model = _dead_start_net()
+    alone = visualize_filters(model, "relu", [0, 1], max_iter=30, seed=0, style="lucid")
+    second_done = threading.Event()
+
+    def pause_for_the_second_run(snapshot):
+        if snapshot.step == 2:
+            assert second_done.wait(120)
+
+    results = {}
+    first = threading.Thread(target=lambda: results.setdefault("first", visualize_filters(
+        model, "relu", [0, 1], max_iter=30, seed=0, style="lucid", snapshot_every=1,
+        on_snapshot=pause_for_the_second_run)))
+    first.start()
+    # One filter: its own batch state, the same warmed-up model; its warm-up ends after step 1.
+    visualize_filters(model, "relu", [2], max_iter=5, seed=0, style="lucid", relu_warmup=1)
+    second_done.set()
+    first.join(120)
+    np.testing.assert_allclose(results["first"].activation_history, alone.activation_history, rtol=1e-5)
+    assert not results["first"].dead.any()
 
 
 def test_relu_warmup_and_backprop_modifier():
