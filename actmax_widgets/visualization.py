@@ -10,14 +10,14 @@ import weakref
 import keras
 import numpy as np
 
-from . import backprop_modifiers, catalogue, grad_modifiers, input_modifiers as modifiers_module
+from . import backprop_modifiers, batchnorm_folding, catalogue, grad_modifiers, input_modifiers as modifiers_module
 from . import model_cut, parameterizations, relu_warmup as relu_warmup_module, styles, utils
 from .engine import CompiledOptimizer, Problem
 from .losses import ActivationMaximization, ChannelActivations, Diversity
 from .optimizer import Optimizer
 from .regularizers import LPNorm, TotalVariation
 from .result import ActMaxResult, Snapshot
-from .sample_random import sample_keys
+from .sample_random import run_seed, sample_keys
 
 
 def visualize_activation_with_losses(input_tensor, losses, wrt_tensor=None, seed_input=None,
@@ -155,6 +155,7 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
         compiled = per_model.get(key)
         if compiled is None:
             cut, info = model_cut.cut_at(modified, info.name, size)
+            cut = batchnorm_folding.fold_batchnorm(cut, keep={info.name})
             cut = model_cut.with_precision(cut, precision)
             channels_first = catalogue.model_is_channels_first(modified)
             image = cut.inputs[0]
@@ -291,7 +292,7 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
     if not targets:
         raise ValueError("filter_indices is empty: give at least one filter.")
     problem = compiled.problem
-    seed = int(np.random.default_rng().integers(2**31)) if seed is None else int(seed)
+    seed = run_seed(seed)
     n_base = len(problem.names) - (1 if diversity else 0)
     if tv_weight and n_base < 3:
         raise ValueError(f"TotalVariation needs an input with spatial dimensions; model '{model.name}' "
