@@ -7,7 +7,7 @@ import numpy as np
 from . import callbacks as callbacks_module
 from . import grad_modifiers, input_modifiers as input_modifiers_module, model_cut, parameterizations
 from .engine import CompiledOptimizer, Problem
-from .sample_random import sample_keys
+from .sample_random import run_seed, sample_keys
 
 
 class Optimizer:
@@ -95,7 +95,7 @@ class Optimizer:
                 maximize_loss=grad_modifier == "negate")
 
         seed_images, image_shape = self._start(seed_input, image_size)
-        seed = int(np.random.default_rng().integers(2**31)) if seed is None else int(seed)
+        seed = run_seed(seed)
 
         def on_step(step):
             if not callbacks:

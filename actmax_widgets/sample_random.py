@@ -52,6 +52,13 @@ class SampleRandom:
         return tf.cast(tf.floor(self.uniform(salt, n) * span), tf.int32) + low
 
 
+def run_seed(seed=None) -> int:
+    """``seed``, or when it is None a fresh one from NumPy's global generator: as keras-vis (whose
+    start images came from ``np.random``), ``np.random.seed`` / ``keras.utils.set_random_seed``
+    then make runs without an explicit seed reproducible too."""
+    return int(np.random.randint(2**31)) if seed is None else int(seed)
+
+
 def sample_keys(seed: int, targets) -> np.ndarray:
     """One int64 key per target: a function of the seed and the target alone, not its position.
 

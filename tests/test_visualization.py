@@ -193,6 +193,18 @@ def test_same_seed_same_images_different_seed_different(conv_net):
     assert not np.array_equal(one, visualize_activation(conv_net, "conv2", 1, max_iter=5, seed=6))
 
 
+def test_global_numpy_seed_reproduces_unseeded_runs(conv_net):
+    """keras-vis drew its start images from np.random: seeding it globally reproduces a run."""
+    runs = []
+    for _ in range(2):
+        keras.utils.set_random_seed(21)
+        runs.append((visualize_activation(conv_net, "conv2", 1, max_iter=4),
+                     visualize_filters(conv_net, "conv2", [1], max_iter=4).images[0]))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    assert not np.array_equal(visualize_activation(conv_net, "conv2", 1, max_iter=4), runs[0][0])
+
+
 def test_unseeded_runs_report_the_seed_that_reproduces_them(conv_net):
     result = visualize_filters(conv_net, "conv2", [2], max_iter=5)
     again = visualize_filters(conv_net, "conv2", [2], max_iter=5, seed=result.seed)
