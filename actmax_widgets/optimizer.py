@@ -47,7 +47,8 @@ class Optimizer:
         self._compiled = {}
 
     def minimize(self, seed_input=None, max_iter=200, input_modifiers=None, grad_modifier=None,
-                 callbacks=None, verbose=True, seed=None, image_size=None, param=None):
+                 callbacks=None, verbose=True, seed=None, image_size=None, param=None,
+                 optimizer_settings=None, relu_warmup=0):
         """Run the optimization.
 
         Parameters
@@ -71,6 +72,12 @@ class Optimizer:
             ``seed_input`` is given (default 128).
         param : str or object, optional
             Image parameterization (``'pixel'``, the default, is keras-vis's).
+        optimizer_settings : dict, optional
+            For ``engine.make_optimizer``, e.g. ``{"optimizer": "adam", "learning_rate": 0.05}``;
+            default keras-vis's RMSprop.
+        relu_warmup : int
+            Redirected ReLU gradients for this many first steps, when the losses were built on a
+            ``relu_warmup.redirected`` model (``visualize_activation`` does that for you).
 
         Returns
         -------
@@ -84,15 +91,17 @@ class Optimizer:
             callbacks.append(callbacks_module.Print())
         modifiers = list(input_modifiers or [])
         for modifier in modifiers:
-            if not isinstance(modifier, input_modifiers_module.InputModifier) and not hasattr(modifier, "pre"):
+            if not (isinstance(modifier, input_modifiers_module.InputModifier) or hasattr(modifier, "pre")
+                    or hasattr(modifier, "transform")):
                 raise TypeError(f"{modifier!r} is not an InputModifier.")
         parameterization = parameterizations.get(param)
-        key = (tuple(id(m) for m in modifiers), id(grad_modifier_fn), type(parameterization))
+        key = (tuple(id(m) for m in modifiers), id(grad_modifier_fn), type(parameterization),
+               repr(sorted((optimizer_settings or {}).items())))
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = self._compiled[key] = CompiledOptimizer(
                 self.problem, parameterization, modifiers, grad_modifier_fn, self.norm_grads,
-                maximize_loss=grad_modifier == "negate")
+                maximize_loss=grad_modifier == "negate", optimizer_settings=optimizer_settings)
 
         seed_images, image_shape = self._start(seed_input, image_size)
         seed = run_seed(seed)
@@ -108,7 +117,8 @@ class Optimizer:
 
         try:
             record = compiled.run(sample_keys(seed, [0]), max_iter=max_iter, seed_images=seed_images,
-                                  input_range=self.input_range, on_step=on_step, image_shape=image_shape)
+                                  input_range=self.input_range, on_step=on_step, image_shape=image_shape,
+                                  warmup_steps=relu_warmup)
         finally:
             for callback in callbacks:
                 callback.on_end()

@@ -15,7 +15,7 @@ variation penalty, pixel images need keras-vis's penalties and its RMSprop.
 
 Each style is a dict of ``visualize_filters`` keyword arguments; ``optimizer_settings`` is a dict
 for ``engine.make_optimizer``. A keyword the caller passes with a value other than its default
-wins over the style's.
+wins over the style's. ``visualize_activation(..., style=...)`` takes the same styles.
 """
 from __future__ import annotations
 
@@ -81,23 +81,29 @@ def _is_default(value, default):
         and value == default
 
 
-def resolve(style, function, arguments):
-    """``arguments`` (a function's keyword values) with style ``style`` filled in.
+def apply(style, values, defaults):
+    """``values`` (argument name -> value) with style ``style`` filled in.
 
-    A style value replaces an argument still at ``function``'s default; an argument the caller
-    changed is kept. Returns the keyword arguments to call ``function`` with, ``style=None``.
+    A style value replaces an argument that is missing from ``values`` or still at its default
+    (``defaults``); an argument the caller changed is kept. A caller's backprop modifier also
+    keeps the ReLU gradients its own: the style's ReLU warm-up is dropped then.
     """
     preset = get(style)
+    resolved = dict(values)
+    for name, value in preset.items():
+        if name not in values or _is_default(values[name], defaults.get(name)):
+            resolved[name] = value
+    if resolved.get("backprop_modifier") is not None:
+        resolved["relu_warmup"] = values.get("relu_warmup") or 0  # the caller's rule for ReLUs wins
+    return resolved
+
+
+def resolve(style, function, arguments):
+    """``function``'s keyword-only ``arguments`` with style ``style`` filled in (``apply``), to
+    call ``function`` with; ``style`` is set to None."""
     parameters = inspect.signature(function).parameters
-    resolved = {}
-    for name, parameter in parameters.items():
-        if parameter.kind is not inspect.Parameter.KEYWORD_ONLY or name not in arguments:
-            continue
-        value = arguments[name]
-        if name in preset and _is_default(value, parameter.default):
-            value = preset[name]
-        resolved[name] = value
-    if resolved.get("backprop_modifier") is not None and "relu_warmup" in preset:
-        resolved["relu_warmup"] = arguments.get("relu_warmup", 0)  # the caller's rule for ReLUs wins
+    defaults = {name: parameter.default for name, parameter in parameters.items()
+                if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name in arguments}
+    resolved = apply(style, {name: arguments[name] for name in defaults}, defaults)
     resolved["style"] = None
     return resolved

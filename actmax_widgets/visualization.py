@@ -51,7 +51,7 @@ def visualize_activation_with_losses(input_tensor, losses, wrt_tensor=None, seed
 
 def visualize_activation(model, layer_idx, filter_indices=None, wrt_tensor=None, seed_input=None,
                          input_range=(0, 255), backprop_modifier=None, grad_modifier=None,
-                         act_max_weight=1, lp_norm_weight=10, tv_weight=10, **optimizer_params):
+                         act_max_weight=1, lp_norm_weight=10, tv_weight=10, style=None, **optimizer_params):
     """Generate the image that maximizes filters of a layer (keras-vis's signature and defaults).
 
     Parameters
@@ -68,17 +68,33 @@ def visualize_activation(model, layer_idx, filter_indices=None, wrt_tensor=None,
         E.g. ``'negate'`` to minimize the activation instead.
     act_max_weight, lp_norm_weight, tv_weight : float
         Loss weights; 0 drops that loss.
+    style : str, optional
+        A named recipe from ``styles`` (``'fourier'``, ``'lucid'``, ``'keras-vis'``): sets
+        ``param``, the loss weights, ``input_modifiers``, ``optimizer_settings`` and
+        ``relu_warmup`` together; values you pass yourself win. Default: keras-vis's behaviour.
     **optimizer_params
-        ``max_iter=200``, ``verbose``, ``input_modifiers``, ``callbacks``, ``seed``, ``param``.
+        ``max_iter=200``, ``verbose``, ``input_modifiers``, ``callbacks``, ``seed``, ``param``,
+        ``optimizer_settings``, ``relu_warmup`` (see ``Optimizer.minimize``).
 
     Returns
     -------
     np.ndarray
         One image, channels-last, uint8 for an int ``input_range``.
     """
+    if style is not None:
+        weights = {"act_max_weight": act_max_weight, "lp_norm_weight": lp_norm_weight, "tv_weight": tv_weight}
+        resolved = styles.apply(style, {**weights, **optimizer_params, "backprop_modifier": backprop_modifier},
+                                {"act_max_weight": 1, "lp_norm_weight": 10, "tv_weight": 10})
+        act_max_weight, lp_norm_weight, tv_weight = (resolved.pop(name) for name in weights)
+        resolved.pop("backprop_modifier")
+        optimizer_params = resolved
     modifier = backprop_modifiers.get(backprop_modifier)
     if modifier is not None:
+        if optimizer_params.get("relu_warmup"):
+            raise ValueError("relu_warmup and backprop_modifier both change the ReLU gradients: use one.")
         model = modifier(model)
+    elif optimizer_params.get("relu_warmup"):
+        model = relu_warmup_module.redirected(model)
     info = catalogue.describe_layer(model, layer_idx)
     indices = catalogue.check_filter_indices(info, filter_indices)
     flat = [i for entry in indices for i in utils.listify(entry)]

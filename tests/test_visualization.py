@@ -39,7 +39,7 @@ def test_keras_vis_signatures_and_defaults():
     assert _defaults(visualize_activation) == {
         "filter_indices": None, "wrt_tensor": None, "seed_input": None, "input_range": (0, 255),
         "backprop_modifier": None, "grad_modifier": None, "act_max_weight": 1, "lp_norm_weight": 10,
-        "tv_weight": 10}
+        "tv_weight": 10, "style": None}  # style: ours, after keras-vis's arguments; None = keras-vis
     assert list(inspect.signature(visualize_activation_with_losses).parameters)[:5] == [
         "input_tensor", "losses", "wrt_tensor", "seed_input", "input_range"]
     assert _defaults(visualize_activation_with_losses)["input_range"] == (0, 255)
@@ -72,6 +72,38 @@ def test_visualize_activation_runs_200_quiet_steps_by_default(conv_net, monkeypa
     assert seen == {"max_iter": 200, "weights": [1.0, 10.0, 10.0],
                     "names": ["ActivationMax Loss", "L-6.0 Norm Loss", "TV(2.0) Loss"]}
     assert capsys.readouterr().out == ""  # verbose=False here, as keras-vis's visualize_activation
+
+
+def test_visualize_activation_takes_a_style(conv_net, monkeypatch):
+    seen = {}
+    run = CompiledOptimizer.run
+
+    def spy(self, *args, **kwargs):
+        seen.update(names=self.problem.names, settings=self.optimizer_settings,
+                    param=type(self.parameterization).__name__, warmup=kwargs.get("warmup_steps"),
+                    transforms=len(self.graph_transforms))
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(CompiledOptimizer, "run", spy)
+    steps = []
+    image = visualize_activation(conv_net, "conv2", 3, style="fourier", max_iter=30, seed=0,
+                                 callbacks=[type("Count", (), {"callback": lambda self, *a: steps.append(a[0]),
+                                                               "on_end": lambda self: None})()])
+    # The style's recipe: Fourier image, Adam, transforms, warm-up, no TV / Lp penalties.
+    assert seen["param"] == "FourierImage" and seen["settings"]["optimizer"] == "adam"
+    assert seen["names"] == ["ActivationMax Loss"] and seen["warmup"] == 16 and seen["transforms"] == 1
+    assert steps == list(range(30))  # keras-vis's callbacks still see every step
+    assert image.shape == (SIZE, SIZE, 3) and image.dtype == np.uint8
+    means = channel_means(conv_net, "conv2", image[None])[0]
+    grey = channel_means(conv_net, "conv2", np.full((1, SIZE, SIZE, 3), 127.5))[0]
+    assert means.argmax() == 3 and means[3] > grey[3] + 1.0
+    # A weight passed explicitly wins over the style's.
+    visualize_activation(conv_net, "conv2", 3, style="fourier", max_iter=2, tv_weight=5)
+    assert seen["names"] == ["ActivationMax Loss", "TV(2.0) Loss"]
+    with pytest.raises(ValueError, match="Unknown style"):
+        visualize_activation(conv_net, "conv2", 3, style="pretty")
+    with pytest.raises(ValueError, match="relu_warmup"):
+        visualize_activation(conv_net, "conv2", 3, backprop_modifier="guided", relu_warmup=4)
 
 
 # --- the optimization does what it says -----------------------------------------------------
