@@ -20,6 +20,7 @@ import tensorflow as tf
 from .losses import ChannelActivations, ActivationMaximization, Diversity
 from .relu_warmup import warming_up
 from .sample_random import SampleRandom
+from .target_head import TargetChannelActivations, head_channels
 
 # RMSprop with these settings is keras-vis's hand-written update: cache = 0.95 cache + 0.05 g²,
 # step = -g / sqrt(cache + 1e-7), on L2-normalized gradients.
@@ -60,7 +61,10 @@ class Problem:
         self.image_shape = (shape[1:] + shape[:1]) if channels_first else shape
         self.masked = [isinstance(loss, ChannelActivations) for loss in self.losses]
         self.diverse = [isinstance(loss, Diversity) for loss in self.losses]
-        self.n_channels = [int(out.shape[-1]) if m else 0 for out, m in zip(outputs, self.masked)]
+        # Masked losses computed for the target channels only (``target_head``).
+        self.heads = [loss if isinstance(loss, TargetChannelActivations) else None for loss in self.losses]
+        self.n_channels = [(head.head.n_channels if head else int(out.shape[-1])) if m else 0
+                           for out, m, head in zip(outputs, self.masked, self.heads)]
         # The "activation" reported per step: the masked target, else the first
         # ActivationMaximization term (sign flipped), else none.
         self.activation_term = next(
@@ -97,11 +101,14 @@ def gram_similarity(features, masks):
     return tf.reduce_sum(same * similarity, axis=1) / tf.maximum(tf.reduce_sum(same, axis=1), 1.0)
 
 
-def _loss_terms(problem, outputs, masks, batch):
-    """(n_terms, B) float32: each loss model output as one value per sample."""
+def _loss_terms(problem, outputs, masks, batch, channels):
+    """(n_terms, B) float32: each loss model output as one value per sample. ``channels``: the
+    channels a target head computes (``target_head.head_channels``)."""
     terms = []
     for k, out in enumerate(outputs):
-        if problem.masked[k]:
+        if problem.heads[k] is not None:
+            term = -problem.heads[k].weighted_sum(out, channels, masks)
+        elif problem.masked[k]:
             # float32 whatever the model computes in (bfloat16 models too).
             term = -tf.reduce_sum(tf.cast(out, tf.float32) * masks, axis=1)
         elif problem.diverse[k]:
@@ -215,7 +222,7 @@ class CompiledOptimizer:
     def step_body(self, state):
         problem = self.problem
 
-        def step(masks, weights, keys, step_index, warmup_steps):
+        def step(masks, weights, keys, step_index, warmup_steps, channels):
             random = SampleRandom(keys, step_index)
             # Redirected ReLUs (the warm-up) build their gradient inside ``warming_up``.
             with warming_up(step_index < warmup_steps):
@@ -228,7 +235,7 @@ class CompiledOptimizer:
                         seen = transform.transform(seen, random)
                     outputs = problem.loss_model(problem.to_model_format(seen), training=False)
                     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-                    terms = _loss_terms(problem, outputs, masks, tf.shape(images)[0])  # (n_terms, B)
+                    terms = _loss_terms(problem, outputs, masks, tf.shape(images)[0], channels)  # (n_terms, B)
                     total = tf.reduce_sum(weights[:, None] * terms, axis=0)
                     gain = -tf.reduce_sum(total)  # what is maximized
                 # The loss's gradient, taken as minus the gain's: backprop modifiers ('guided',
@@ -282,6 +289,10 @@ class CompiledOptimizer:
         masks_t, weights_t = tf.constant(masks), tf.constant(weights)
         keys_t = tf.constant(np.asarray(keys, dtype=np.int64))
         warmup_t = tf.constant(int(warmup_steps), tf.int64)
+        # A target head computes as many channels as there are samples (or all, for joint targets
+        # using more); a fixed count, so other filters reuse the traced step.
+        channels_t = tf.constant(head_channels(masks, min(batch, masks.shape[1])) if any(problem.heads)
+                                 else np.zeros(1, np.int32))
 
         terms_log, total_log = [], []
         last_grads = last_images = None
@@ -295,7 +306,8 @@ class CompiledOptimizer:
             if self.host_modifiers:
                 self._apply_host(state, "pre")
             step_started = time.perf_counter()
-            terms, total, grads, images = state.step(masks_t, weights_t, keys_t, tf.constant(i, tf.int64), warmup_t)
+            terms, total, grads, images = state.step(masks_t, weights_t, keys_t, tf.constant(i, tf.int64), warmup_t,
+                                                  channels_t)
             terms_np, total_np = terms.numpy(), total.numpy()
             if not state.traced:
                 state.traced = True

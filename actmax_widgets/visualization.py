@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from . import backprop_modifiers, batchnorm_folding, catalogue, grad_modifiers, input_modifiers as modifiers_module
-from . import model_cut, parameterizations, relu_warmup as relu_warmup_module, styles, utils
+from . import model_cut, parameterizations, relu_warmup as relu_warmup_module, styles, target_head, utils
 from .engine import CompiledOptimizer, Problem
 from .losses import ActivationMaximization, ChannelActivations, Diversity
 from .optimizer import Optimizer
@@ -175,10 +175,12 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
             cut = model_cut.with_precision(cut, precision)
             channels_first = catalogue.model_is_channels_first(modified)
             image = cut.inputs[0]
-            losses = [
-                (ChannelActivations(cut.layers[-1], channel_axis=info.channel_axis, reduction=objective), 1.0),
-                (LPNorm(image), 10.0),
-            ]
+            # Only the target channels of the layer are computed where its channels are separable
+            # (target_head); the diversity penalty needs all of them.
+            head = None if diversity else target_head.find(cut)
+            target = (target_head.TargetChannelActivations(head, reduction=objective) if head is not None else
+                      ChannelActivations(cut.layers[-1], channel_axis=info.channel_axis, reduction=objective))
+            losses = [(target, 1.0), (LPNorm(image), 10.0)]
             if len(image.shape) > 2:  # TV needs neighbours: a tabular (batch, features) input has none
                 losses.append((TotalVariation(image, channel_axis=1 if channels_first else -1), 10.0))
             if diversity:
