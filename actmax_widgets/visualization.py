@@ -149,10 +149,13 @@ def _with_backprop_modifier(model, backprop_modifier):
 
 def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_modifier=None, param=None,
                  input_modifiers=(), grad_modifier=None, norm_grads=True, jit_compile=False,
-                 optimizer_settings=None, diversity=False, precision="float32"):
+                 optimizer_settings=None, diversity=False, precision="float32", fold_batchnorm=True,
+                 target_channels_only=True):
     """The (cached) ``CompiledOptimizer`` for visualizing filters of ``layer``, and its LayerInfo.
 
     Raises the user-facing errors (missing layer, bad size, ...) before anything is compiled.
+    ``fold_batchnorm`` (``batchnorm_folding``) and ``target_channels_only`` (``target_head``) are
+    exact speed-ups, on by default; switching them off is for measuring them (bench/).
     """
     modified = _with_backprop_modifier(model, backprop_modifier)
     info = catalogue.describe_layer(modified, layer)
@@ -165,19 +168,21 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
             raise TypeError(f"{modifier!r} is not an InputModifier.")
     key = (info.name, size, objective, _settings_key(parameterization),
            tuple(_settings_key(m) for m in input_modifiers), _settings_key(grad_modifier),
-           norm_grads, jit_compile, repr(sorted((optimizer_settings or {}).items())), diversity, precision)
+           norm_grads, jit_compile, repr(sorted((optimizer_settings or {}).items())), diversity, precision,
+           fold_batchnorm, target_channels_only)
     with _CACHE_LOCK:
         per_model = _COMPILED.setdefault(modified, {})
         compiled = per_model.get(key)
         if compiled is None:
             cut, info = model_cut.cut_at(modified, info.name, size)
-            cut = batchnorm_folding.fold_batchnorm(cut, keep={info.name})
+            if fold_batchnorm:
+                cut = batchnorm_folding.fold_batchnorm(cut, keep={info.name})
             cut = model_cut.with_precision(cut, precision)
             channels_first = catalogue.model_is_channels_first(modified)
             image = cut.inputs[0]
             # Only the target channels of the layer are computed where its channels are separable
             # (target_head); the diversity penalty needs all of them.
-            head = None if diversity else target_head.find(cut)
+            head = target_head.find(cut) if target_channels_only and not diversity else None
             target = (target_head.TargetChannelActivations(head, reduction=objective) if head is not None else
                       ChannelActivations(cut.layers[-1], channel_axis=info.channel_axis, reduction=objective))
             losses = [(target, 1.0), (LPNorm(image), 10.0)]

@@ -188,7 +188,9 @@ def peak_fraction(model, n, steps, rounds):
 
     net, layer = common.build_model(model)
     compiled, info = compiled_for(net, layer, image_size=common.IMAGE_SIZE)
-    flops = common.step_flops(net, layer) * n
+    # What the step computes: with a target head, the layer's targeted channels only.
+    computed = n if any(compiled.problem.heads) else None
+    flops = common.step_flops(net, layer, computed) * n
     _timed_run(compiled, n, 2, info.n_filters)  # trace
     peaks, bursts = [common.matmul_peak()], []
     for r in range(rounds):
@@ -205,7 +207,8 @@ def peak_fraction(model, n, steps, rounds):
         "model": model, "layer": layer, "n": n, "steps": steps, "rounds": rounds,
         "matmul_gflops": [p / 1e9 for p in peaks], "bf16_matmul_gflops": bf16_peak / 1e9,
         "bf16_conv_gflops": bf16_conv / 1e9, "float32_conv_gflops": f32_conv / 1e9, "step_s": steps_s,
-        "flops_per_step": flops, "forward_flops_per_image": common.conv_flops(net, layer),
+        "flops_per_step": flops, "forward_flops_per_image": common.conv_flops(net, layer, computed),
+        "full_layer_flops_per_step": common.step_flops(net, layer) * n, "target_head": computed is not None,
         "gflops_best": flops / min(steps_s) / 1e9, "gflops_median": flops / float(np.median(steps_s)) / 1e9,
         "fractions": fractions, "fraction_median": float(np.median(fractions)),
         "fraction_best": flops / min(steps_s) / max(peaks), "load": common.load_average(),
@@ -320,8 +323,9 @@ def memory_runs(model, n, steps, runs):
 def variants(model, n, steps, settings, rounds=2, intra=None, inter=None):
     """Our step under each setting, in one process. A setting: ``label``, and optionally
     ``precision`` (the core's ``compiled_for(..., precision=...)``, as ``visualize_filters`` uses
-    it), ``jit``, ``fast_reg`` / ``fold_bn`` (bench/speedups.py) and
-    ``steps`` (per round, overriding the job's), ``file`` (the image grid's name stem), ``quality`` (steps after which the images are judged by the float32 model: the mean
+    it), ``jit``, ``no_fold`` / ``no_head`` (the core without its BatchNorm folding / target
+    head), ``steps`` (per round, overriding the job's), ``file`` (the image grid's name stem),
+    ``quality`` (steps after which the images are judged by the float32 model: the mean
     activation of each image's own filter). Timing: ``rounds`` × ``steps`` steps per setting."""
     import tensorflow as tf
 
@@ -334,35 +338,21 @@ def variants(model, n, steps, settings, rounds=2, intra=None, inter=None):
     from actmax_widgets import render, utils
     from actmax_widgets.sample_random import sample_keys
     from actmax_widgets.visualization import _masks, compiled_for
-    from bench import speedups
 
     reference, layer = common.build_model(model)
     probe = keras.Model(reference.inputs, reference.get_layer(layer).output)
     flops = common.step_flops(reference, layer) * n
     out = {"model": model, "layer": layer, "n": n, "steps": steps, "rounds": rounds, "intra": intra, "inter": inter,
-           "flops_per_step": flops, "regularizer_agreement": speedups.regularizer_agreement(), "settings": []}
+           "flops_per_step": flops, "settings": []}
     prepared = []
     for setting in settings:
-        precision = setting.get("precision", "float32")
         net, _ = common.build_model(model)
         common.copy_weights(reference, net)
         row = dict(setting)
-        if setting.get("fold_bn"):
-            folded = speedups.fold_batchnorm(net)
-            x = tf.random.uniform((2, common.IMAGE_SIZE, common.IMAGE_SIZE, 3), 0, 255)
-            a = tf.cast(keras.Model(net.inputs, net.get_layer(layer).output)(x), tf.float32)
-            b = tf.cast(keras.Model(folded.inputs, folded.get_layer(layer).output)(x), tf.float32)
-            row["fold_max_rel_diff"] = float(tf.reduce_max(tf.abs(a - b)) / (tf.reduce_max(tf.abs(a)) + 1e-12))
-            net = folded
-        if setting.get("fast_reg"):
-            if precision != "float32":
-                raise ValueError("fast_reg is built in float32 only (speedups.compiled_with).")
-            compiled, info = speedups.compiled_with(net, layer, fast_regularizers=True,
-                                                    jit_compile=setting.get("jit", False),
-                                                    image_size=common.IMAGE_SIZE)
-        else:
-            compiled, info = compiled_for(net, layer, image_size=common.IMAGE_SIZE,
-                                          jit_compile=setting.get("jit", False), precision=precision)
+        compiled, info = compiled_for(net, layer, image_size=common.IMAGE_SIZE, jit_compile=setting.get("jit", False),
+                                      precision=setting.get("precision", "float32"),
+                                      fold_batchnorm=not setting.get("no_fold"),
+                                      target_channels_only=not setting.get("no_head"))
         t = time.perf_counter()
         _timed_run(compiled, n, 1, info.n_filters)
         row["compile_s"] = time.perf_counter() - t

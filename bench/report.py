@@ -272,7 +272,9 @@ def peak(results):
             ["3×3 conv 512→512, 16², batch 64, GFLOP/s (once): float32 / **bfloat16** (the bf16 reference)",
              f"{_f(r.get('float32_conv_gflops'), 0)} / **{_f(r.get('bf16_conv_gflops'), 0)}**"],
             ["forward GFLOP per image (convs)", _f(r["forward_flops_per_image"] / 1e9, 2)],
-            ["useful GFLOP per step (forward + input gradient, whole batch)", _f(r["flops_per_step"] / 1e9, 1)],
+            ["useful GFLOP per step (forward + input gradient, whole batch)", _f(r["flops_per_step"] / 1e9, 1)
+             + (f" (the whole layer would be {_f(r['full_layer_flops_per_step'] / 1e9, 1)}: the target head "
+                f"computes {r['n']} of its channels)" if r.get("target_head") else "")],
             ["step time, best / median (ms)", f"{_ms(min(r['step_s']))} / {_ms(statistics.median(r['step_s']))}"],
             ["our GFLOP/s, best / median step", f"{_f(r['gflops_best'], 0)} / {_f(r['gflops_median'], 0)}"],
             ["fraction of the peak around it, per burst", ", ".join(f"{x:.0%}" for x in r["fractions"])],
@@ -429,38 +431,33 @@ def variants(results):
             if speed and (r["model"], r["n"]) in ratios:
                 projected = f"{ratios[(r['model'], r['n'])] * speed:.1f}×"
                 measured = bf16_ratios.get((r["model"], r["n"]))
-                if measured and row.get("precision") == "bfloat16" and not (
-                        row.get("fold_bn") or row.get("fast_reg") or row.get("jit")) and not process:
+                if measured and row.get("precision") == "bfloat16" and not row.get("jit") and not process:
                     projected += f" (measured in §1: {measured:.2f}×)"
             rows.append([MODEL_NAMES[r["model"]], " + ".join([row["label"]] + process), _f(row["compile_s"]),
                          _ms(row["step_s"]), _f(row["gflops_median"], 1),
                          f"**{speed:.2f}×**" if speed else "–", projected, quality])
-    agreement = max(r["regularizer_agreement"] for r in jobs)
-    folds = [row["fold_max_rel_diff"] for r in jobs for row in r["settings"]
-             if "fold_max_rel_diff" in row and row.get("precision", "float32") == "float32"]
     quality_steps = next((row["quality"] for r in jobs for row in r["settings"] if row.get("quality")), None)
     steps = ", ".join(f"{MODEL_NAMES[r['model']]} {r.get('rounds', 1)} rounds × {r['steps']}" for r in jobs
                       if r.get("inter") is None and r.get("intra") is None)
     return "\n".join([
-        f"## 7. bfloat16, XLA and candidate core speed-ups ({jobs[0]['n']} filters, 128 px)",
+        f"## 7. The core's speed-ups, bfloat16 and XLA ({jobs[0]['n']} filters, 128 px)",
         "",
         "Our step under each setting, one process per model; every setting is traced and warmed "
         "up first, then timed in rounds (each setting once per round, so load changes hit all "
         f"alike); median step over {steps} steps (XLA: 1 per round). `float32` is the core as it is "
-        "(`compiled_for`, whose regularizers now compute TV by `roll` + a mask and LPNorm's integer "
-        "power by squaring). *fast reg* = the same regularizers as built in `bench/speedups.py` "
-        "before the core took them in (LPNorm(6) by products, TV(β=2) by `roll` + a mask, no `pow`; "
-        f"max relative difference to the core's values and gradients {agreement:.1e}): now ≈ 1.00×, a "
-        "check that the core runs them. *fold BN* (still a candidate, `bench/speedups.py`) = "
-        "BatchNormalization folded into the preceding conv (max relative output difference "
-        f"{max(folds):.1e}). *precision=\"bfloat16\"* = the core's own option (`compiled_for(..., "
-        "precision=\"bfloat16\")`, what `visualize_filters(..., precision=\"bfloat16\")` uses: the cut "
-        "model cloned under `mixed_bfloat16`, float32 variables, bfloat16 compute on AMX, image and "
-        "gradient float32); *+ fold BN* applies it to the folded model. *XLA* = `jit_compile=True`. "
-        "\"Projected vs tf-keras-vis\" = the §1 float32 ratio × this speed-up (a projection; for plain "
-        "bf16 the ratio measured in §1 is given beside it). Quality: the "
-        f"images after {quality_steps} steps judged by the **float32** model — the mean activation "
-        "of each image's own filter (higher is better)." if folds else "",
+        "(`compiled_for`): BatchNormalization folded into the preceding conv "
+        "(`batchnorm_folding`), only the targeted channels of the visualized layer computed where "
+        "its channels are separable (`target_head`: VGG16's `block3_conv3`; Lite0's depthwise "
+        "`block4c_activation` is not), TV by `roll` + a mask and LPNorm's integer power by "
+        "squaring. *without BN folding* / *without target head* switch one of those off "
+        "(`compiled_for(..., fold_batchnorm=False)` / `target_channels_only=False`); both are exact "
+        "(tests/test_batchnorm_folding.py, tests/test_target_head.py). *precision=\"bfloat16\"* = "
+        "the core's option (`visualize_filters(..., precision=\"bfloat16\")`: the cut model cloned "
+        "under `mixed_bfloat16`, float32 variables, bfloat16 compute on AMX, image and gradient "
+        "float32). *XLA* = `jit_compile=True`. \"Projected vs tf-keras-vis\" = the §1 float32 ratio × "
+        "this speed-up (a projection; for plain bf16 the ratio measured in §1 is given beside it). "
+        f"Quality: the images after {quality_steps} steps judged by the **float32** model — the mean "
+        "activation of each image's own filter (higher is better).",
         "",
         _table(["model", "setting", "first step s (trace)", "ms / step", "GFLOP/s", "speed-up",
                 "projected vs tf-keras-vis", "quality: float32 activation"], rows),

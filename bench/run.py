@@ -54,14 +54,11 @@ def plan(quick):
                                     count_size=128, size_count=4), {}),
         ("memory", "memory_runs", dict(model="lite0", n=16, steps=s(3, 1), runs=s(50, 5)), {}),
     ]
-    # "fast reg" (bench/speedups.py) is now what the core's regularizers do: kept as a check (≈ 1.00×).
-    lite0 = [dict(label="float32", quality=s(40, 3)), dict(label="fast reg", fast_reg=True),
-             dict(label="fold BN", fold_bn=True),
+    # The core's exact speed-ups, each switched off once to measure it.
+    lite0 = [dict(label="float32", quality=s(40, 3)), dict(label="float32 without BN folding", no_fold=True),
              dict(label='precision="bfloat16"', precision="bfloat16", quality=s(40, 3), file="bf16"),
-             dict(label='precision="bfloat16" + fold BN', precision="bfloat16", fold_bn=True, quality=s(40, 3),
-                  file="bf16_fold_BN"),
              dict(label="XLA", jit=True, steps=1)]  # XLA is slow here: fewer steps
-    vgg = [dict(label="float32"), dict(label="fast reg", fast_reg=True),
+    vgg = [dict(label="float32"), dict(label="float32 without target head", no_head=True),
            dict(label='precision="bfloat16"', precision="bfloat16")]
     jobs += [
         ("variants", "variants", dict(model="lite0", n=16, steps=s(6, 1), settings=lite0), {}),
