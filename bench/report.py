@@ -504,10 +504,34 @@ def profile(results):
     return "\n".join(out)
 
 
+def quality(out_dir):
+    """The image-quality study's summary (bench/quality.py writes QUALITY.md): its main table and
+    floors, quoted so RESULTS.md holds every figure the issues ask for."""
+    path = Path(out_dir) / "QUALITY.md"
+    if not path.exists():
+        return ""
+    text = path.read_text()
+    start = text.find("| layer | style |")
+    end = text.find("\n## Fourier settings")
+    if start < 0:
+        return ""
+    first_line = text.splitlines()[2] if len(text.splitlines()) > 2 else ""
+    return "\n".join([
+        "## 8. Image quality (from [QUALITY.md](QUALITY.md), `python -m bench.quality`)",
+        "",
+        first_line,
+        "",
+        text[start:end if end > start else len(text)].replace("## Floors", "### Floors").strip(),
+        "",
+        "Grids of the same channels in each style: `quality_<layer>.png`; the sweeps and the "
+        "warm-up and diversity studies are in QUALITY.md.",
+    ])
+
+
 def write(data, out_dir):
     out_dir = Path(out_dir)
     results = data["results"]
     sections = [header(data), side_by_side(results, out_dir), one_at_a_time(results), peak(results),
                 latency(results), scaling(results, out_dir), memory(results, out_dir), variants(results),
-                profile(results)]
+                profile(results), quality(out_dir)]
     (out_dir / "RESULTS.md").write_text("\n\n".join(s for s in sections if s) + "\n")
