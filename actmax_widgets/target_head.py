@@ -150,12 +150,9 @@ class TargetChannelActivations(ChannelActivations):
     def weighted_sum(self, trunk, channels, masks):
         """``(B,)``: the activations weighted by the target ``masks`` ``(B, n_channels)``, from the
         ``channels`` of ``head_channels`` (all of them when it says so)."""
-        def chosen():
-            return tf.reduce_sum(tf.cast(self.activations(trunk, channels), tf.float32)
-                                 * tf.gather(masks, channels, axis=1), axis=1)
-
-        def every():
-            everything = tf.range(self.head.n_channels, dtype=channels.dtype)
-            return tf.reduce_sum(tf.cast(self.activations(trunk, everything), tf.float32) * masks, axis=1)
-
-        return tf.cond(channels[0] < 0, every, chosen)
+        # Only the indices are chosen by the condition (no gradient flows through them), so the
+        # rest of the step is one path whatever the channels.
+        every = tf.range(self.head.n_channels, dtype=channels.dtype)
+        chosen = tf.cond(channels[0] < 0, lambda: every, lambda: channels)
+        activations = tf.cast(self.activations(trunk, chosen), tf.float32)
+        return tf.reduce_sum(activations * tf.gather(masks, chosen, axis=1), axis=1)
