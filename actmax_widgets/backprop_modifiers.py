@@ -99,6 +99,47 @@ def rectified(model):
     return _modify(model, "rectified")
 
 
+def _without_ceiling(activation):
+    """The ReLU-family function like ``activation`` (a ReLU6, plain or gated) without the ceiling
+    at 6, or None when ``activation`` is not a ReLU6."""
+    if getattr(activation, "__name__", None) == "relu6":
+        return keras.activations.relu
+    for (rule, kind), replacement in _REPLACEMENTS.items():
+        if kind == "relu6" and replacement is activation:
+            return _REPLACEMENTS[(rule, "relu")]
+    return None
+
+
+def without_relu6_ceiling(model):
+    """A copy of ``model`` (same weights) whose output layer, when it is a ReLU6 (a ``ReLU(6)``
+    layer, ``Activation('relu6')`` or a fused ``activation='relu6'``), applies ReLU instead;
+    ``model`` itself otherwise.
+
+    Maximizing a ReLU6 channel stops once its units reach 6: the gradient vanishes and the image
+    freezes, often blurry. Without the ceiling the optimization keeps strengthening what the
+    channel responds to, as Lucid optimizes pre-ReLU tensors. Other layers keep their ReLU6.
+    """
+    output_layer = model.layers[-1]
+    if isinstance(output_layer, keras.layers.ReLU):
+        open_ceiling = keras.activations.relu if _relu_kind(output_layer) == "relu6" else None
+    else:
+        open_ceiling = _without_ceiling(getattr(output_layer, "activation", None))
+    if open_ceiling is None:
+        return model
+
+    def clone_function(layer):
+        if layer is not output_layer:
+            return model_cut.rebuild_layer(layer)  # fresh layers: the clone's graph is its own
+        if isinstance(layer, keras.layers.ReLU):
+            return keras.layers.Activation(open_ceiling, name=layer.name)
+        return model_cut.rebuild_layer(layer, activation=open_ceiling)
+
+    try:
+        return model_cut.clone_with_weights(model, clone_function)
+    except (TypeError, ValueError, NotImplementedError):
+        return model  # a custom layer that cannot be rebuilt: keep the ceiling
+
+
 _BY_NAME = {"guided": guided, "rectified": rectified, "relu": rectified, "deconv": rectified}
 
 NAMES = ("guided", "rectified")

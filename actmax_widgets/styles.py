@@ -8,7 +8,8 @@ variation penalty, pixel images need keras-vis's penalties and its RMSprop.
 - ``'keras-vis'``: keras-vis's classic recipe (pixels, TV and L6 penalties with weight 10, no
   transforms, its RMSprop with learning rate 1). The default when no style is given.
 - ``'lucid'``: Lucid's recipe (Fourier parameterization with decay 1 and colour decorrelation,
-  Lucid's standard transforms, Adam at 0.05, no penalties, ReLU warm-up for 16 steps).
+  Lucid's standard transforms, Adam at 0.05, no penalties, ReLU warm-up for 16 steps, a ReLU6
+  target maximized without its ceiling as Lucid maximizes pre-ReLU tensors).
 - ``'fourier'``: the same family with the settings measured best on EfficientNet-Lite0 here
   (``bench/QUALITY.md``): decay 1.75, Adam at 0.01 decaying as 1 / (1 + step / 128), Lucid's
   transforms from 96 px up and a lighter set below.
@@ -41,16 +42,17 @@ STYLES = {
     "keras-vis": {
         "param": "pixel", "act_max_weight": 1, "lp_norm_weight": 10, "tv_weight": 10,
         "input_modifiers": None, "optimizer_settings": KERAS_VIS_RMSPROP, "relu_warmup": 0,
+        "uncap_relu6": False,
     },
     "lucid": {
         "param": functools.partial(FourierImage, decay=1.0), "act_max_weight": 1, "lp_norm_weight": 0,
         "tv_weight": 0, "input_modifiers": [transforms.LUCID], "optimizer_settings": ADAM_LUCID,
-        "relu_warmup": 16,
+        "relu_warmup": 16, "uncap_relu6": True,
     },
     "fourier": {
         "param": functools.partial(FourierImage, decay=1.75), "act_max_weight": 1, "lp_norm_weight": 0,
         "tv_weight": 0, "input_modifiers": [transforms.STANDARD], "optimizer_settings": ADAM_DECAYING,
-        "relu_warmup": 16,
+        "relu_warmup": 16, "uncap_relu6": True,
     },
 }
 

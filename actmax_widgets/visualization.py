@@ -74,7 +74,8 @@ def visualize_activation(model, layer_idx, filter_indices=None, wrt_tensor=None,
         ``relu_warmup`` together; values you pass yourself win. Default: keras-vis's behaviour.
     **optimizer_params
         ``max_iter=200``, ``verbose``, ``input_modifiers``, ``callbacks``, ``seed``, ``param``,
-        ``optimizer_settings``, ``relu_warmup`` (see ``Optimizer.minimize``).
+        ``optimizer_settings``, ``relu_warmup`` (see ``Optimizer.minimize``), ``uncap_relu6``
+        (see ``visualize_filters``).
 
     Returns
     -------
@@ -88,6 +89,7 @@ def visualize_activation(model, layer_idx, filter_indices=None, wrt_tensor=None,
         act_max_weight, lp_norm_weight, tv_weight = (resolved.pop(name) for name in weights)
         resolved.pop("backprop_modifier")
         optimizer_params = resolved
+    uncap_relu6 = optimizer_params.pop("uncap_relu6", False)
     modifier = backprop_modifiers.get(backprop_modifier)
     if modifier is not None:
         if optimizer_params.get("relu_warmup"):
@@ -96,6 +98,10 @@ def visualize_activation(model, layer_idx, filter_indices=None, wrt_tensor=None,
     elif optimizer_params.get("relu_warmup"):
         model = relu_warmup_module.redirected(model)
     info = catalogue.describe_layer(model, layer_idx)
+    if uncap_relu6:  # the layer's own output, without a ReLU6 ceiling (see visualize_filters)
+        model = backprop_modifiers.without_relu6_ceiling(
+            keras.Model(utils.model_input(model), model.layers[info.index].output))
+        info = catalogue.describe_layer(model, info.name)
     indices = catalogue.check_filter_indices(info, filter_indices)
     flat = [i for entry in indices for i in utils.listify(entry)]
     channels_first = catalogue.model_is_channels_first(model)
@@ -149,8 +155,8 @@ def _with_backprop_modifier(model, backprop_modifier):
 
 def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_modifier=None, param=None,
                  input_modifiers=(), grad_modifier=None, norm_grads=True, jit_compile=False,
-                 optimizer_settings=None, diversity=False, precision="float32", fold_batchnorm=True,
-                 target_channels_only=True):
+                 optimizer_settings=None, diversity=False, precision="float32", uncap_relu6=False,
+                 fold_batchnorm=True, target_channels_only=True):
     """The (cached) ``CompiledOptimizer`` for visualizing filters of ``layer``, and its LayerInfo.
 
     Raises the user-facing errors (missing layer, bad size, ...) before anything is compiled.
@@ -169,7 +175,7 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
     key = (info.name, size, objective, _settings_key(parameterization),
            tuple(_settings_key(m) for m in input_modifiers), _settings_key(grad_modifier),
            norm_grads, jit_compile, repr(sorted((optimizer_settings or {}).items())), diversity, precision,
-           fold_batchnorm, target_channels_only)
+           uncap_relu6, fold_batchnorm, target_channels_only)
     with _CACHE_LOCK:
         per_model = _COMPILED.setdefault(modified, {})
         compiled = per_model.get(key)
@@ -177,6 +183,8 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
             cut, info = model_cut.cut_at(modified, info.name, size)
             if fold_batchnorm:
                 cut = batchnorm_folding.fold_batchnorm(cut, keep={info.name})
+            if uncap_relu6:
+                cut = backprop_modifiers.without_relu6_ceiling(cut)
             cut = model_cut.with_precision(cut, precision)
             channels_first = catalogue.model_is_channels_first(modified)
             image = cut.inputs[0]
@@ -221,8 +229,7 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
                       input_modifiers=None, param=None, objective="mean", norm_grads=True, labels=None,
                       snapshot_every=None, snapshot_seconds=None, on_snapshot=None, stop_event=None,
                       on_start=None, jit_compile=False, precision="float32", style=None, optimizer_settings=None,
-                      relu_warmup=None,
-                      diversity=0):
+                      relu_warmup=None, uncap_relu6=False, diversity=0):
     """One image per filter, all filters optimized together in one compiled step per iteration.
 
     The same losses as ``visualize_activation`` (keras-vis's weights by default), but each sample
@@ -280,6 +287,12 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
         For this many first steps, gradients also pass through ReLUs that are off when that would
         turn them on (``relu_warmup`` module): revives channels dead on the start image. Default
         0, or the style's.
+    uncap_relu6 : bool
+        When ``layer`` is a ReLU6, maximize it as a plain ReLU (no ceiling at 6): a ReLU6 channel
+        stops changing once its units reach 6 and its image freezes, often blurry; without the
+        ceiling it keeps strengthening what the channel responds to (Lucid optimizes pre-ReLU
+        tensors likewise). The activations reported are then the uncapped values. Default
+        False, or the style's (True for ``'fourier'`` and ``'lucid'``).
     precision : {'float32', 'bfloat16', 'float16'}
         What the model computes in (the image and its gradient stay float32). ``'bfloat16'``
         runs convolutions several times faster on CPUs with AMX / AVX-512 BF16 (4.1–4.4× on
@@ -310,7 +323,7 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
         backprop_modifier=backprop_modifier,
         param=param, input_modifiers=modifiers, grad_modifier=grad_modifier, norm_grads=norm_grads,
         jit_compile=jit_compile, optimizer_settings=optimizer_settings, diversity=bool(diversity),
-        precision=precision)
+        precision=precision, uncap_relu6=uncap_relu6)
     targets = catalogue.check_filter_indices(info, filter_indices)
     if not targets:
         raise ValueError("filter_indices is empty: give at least one filter.")

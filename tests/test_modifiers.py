@@ -142,6 +142,54 @@ def test_backprop_modifier_on_a_target_that_is_not_a_relu(model_name, request):
 
 # --- input modifiers ------------------------------------------------------------------------
 
+def _relu6_net(output):
+    """conv (strong weights) -> the ReLU6 output layer given by ``output``."""
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((12, 12, 3))
+    hidden = keras.layers.Conv2D(4, 3, activation="relu6", name="hidden",
+                                 kernel_initializer=keras.initializers.RandomNormal(0, 0.5),
+                                 bias_initializer=keras.initializers.Constant(1.0))(inputs)
+    if output == "fused":
+        out = keras.layers.Conv2D(4, 3, activation="relu6", name="target")(hidden)
+    else:
+        pre = keras.layers.Conv2D(4, 3, name="pre", kernel_initializer=keras.initializers.RandomNormal(0, 0.5),
+                                  bias_initializer=keras.initializers.Constant(1.0))(hidden)
+        layer = keras.layers.ReLU(6.0, name="target") if output == "relu_layer" else \
+            keras.layers.Activation("relu6", name="target")
+        out = layer(pre)
+    return keras.Model(inputs, out)
+
+
+@pytest.mark.parametrize("output", ["fused", "relu_layer", "activation"])
+def test_without_relu6_ceiling_opens_only_the_output_layer(output):
+    model = _relu6_net(output)
+    open_model = backprop_modifiers.without_relu6_ceiling(model)
+    x = np.random.default_rng(0).uniform(-40, 40, (2, 12, 12, 3)).astype("float32")
+    capped, opened = model(x).numpy(), open_model(x).numpy()
+    assert capped.max() <= 6.0 and opened.max() > 6.0  # the ceiling is gone...
+    np.testing.assert_allclose(np.minimum(opened, 6.0), capped, rtol=1e-5, atol=1e-5)  # ...nothing else changed
+    assert open_model.get_layer("hidden").activation is model.get_layer("hidden").activation  # relu6 inside
+    assert model(x).numpy().max() <= 6.0  # the original is untouched
+
+
+def test_without_relu6_ceiling_keeps_gated_gradients_and_other_outputs(conv_net):
+    assert backprop_modifiers.without_relu6_ceiling(conv_net) is conv_net  # a ReLU output: nothing to do
+    guided = backprop_modifiers.guided(_relu6_net("activation"))
+    opened = backprop_modifiers.without_relu6_ceiling(guided)
+    assert opened.get_layer("target").activation is backprop_modifiers._REPLACEMENTS[("guided", "relu")]
+
+
+def test_uncapped_relu6_target_keeps_rising_past_6():
+    model = _relu6_net("activation")
+    settings = dict(max_iter=40, seed=0, tv_weight=0, lp_norm_weight=0)
+    capped = visualize_filters(model, "target", [2, 3], **settings)  # filters that reach 6 quickly
+    opened = visualize_filters(model, "target", [2, 3], uncap_relu6=True, **settings)
+    assert np.all(capped.activation_history[-1] > 5.99) and capped.activation_history.max() <= 6.0 + 1e-5
+    assert np.all(opened.activation_history[-1] > 8.0)
+    # The fourier style opens the ceiling; keras-vis's keeps keras-vis's behaviour.
+    assert visualize_filters(model, "target", [3], max_iter=30, seed=0, style="fourier").activation_history.max() > 6.0
+
+
 def test_jitter_defaults_and_offsets():
     assert Jitter().jitter.tolist() == [0.05]
     # < 1: a fraction of each dimension; >= 1: pixels.
