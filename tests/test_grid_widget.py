@@ -71,7 +71,7 @@ def test_set_tiles_sends_pngs_as_binary_buffers_in_one_message(comms):
     widget = GridWidget(layer_name="block1_conv1")
     recording = grid_comm(comms)
     pngs = [make_png(seed) for seed in range(3)]
-    infos = [{"filter": f, "label": str(f), "activation": 1.5 * f, "dead": f == 2} for f in range(3)]
+    infos = [{"filter": f, "label": str(f), "activation": 1.5 * f, "dead": f == 2, "copy": None} for f in range(3)]
 
     widget.set_tiles(pngs, infos)
 
@@ -127,11 +127,12 @@ def test_tile_info_is_normalised():
     widget = GridWidget()
     widget.set_tiles(
         [make_png(0), make_png(1)],
-        [{"filter": 3, "activation": float("nan")}, {"filter": 285, "label": "Egyptian cat", "activation": np.float32(2)}],
+        [{"filter": 3, "activation": float("nan")},
+         {"filter": 285, "label": "Egyptian cat · #2", "activation": np.float32(2), "copy": np.int64(2)}],
     )
     assert widget.tile_info == [
-        {"filter": 3, "label": "3", "activation": None, "dead": False},
-        {"filter": 285, "label": "Egyptian cat", "activation": 2.0, "dead": False},
+        {"filter": 3, "label": "3", "activation": None, "dead": False, "copy": None},
+        {"filter": 285, "label": "Egyptian cat · #2", "activation": 2.0, "dead": False, "copy": 2},
     ]
     json.dumps(widget.tile_info, allow_nan=False)
 
@@ -153,6 +154,7 @@ def test_validation():
 def test_defaults():
     widget = GridWidget()
     assert (widget.state, widget.tile_size, widget.columns, widget.placeholder_count) == ("idle", 112, 0, 0)
+    assert widget.diverse_copies == 0  # a bare grid offers no diverse images: nothing would answer
     assert widget.tiles == [] and widget.history == b"" and widget.history_steps == 0
 
 

@@ -187,3 +187,109 @@ def test_grid_state_travels_as_binary_buffers(conv_model):
     assert ["tiles", 0] in buffer_paths and ["tiles", 1] in buffer_paths and ["history"] in buffer_paths
     assert all(bytes(buffer[:8]) == b"\x89PNG\r\n\x1a\n"
                for path, buffer in zip(buffer_paths, buffers) if path[0] == "tiles")
+
+
+def pixels(png):
+    return np.asarray(Image.open(io.BytesIO(png)), dtype=np.float32)
+
+
+def test_diverse_mode_runs_copies_of_one_filter_that_differ(conv_model):
+    widget = make_widget(conv_model, layer="conv_b")
+    controls = widget.controls
+    controls.mode.value = "diverse"
+    controls.diverse_filter.value = 7
+    assert controls.copies.value == 4
+    controls.diversity.value = 10
+    assert controls.diverse_box.layout.display is None and controls.page_box.layout.display == "none"
+    request = controls.request()
+    assert request.targets == (7, 7, 7, 7) and request.diversity == 10
+    assert widget._job.options_for(request)["diversity"] == 10
+    assert ActMaxWidget(conv_model).controls.request().diversity == 0  # page mode: no penalty
+
+    widget.run(blocking=True)
+    grid = widget.grid
+    assert [info["label"] for info in grid.tile_info] == ["7 · #1", "7 · #2", "7 · #3", "7 · #4"]
+    assert [(info["filter"], info["copy"]) for info in grid.tile_info] == [(7, 1), (7, 2), (7, 3), (7, 4)]
+    images = [pixels(png) for png in grid.tiles]
+    differences = [np.abs(images[i] - images[j]).mean() for i in range(4) for j in range(i + 1, 4)]
+    assert min(differences) > 5, differences  # distinct pictures, not one image four times
+    assert "4 diverse copies" in grid.status
+    assert "Diversity Loss" in widget.result.term_history  # the penalty really ran
+
+
+def test_diverse_filter_out_of_range_names_the_layer_and_its_size(conv_model):
+    widget = make_widget(conv_model, layer="conv_b")
+    controls = widget.controls
+    controls.diverse_filter.value = 12
+    assert controls.filter_error.value == ""  # only checked in diverse mode
+    controls.mode.value = "diverse"
+    assert "layer &#x27;conv_b&#x27; has 12 filters (0–11)" in controls.filter_error.value
+    with pytest.raises(ValueError, match="no filter 12: layer 'conv_b' has 12 filters"):
+        widget.run(blocking=True)
+    controls.layer.value = "predictions"
+    assert "has 5 units" in controls.filter_error.value
+    controls.diverse_filter.value = 3
+    assert controls.filter_error.value == ""
+
+
+def test_dense_diverse_copies_keep_the_class_name(conv_model):
+    widget = make_widget(conv_model, layer="predictions", labels=list("abcde"))
+    widget.controls.show_diverse("predictions", 2)
+    widget.controls.copies.value = 2
+    widget.run(blocking=True)
+    assert [info["label"] for info in widget.grid.tile_info] == ["c · #1", "c · #2"]
+
+
+def grid_message(widget, content):
+    """What the front-end's model.send(content) delivers to the kernel."""
+    widget.grid._handle_custom_msg(content, [])
+
+
+def test_diverse_message_from_the_enlarged_tile_switches_mode_and_runs(conv_model):
+    widget = make_widget(conv_model, layer="conv_b", filters=[0, 5])
+    widget.run(blocking=True)
+    assert widget.grid.diverse_copies == 4
+    widget.controls.copies.value = 3
+    assert widget.grid.diverse_copies == 3  # the button's count follows the control
+    widget.controls.layer_search.value = "conv_a"  # the picker moved on since the run
+    widget.controls.layer.value = "conv_a"
+
+    grid_message(widget, {"type": "diverse", "filter": 5})
+    widget.wait(60)
+    controls = widget.controls
+    assert controls.layer.value == "conv_b"  # the tiles' layer, not the picker's
+    assert (controls.mode.value, controls.diverse_filter.value) == ("diverse", 5)
+    assert widget.grid.state == "done"
+    assert [info["label"] for info in widget.grid.tile_info] == ["5 · #1", "5 · #2", "5 · #3"]
+    assert widget.result.targets == [5, 5, 5]
+
+    grid_message(widget, {"type": "page", "filter": 5})
+    widget.wait(60)
+    assert controls.mode.value == "page" and controls.targets() == list(range(12))
+    assert [info["copy"] for info in widget.grid.tile_info] == [None] * 12
+
+
+def test_diverse_message_stops_a_run_in_progress_and_ignores_junk(conv_model):
+    widget = make_widget(conv_model, layer="conv_b", filters=[0, 1])
+    widget.controls.steps.value = 1000
+    grid_message(widget, {"type": "diverse", "filter": "1"})
+    grid_message(widget, {"type": "explode", "filter": 1})
+    assert not widget.running and widget.grid.state == "idle"
+    widget.run()
+    grid_message(widget, {"type": "diverse", "filter": 1})
+    assert widget.running and widget.controls.mode.value == "diverse"
+    deadline = time.perf_counter() + 60
+    while len(widget.grid.tiles) != 4 and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    widget.stop()
+    assert widget.grid.state == "stopped" and len(widget.grid.tiles) == 4  # Stop keeps the copies
+    assert [info["label"] for info in widget.grid.tile_info][0] == "1 · #1"
+
+
+def test_presets_keep_diverse_mode(conv_model):
+    controls = ActMaxWidget(conv_model, layer="conv_b").controls
+    controls.show_diverse("conv_b", 3)
+    controls.preset.value = "workshop quality"
+    request = controls.request()
+    assert request.targets == (3, 3, 3, 3) and request.diversity == 3
+    assert request.steps == PRESETS["workshop quality"]["steps"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 
 import ipywidgets as w
 import numpy as np
@@ -19,9 +20,10 @@ class ActMaxWidget(w.VBox):
     """Activation maximization in a notebook cell.
 
     ``ActMaxWidget(model)`` shows a layer picker (only layers that can be visualized, with their
-    kind and size), filter selection (pages, a list such as ``0-15, 32``, or a random sample),
-    presets and settings, one Run/Stop button, and a grid of thumbnails that refreshes while the
-    optimization runs in a background thread.
+    kind and size), filter selection (pages, a list such as ``0-15, 32``, a random sample, or
+    "diverse": several distinct images of one filter), presets and settings, one Run/Stop button,
+    and a grid of thumbnails that refreshes while the optimization runs in a background thread.
+    The enlarged view of a tile offers "4 diverse images" of its filter.
 
     Parameters
     ----------
@@ -61,7 +63,10 @@ class ActMaxWidget(w.VBox):
         self._targets = []
         self.controls.run_button.on_click(lambda _: self._toggle())
         self.controls.layer.observe(lambda _: self._show_layer(), "value")
+        self.controls.copies.observe(lambda _: self._offer_copies(), "value")
+        self.grid.on_msg(self._on_grid_message)
         self._show_layer()
+        self._offer_copies()
         super().__init__([self.controls.box(), self.grid])
         self.add_class("actmax-widget")
 
@@ -121,10 +126,38 @@ class ActMaxWidget(w.VBox):
         if self.running:
             self.stop(wait=False)
             return
+        self._start()
+
+    def _start(self):
         try:
             self.run()
         except Exception as error:  # a click has no caller to raise to: show it
             self._listener.on_failed(error, "")
+
+    def _on_grid_message(self, _grid, content, _buffers):
+        """The enlarged tile's buttons: diverse images of its filter, or back to its page.
+
+        The front-end only states the intent; the controls change here and a run starts (after
+        stopping the one in progress), so the panel always shows what the grid is running.
+        """
+        action = {"diverse": self.controls.show_diverse, "page": self.controls.show_page_of}.get(
+            content.get("type") if isinstance(content, dict) else None)
+        filter_index = content.get("filter") if action else None
+        if not isinstance(filter_index, int) or isinstance(filter_index, bool):
+            return
+        # The tiles' layer, which the picker may have left since the run.
+        layer = self._listener.layer_shown or self.controls.layer.value
+        if self.running:
+            self.stop(wait=True)
+        try:
+            action(layer, filter_index)
+        except ValueError as error:
+            self._listener.on_failed(error, "")
+            return
+        self._start()
+
+    def _offer_copies(self):
+        self.grid.diverse_copies = self.controls.copies.value
 
     def _set_run_button(self, running):
         button = self.controls.run_button
@@ -148,6 +181,17 @@ def readable_error(error) -> str:
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     message = lines[-1] if len(lines) > 3 else " ".join(lines)
     return f"{type(error).__name__}: {message}"
+
+
+def _copy_numbers(targets):
+    """1, 2, 3… for each image of a filter listed more than once; None for a filter listed once."""
+    counts = Counter(targets)
+    seen = Counter()
+    numbers = []
+    for target in targets:
+        seen[target] += 1
+        numbers.append(seen[target] if counts[target] > 1 else None)
+    return numbers
 
 
 class _GridUpdater(Listener):
@@ -197,12 +241,18 @@ class _GridUpdater(Listener):
         request = self._request
         targets = request.targets
         labels = request.labels
-        return [{
-            "filter": int(targets[i]),
-            "label": str(labels[targets[i]]) if labels else str(targets[i]),
-            "activation": float(activations[i]),
-            "dead": bool(dead[i]),
-        } for i in indices]
+        copies = _copy_numbers(targets)
+        infos = []
+        for i in indices:
+            label = str(labels[targets[i]]) if labels else str(targets[i])
+            infos.append({
+                "filter": int(targets[i]),
+                "label": f"{label} · #{copies[i]}" if copies[i] else label,
+                "activation": float(activations[i]),
+                "dead": bool(dead[i]),
+                "copy": copies[i],
+            })
+        return infos
 
     def _status(self, snapshot, now):
         first_time, first_step = self._first_snapshot_at
@@ -231,7 +281,9 @@ class _GridUpdater(Listener):
             n_dead = int(np.sum(result.dead))
             dead_note = f" · {n_dead} dead filter{'s' if n_dead != 1 else ''}" if n_dead else ""
             verb = "stopped at" if result.stopped else "done:"
-            self.grid.status = (f"{verb} {result.steps} steps × {len(result.images)} filters in "
+            targets = self._request.targets
+            what = f"{len(result.images)} {'diverse copies' if len(set(targets)) < len(targets) else 'filters'}"
+            self.grid.status = (f"{verb} {result.steps} steps × {what} in "
                                 f"{seconds:.1f} s{dead_note} · {self.widget._device}")
         self.widget._ended()
 

@@ -22,6 +22,15 @@ LINEAR_TOOLTIP = (
 )
 
 
+# 3 is the default: on EfficientNet-Lite0 it already gives copies of clearly different colour and
+# orientation at ~90% of the plain activation; at 10 a copy now and then loses its activation.
+DIVERSITY_TOOLTIP = (
+    "Diverse mode: how hard the copies are pushed apart (copies whose features fire together "
+    "alike, similar Gram matrices, are penalised). Higher: more different, but weaker images; "
+    "0: they differ only by their random start."
+)
+
+
 def _layout(width="auto", **kwargs):
     return w.Layout(width=width, **kwargs)
 
@@ -46,10 +55,12 @@ class Controls:
                                    style=_STYLE, layout=_layout("260px"))
         self.layer = w.Dropdown(options=self._layer_options(""), value=initial.name,
                                 layout=_layout("340px"), tooltip="Layer to visualize")
-        self.mode = w.ToggleButtons(options=[("Page", "page"), ("List", "list"), ("Random", "random")],
+        self.mode = w.ToggleButtons(options=[("Page", "page"), ("List", "list"), ("Random", "random"),
+                                             ("Diverse", "diverse")],
                                     value="page", style={"button_width": "84px"},
                                     tooltips=["Page through the layer's filters", "Type filters, e.g. 0-15, 32",
-                                              "A random sample"])
+                                              "A random sample",
+                                              "Several different images of one filter"])
         self.page_size = w.Dropdown(options=[16, 32, 64], value=16, description="Tiles",
                                     style={"description_width": "40px"}, layout=_layout("120px"))
         self.previous_page = w.Button(description="◀", tooltip="Previous page", layout=_layout("40px"))
@@ -60,6 +71,14 @@ class Controls:
                                   layout=_layout("240px"), tooltip="Filters to show")
         self.resample = w.Button(description="New sample", icon="random", tooltip="Draw another random sample",
                                  layout=_layout("120px"))
+        self.diverse_filter = w.IntText(value=0, description="Filter", style={"description_width": "40px"},
+                                        layout=_layout("120px"), tooltip="The filter to show several times")
+        self.copies = w.BoundedIntText(value=4, min=2, max=16, description="Copies",
+                                       style={"description_width": "48px"}, layout=_layout("116px"),
+                                       tooltip="How many images of the filter (2–16)")
+        self.diversity = w.FloatSlider(value=3.0, min=0.0, max=20.0, step=0.5, description="Diversity",
+                                       style=_STYLE, tooltip=DIVERSITY_TOOLTIP)
+        self.diversity_note = w.HTML(tooltip=DIVERSITY_TOOLTIP)  # the weight, shown beside the filter
         self.filter_error = w.HTML()
 
         self.preset = w.Dropdown(options=list(PRESETS) + ["custom"], value=preset, description="Preset",
@@ -103,6 +122,7 @@ class Controls:
         self._wire()
         self.apply_preset(preset)
         self._layer_changed()
+        self._show_diversity()
         if filters is not None:
             self.mode.value = "list"
             self.filter_text.value = ", ".join(str(f) for f in filters)
@@ -114,13 +134,17 @@ class Controls:
                                layout=_layout(align_items="center"))
         self.list_box = w.HBox([self.filter_text], layout=_layout(align_items="center"))
         self.random_box = w.HBox([self.resample], layout=_layout(align_items="center"))
+        self.diverse_box = w.HBox([self.diverse_filter, self.copies, self.diversity_note],
+                                  layout=_layout(align_items="center", flex_flow="row wrap"))
         self._show_mode()
         main = w.VBox([
             w.HBox([self.layer_search, self.layer], layout=_layout(align_items="center")),
             w.HBox([w.HTML('<div style="text-align:right;padding-right:8px">Filters</div>',
-                           layout=_layout(_LABEL_WIDTH)),
-                    self.mode, self.page_box, self.list_box, self.random_box],
-                   layout=_layout(align_items="center", flex_flow="row wrap")),
+                           layout=_layout(_LABEL_WIDTH)), self.mode],
+                   layout=_layout(align_items="center")),
+            # Under the mode buttons, on a row of its own: beside them it wraps at notebook widths.
+            w.HBox([self.page_box, self.list_box, self.random_box, self.diverse_box],
+                   layout=_layout(align_items="center", margin=f"0 0 0 {_LABEL_WIDTH}")),
             self.filter_error,
             w.HBox([self.preset, self.style, self.run_button], layout=_layout(align_items="center",
                                                                                flex_flow="row wrap")),
@@ -130,6 +154,7 @@ class Controls:
             w.HBox([self.act_max_weight, self.tv_weight, self.tv_enabled], layout=_layout(flex_flow="row wrap")),
             w.HBox([self.jitter, self.lp_norm_weight, self.lp_enabled], layout=_layout(flex_flow="row wrap")),
             w.HBox([self.grad_modifier, self.backprop_modifier], layout=_layout(flex_flow="row wrap")),
+            self.diversity,
             w.HBox([self.seed, self.linear_output, self.linear_help], layout=_layout(align_items="center")),
         ])
         advanced = w.Accordion(children=[tuning], titles=("Settings",))
@@ -142,8 +167,13 @@ class Controls:
         return self._by_name[self.layer.value]
 
     def targets(self):
-        """The filter indices the controls select (ValueError with a readable message if bad)."""
+        """The filter indices the controls select (ValueError with a readable message if bad).
+
+        In diverse mode the one filter is listed once per copy (``[12, 12, 12, 12]``).
+        """
         info = self.layer_info
+        if self.mode.value == "diverse":
+            return [self._diverse_index()] * self.copies.value
         if self.mode.value == "page":
             size = self.page_size.value
             first = self.page.value * size
@@ -164,12 +194,14 @@ class Controls:
             lp_norm_weight=self.lp_norm_weight.value if self.lp_enabled.value else 0.0,
             linear_output=self.linear_output.value and self._has_softmax(info), seed=self.seed.value,
             labels=tuple(labels) if labels else None,
+            diversity=self.diversity.value if self.mode.value == "diverse" else 0.0,
         )
 
     def set_enabled(self, enabled):
         """Lock the choices while a run is going (the Run button stays live: it is Stop)."""
         for control in (self.layer_search, self.layer, self.mode, self.page_size, self.previous_page,
-                        self.next_page, self.filter_text, self.resample, self.preset, self.style,
+                        self.next_page, self.filter_text, self.resample, self.diverse_filter, self.copies,
+                        self.diversity, self.preset, self.style,
                         self.steps, self.image_size, self.jitter, self.act_max_weight, self.tv_weight,
                         self.lp_norm_weight, self.lp_enabled, self.tv_enabled, self.grad_modifier,
                         self.backprop_modifier,
@@ -184,7 +216,9 @@ class Controls:
         self.page_size.observe(lambda _: self._page_changed(reset=True), "value")
         self.previous_page.on_click(lambda _: self._turn_page(-1))
         self.next_page.on_click(lambda _: self._turn_page(+1))
-        self.filter_text.observe(lambda _: self._validate_list(), "value")
+        self.filter_text.observe(lambda _: self._validate_selection(), "value")
+        self.diverse_filter.observe(lambda _: self._validate_selection(), "value")
+        self.diversity.observe(lambda _: self._show_diversity(), "value")
         self.resample.on_click(lambda _: self._draw_sample())
         self.preset.observe(lambda change: self.apply_preset(change["new"]), "value")
         for control in (self.style, self.steps, self.image_size, self.jitter, self.act_max_weight,
@@ -216,7 +250,7 @@ class Controls:
         self.linear_help.layout.display = None if softmax else "none"
         self._draw_sample()
         self._page_changed()
-        self._validate_list()
+        self._validate_selection()
 
     def _page_changed(self, reset=False):
         info = self.layer_info
@@ -244,12 +278,22 @@ class Controls:
         if self.mode.value == "random":
             self.filter_error.value = ""
 
-    def _validate_list(self):
-        if self.mode.value != "list":
-            self.filter_error.value = ""
-            return
+    def _diverse_index(self):
+        info = self.layer_info
+        index = self.diverse_filter.value
+        if not 0 <= index < info.n_filters:
+            what = "unit" if info.kind == "dense" else "filter"
+            raise ValueError(f"There is no {what} {index}: layer '{info.name}' has {info.n_filters} {what}s "
+                             f"(0–{info.n_filters - 1}).")
+        return index
+
+    def _validate_selection(self):
+        """Show what is wrong with a typed filter list or diverse filter index, as it is typed."""
         try:
-            catalogue.parse_filter_spec(self.filter_text.value, self.layer_info.n_filters)
+            if self.mode.value == "list":
+                catalogue.parse_filter_spec(self.filter_text.value, self.layer_info.n_filters)
+            elif self.mode.value == "diverse":
+                self._diverse_index()
             self.filter_error.value = ""
         except ValueError as error:  # escaped: the message quotes what the user typed
             self.filter_error.value = (f'<span style="color:var(--jp-error-color1,#d32f2f)">'
@@ -262,7 +306,32 @@ class Controls:
         self.page_box.layout.display = None if mode == "page" else "none"
         self.list_box.layout.display = None if mode == "list" else "none"
         self.random_box.layout.display = None if mode == "random" else "none"
-        self._validate_list()
+        self.diverse_box.layout.display = None if mode == "diverse" else "none"
+        self._validate_selection()
+
+    def _show_diversity(self):
+        self.diversity_note.value = (f'<span style="color:var(--jp-ui-font-color2,#757575);padding-left:8px">'
+                                     f'diversity {self.diversity.value:g} (in Settings)</span>')
+
+    def show_diverse(self, layer, filter_index):
+        """Diverse mode for one filter of ``layer`` (the enlarged tile's "diverse images" button)."""
+        self._select_layer(layer)
+        self.diverse_filter.value = filter_index
+        self.mode.value = "diverse"
+
+    def show_page_of(self, layer, filter_index):
+        """Page mode on the page that holds ``filter_index`` of ``layer``."""
+        self._select_layer(layer)
+        self.mode.value = "page"
+        self.page.value = min(max(filter_index // self.page_size.value, 0), self.page.max)
+        self._page_changed()
+
+    def _select_layer(self, name):
+        if name not in self._by_name:
+            raise ValueError(f"Layer '{name}' cannot be shown in the widget.")
+        if name not in [value for _, value in self.layer.options]:
+            self.layer_search.value = ""  # the search hides it: show every layer again
+        self.layer.value = name
 
     def apply_preset(self, name):
         if name not in PRESETS:

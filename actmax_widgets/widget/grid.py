@@ -44,8 +44,10 @@ class GridWidget(anywidget.AnyWidget):
     tiles : list of bytes
         One PNG per tile, sent as binary buffers.
     tile_info : list of dict
-        Per tile ``{"filter": int, "label": str, "activation": float | None, "dead": bool}``;
-        ``label`` is the filter index as text or a class name such as ``"Egyptian cat"``.
+        Per tile ``{"filter": int, "label": str, "activation": float | None, "dead": bool,
+        "copy": int | None}``; ``label`` is the filter index as text or a class name such as
+        ``"Egyptian cat"``; ``copy`` numbers the images of one filter shown several times
+        (diverse images: ``"12 · #1"`` … ``"12 · #4"``), None otherwise.
     layer_name, layer_kind : str
         Shown in the header, e.g. ``"block4a_expand_conv"`` and ``"conv 144 ch"``.
     history : bytes
@@ -68,6 +70,19 @@ class GridWidget(anywidget.AnyWidget):
     placeholder_count : int
         Shimmering placeholder tiles shown while compiling and no tiles have arrived yet, so
         the page does not jump when they do.
+    diverse_copies : int
+        The enlarged view of a single-filter tile offers "N diverse images" of it with N this
+        value; 0 hides the offer.
+
+    Messages
+    --------
+    The front-end never changes the run itself; it sends what the user asked for and whoever
+    drives the grid (``ActMaxWidget``) acts on it through ``on_msg``:
+
+    ``{"type": "diverse", "filter": int}``
+        "N diverse images" was pressed in the enlarged view of a tile of ``filter``.
+    ``{"type": "page", "filter": int}``
+        "Back to page" was pressed in the enlarged view of a diverse copy of ``filter``.
     """
 
     _esm = ESM_PATH if _BUNDLE_BUILT else "export default {}"
@@ -86,6 +101,7 @@ class GridWidget(anywidget.AnyWidget):
     tile_size = traitlets.Int(112).tag(sync=True)
     columns = traitlets.Int(0).tag(sync=True)
     placeholder_count = traitlets.Int(0).tag(sync=True)
+    diverse_copies = traitlets.Int(0).tag(sync=True)
 
     def __init__(self, **kwargs):
         if not _BUNDLE_BUILT:
@@ -136,9 +152,11 @@ def _tile_info(info: Mapping, index: int) -> dict:
         if not math.isfinite(activation):
             activation = None
     label = info.get("label")
+    copy = info.get("copy")
     return {
         "filter": filter_index,
         "label": str(filter_index) if label is None else str(label),
         "activation": activation,
         "dead": bool(info.get("dead", False)),
+        "copy": None if copy is None else int(copy),
     }

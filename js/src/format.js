@@ -41,13 +41,22 @@ export function tileInfo(infos, index) {
     label: info.label === undefined || info.label === null ? String(filter) : String(info.label),
     activation: typeof info.activation === "number" ? info.activation : null,
     dead: Boolean(info.dead),
+    copy: Number.isInteger(info.copy) ? info.copy : null,
   };
+}
+
+/** The label without a diverse copy's " · #2" suffix: the filter as text or its class name. */
+export function labelName(info) {
+  const suffix = ` · #${info.copy}`;
+  return Number.isInteger(info.copy) && info.label.endsWith(suffix) ? info.label.slice(0, -suffix.length) : info.label;
 }
 
 /** "block3_conv1 · filter 12 · activation 1.23" — the tile tooltip. */
 export function tileTitle(layer, info) {
   const parts = [layer || "layer", `filter ${info.filter}`, `activation ${formatActivation(info.activation)}`];
-  if (info.label !== String(info.filter)) parts.push(info.label);
+  const name = labelName(info);
+  if (name !== String(info.filter)) parts.push(name);
+  if (Number.isInteger(info.copy)) parts.push(`diverse copy #${info.copy}`);
   if (info.dead) parts.push("dead (never activates)");
   return parts.join(" · ");
 }

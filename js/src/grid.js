@@ -21,6 +21,7 @@ const TRAITS = [
   "tile_size",
   "columns",
   "placeholder_count",
+  "diverse_copies",
 ];
 
 const STATE_LABELS = {
@@ -83,8 +84,11 @@ function render({ model, el }) {
     },
     onDownload: () => {
       const tile = grid.tile(zoom.index);
-      if (tile?.blob) downloadBlob(tile.blob, tileFileName(model.get("layer_name"), tile.info.filter));
+      if (tile?.blob) downloadBlob(tile.blob, tileFileName(model.get("layer_name"), tile.info.filter, tile.info.copy));
     },
+    // Python changes the controls and starts the run; the new tiles arrive as traits.
+    onDiverse: () => ask("diverse"),
+    onPage: () => ask("page"),
     onClose: (index) => grid.tile(index)?.button.focus(),
   });
 
@@ -112,6 +116,13 @@ function render({ model, el }) {
     if (!event.ctrlKey && !event.metaKey && !event.altKey) event.stopPropagation();
   });
 
+  function ask(type) {
+    const tile = grid.tile(zoom.index);
+    if (!tile) return;
+    model.send({ type, filter: tile.info.filter });
+    zoom.close();
+  }
+
   function openZoom(index) {
     if (!grid.tile(index)) return;
     zoom.open(index);
@@ -131,6 +142,7 @@ function render({ model, el }) {
       layer: model.get("layer_name"),
       kind: model.get("layer_kind"),
       series: historySeries(model.get("history"), model.get("history_steps"), grid.length, zoom.index),
+      copies: model.get("diverse_copies") || 0,
     });
   }
 

@@ -31,8 +31,8 @@ export function gridFileName(layer) {
   return `actmax_${fileSafe(layer)}.png`;
 }
 
-export function tileFileName(layer, filter) {
-  return `actmax_${fileSafe(layer)}_filter${filter}.png`;
+export function tileFileName(layer, filter, copy = null) {
+  return `actmax_${fileSafe(layer)}_filter${filter}${copy === null ? "" : `_copy${copy}`}.png`;
 }
 
 /** Offers `blob` as a download named `filename`. */

@@ -2,7 +2,7 @@
 // gets a new Blob URL only when its PNG bytes really changed, and the URL it
 // replaces is revoked at once, so hundreds of live updates neither flicker nor leak.
 import { h } from "./dom.js";
-import { bytesEqual, formatActivation, tileInfo, tileTitle, toBytes } from "./format.js";
+import { bytesEqual, formatActivation, labelName, tileInfo, tileTitle, toBytes } from "./format.js";
 
 function createTile(index) {
   const img = h("img", { class: "actmax-grid__img", alt: "", draggable: "false" });
@@ -81,10 +81,12 @@ export class TileGrid {
     tile.label.textContent = info.label;
     tile.activation.textContent = info.activation === null ? "" : formatActivation(info.activation);
     tile.button.title = tileTitle(layer, info);
+    const name = labelName(info);
     tile.button.setAttribute(
       "aria-label",
       `${layer || "layer"}, filter ${info.filter}` +
-        (info.label !== String(info.filter) ? `, ${info.label}` : "") +
+        (name !== String(info.filter) ? `, ${name}` : "") +
+        (info.copy !== null ? `, copy ${info.copy}` : "") +
         (info.dead ? ", dead" : ""),
     );
     tile.button.classList.toggle("actmax-grid__tile--dead", info.dead);

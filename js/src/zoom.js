@@ -1,9 +1,10 @@
 // The enlarged view of one tile: a modal <dialog> inside the widget's DOM (so it keeps
 // the widget's theme variables) with the large image, its numbers, the activation
-// history chart and a download button. It follows the tile live while a run goes on.
+// history chart, a download button, and the way to several diverse images of the filter
+// (or back to its page). It follows the tile live while a run goes on.
 import { createChart } from "./chart.js";
 import { h, icon, ICONS } from "./dom.js";
-import { formatActivation } from "./format.js";
+import { formatActivation, labelName } from "./format.js";
 
 let dialogCount = 0;
 
@@ -14,9 +15,11 @@ function iconButton(label, title, paths) {
 export class ZoomView {
   /**
    * `onNavigate(delta)` moves to the previous/next tile, `onDownload()` saves the shown
-   * tile, and `onClose()` runs after the dialog closed (to return focus to its tile).
+   * tile, `onDiverse()` asks for diverse images of the shown tile's filter, `onPage()` for
+   * the page of filters a diverse copy belongs to, and `onClose()` runs after the dialog
+   * closed (to return focus to its tile).
    */
-  constructor({ onNavigate, onDownload, onClose }) {
+  constructor({ onNavigate, onDownload, onDiverse, onPage, onClose }) {
     const id = `actmax-grid-zoom-${++dialogCount}`;
     this.index = -1;
     this.onClose = onClose;
@@ -33,6 +36,8 @@ export class ZoomView {
     this.labelTerm = h("dt", {}, "Label");
     this.label = h("dd", {});
     this.layer = h("dd", {});
+    this.copyTerm = h("dt", {}, "Copy");
+    this.copy = h("dd", {});
     this.chart = createChart("Activation over optimization steps");
     this.closeButton = iconButton("Close", "Close (Esc)", ICONS.close);
     this.previous = iconButton("Previous filter", "Previous (←)", ICONS.previous);
@@ -42,6 +47,19 @@ export class ZoomView {
       { type: "button", class: "actmax-grid__button actmax-grid__button--primary" },
       icon(...ICONS.download),
       "Download PNG",
+    );
+    this.diverse = h("button", { type: "button", class: "actmax-grid__button actmax-grid__zoom-diverse" });
+    this.diverseText = h("span", {});
+    this.diverse.append(icon(...ICONS.diverse), this.diverseText);
+    this.page = h(
+      "button",
+      {
+        type: "button",
+        class: "actmax-grid__button actmax-grid__zoom-page",
+        title: "Run the page of filters this one is on",
+      },
+      icon(...ICONS.back),
+      "Back to page",
     );
 
     this.element = h(
@@ -79,9 +97,11 @@ export class ZoomView {
               this.filter,
               this.labelTerm,
               this.label,
+              this.copyTerm,
+              this.copy,
             ),
             h("div", { class: "actmax-grid__zoom-chart" }, this.chart.element),
-            this.download,
+            h("div", { class: "actmax-grid__zoom-actions" }, this.diverse, this.page, this.download),
           ),
         ),
       ),
@@ -91,6 +111,8 @@ export class ZoomView {
     this.previous.addEventListener("click", () => onNavigate(-1));
     this.next.addEventListener("click", () => onNavigate(1));
     this.download.addEventListener("click", () => onDownload());
+    this.diverse.addEventListener("click", () => onDiverse());
+    this.page.addEventListener("click", () => onPage());
     this.element.addEventListener("cancel", (event) => {
       event.preventDefault();
       this.close();
@@ -134,18 +156,30 @@ export class ZoomView {
     this.onClose(index);
   }
 
-  /** Shows `tile` ({ url, info }) of `count` tiles, with its activation `series`. */
-  update({ tile, count, layer, kind, series }) {
+  /**
+   * Shows `tile` ({ url, info }) of `count` tiles, with its activation `series`; a tile of
+   * one filter offers `copies` diverse images of it (none when 0), a diverse copy its page.
+   */
+  update({ tile, count, layer, kind, series, copies = 0 }) {
     const { info } = tile;
-    this.title.textContent = info.label === String(info.filter) ? `Filter ${info.filter}` : info.label;
+    const name = labelName(info);
+    const plain = name === String(info.filter);
+    const copyMark = info.copy === null ? "" : ` · #${info.copy}`;
+    this.title.textContent = (plain ? `Filter ${info.filter}` : name) + copyMark;
     this.subtitle.textContent = [layer, kind].filter(Boolean).join(" · ");
     if (tile.url && this.image.getAttribute("src") !== tile.url) this.image.src = tile.url;
     this.image.alt = `Visualization of ${layer || "layer"} filter ${info.filter}`;
     this.activation.textContent = formatActivation(info.activation);
     this.layer.textContent = layer || "—";
     this.filter.textContent = String(info.filter);
-    this.label.textContent = info.label;
-    this.labelTerm.hidden = this.label.hidden = info.label === String(info.filter);
+    this.label.textContent = name;
+    this.labelTerm.hidden = this.label.hidden = plain;
+    this.copy.textContent = `${info.copy} of ${count} diverse images`;
+    this.copyTerm.hidden = this.copy.hidden = info.copy === null;
+    this.diverse.hidden = info.copy !== null || copies < 1;
+    this.diverseText.textContent = `${copies} diverse images`;
+    this.diverse.title = `Run ${copies} different images of filter ${info.filter}, pushed apart from each other`;
+    this.page.hidden = info.copy === null;
     this.deadNote.hidden = !info.dead;
     this.element.classList.toggle("actmax-grid__dialog--dead", info.dead);
     this.previous.disabled = count < 2;

@@ -19,6 +19,7 @@ const DEFAULTS = {
   tile_size: 112,
   columns: 0,
   placeholder_count: 0,
+  diverse_copies: 0,
 };
 
 /** The slice of anywidget's model API that the grid uses, with a way to push kernel updates. */
@@ -431,6 +432,71 @@ describe("enlarged view", () => {
     [...dialog().querySelectorAll("button")].find((b) => b.textContent.includes("Download PNG")).click();
     expect(clicked).toHaveBeenCalledOnce();
     expect(clicked.lastName).toBe("actmax_conv2d_filter2.png");
+  });
+});
+
+describe("diverse images from the enlarged view", () => {
+  function diverseButton(dialog) {
+    return dialog.querySelector(".actmax-grid__zoom-diverse");
+  }
+
+  function pageButton(dialog) {
+    return dialog.querySelector(".actmax-grid__zoom-page");
+  }
+
+  it("asks the kernel for N diverse images of the shown filter and closes", () => {
+    const model = fakeModel({ layer_name: "conv2d", tiles: tiles(3), tile_info: infos(3), diverse_copies: 4 });
+    const { tileButtons, dialog } = mount(model);
+    tileButtons()[2].click();
+    const button = diverseButton(dialog());
+    expect(button.hidden).toBe(false);
+    expect(button.textContent).toBe("4 diverse images");
+    expect(pageButton(dialog()).hidden).toBe(true);
+    button.focus();
+    expect(document.activeElement).toBe(button); // reachable from the keyboard: a real <button>
+    button.click();
+    expect(model.send).toHaveBeenCalledExactlyOnceWith({ type: "diverse", filter: 4 });
+    expect(dialog().open).toBe(false);
+  });
+
+  it("follows the kernel's number of copies and is hidden when nothing would answer", async () => {
+    const model = fakeModel({ tiles: tiles(2), tile_info: infos(2) });
+    const { tileButtons, dialog } = mount(model);
+    tileButtons()[0].click();
+    expect(diverseButton(dialog()).hidden).toBe(true);
+    model.set("diverse_copies", 6);
+    await flush();
+    expect(diverseButton(dialog()).hidden).toBe(false);
+    expect(diverseButton(dialog()).textContent).toBe("6 diverse images");
+  });
+
+  it("shows a diverse copy's number and offers the way back to its page instead", () => {
+    const copies = [1, 2, 3, 4].map((copy) => ({
+      filter: 12,
+      label: `12 · #${copy}`,
+      activation: copy,
+      dead: false,
+      copy,
+    }));
+    const model = fakeModel({ layer_name: "conv2d", tiles: tiles(4), tile_info: copies, diverse_copies: 4 });
+    const { tileButtons, dialog } = mount(model);
+    expect(tileButtons()[1].querySelector(".actmax-grid__label").textContent).toBe("12 · #2");
+    expect(tileButtons()[1].getAttribute("aria-label")).toBe("conv2d, filter 12, copy 2");
+    tileButtons()[1].click();
+    expect(dialog().querySelector(".actmax-grid__zoom-title").textContent).toBe("Filter 12 · #2");
+    expect(dialog().querySelector(".actmax-grid__zoom-facts").textContent).toContain("2 of 4 diverse images");
+    expect(diverseButton(dialog()).hidden).toBe(true);
+    pageButton(dialog()).click();
+    expect(model.send).toHaveBeenCalledExactlyOnceWith({ type: "page", filter: 12 });
+  });
+
+  it("keeps a class name apart from the copy number", () => {
+    const info = [{ filter: 285, label: "Egyptian cat · #3", activation: 1, dead: false, copy: 3 }];
+    const { tileButtons, dialog } = mount(fakeModel({ tiles: tiles(1), tile_info: info }));
+    tileButtons()[0].click();
+    expect(dialog().querySelector(".actmax-grid__zoom-title").textContent).toBe("Egyptian cat · #3");
+    expect(tileButtons()[0].title).toBe("layer · filter 285 · activation 1.00 · Egyptian cat · diverse copy #3");
+    expect(tileFileName("fc", 285, 3)).toBe("actmax_fc_filter285_copy3.png");
   });
 });
 

@@ -1,6 +1,7 @@
 """ActMaxWidget end to end: JupyterLab / Notebook 7 in headless Chromium, the real model."""
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -15,18 +16,39 @@ from actmax_widgets.models import efficientnet_lite0
 model = efficientnet_lite0()
 """
 
-# Each tile's <img> drawn to a canvas: its pixel standard deviation (0 for a blank image).
-_TILE_PIXEL_SPREAD = """(imgs) => imgs.map(img => {
+# A tile's <img> drawn to a canvas: its RGBA bytes (empty for an image not loaded).
+_PIXELS_OF = """const pixelsOf = (img) => {
   const canvas = document.createElement('canvas');
   canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
-  if (!canvas.width) return 0;
+  if (!canvas.width) return new Uint8ClampedArray(0);
   const ctx = canvas.getContext('2d');
   ctx.drawImage(img, 0, 0);
-  const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-  let sum = 0, sq = 0, n = 0;
-  for (let i = 0; i < data.length; i += 4) { const v = data[i] + data[i + 1] + data[i + 2]; sum += v; sq += v * v; n++; }
-  const mean = sum / n; return Math.sqrt(sq / n - mean * mean);
-})"""
+  return ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+};"""
+
+# Each tile's pixel standard deviation (0 for a blank image).
+_TILE_PIXEL_SPREAD = "(imgs) => { " + _PIXELS_OF + """
+  return imgs.map(img => {
+    const data = pixelsOf(img);
+    if (!data.length) return 0;
+    let sum = 0, sq = 0, n = 0;
+    for (let i = 0; i < data.length; i += 4) { const v = data[i] + data[i + 1] + data[i + 2]; sum += v; sq += v * v; n++; }
+    const mean = sum / n; return Math.sqrt(sq / n - mean * mean);
+  });
+}"""
+
+# The smallest mean absolute pixel difference between any two tiles' images (0: two are equal).
+_TILE_MIN_DIFFERENCE = "(imgs) => { " + _PIXELS_OF + """
+  const pixels = imgs.map(pixelsOf);
+  let smallest = Infinity;
+  for (let i = 0; i < pixels.length; i++) for (let j = i + 1; j < pixels.length; j++) {
+    if (pixels[i].length !== pixels[j].length || !pixels[i].length) return 0;
+    let sum = 0;
+    for (let k = 0; k < pixels[i].length; k++) sum += Math.abs(pixels[i][k] - pixels[j][k]);
+    smallest = Math.min(smallest, sum / pixels[i].length);
+  }
+  return smallest;
+}"""
 
 
 def tiles(page):
@@ -35,6 +57,14 @@ def tiles(page):
 
 def wait_for_state(page, state, timeout=120_000):
     expect(page.locator(f".actmax-grid__progress--{state}")).to_have_count(1, timeout=timeout)
+
+
+def run_widget_to_done(server, page, name, widget, theme="light"):
+    """A notebook that shows ``w = <widget>`` and runs it blocking, opened and run to "done"."""
+    write_notebook(server.root_dir, name, [SETUP, f"w = {widget}\nw", "w.run(blocking=True)"])
+    open_notebook(page, server, name, theme=theme)
+    run_all_cells(page, timeout=180_000)
+    wait_for_state(page, "done")
 
 
 @pytest.fixture
@@ -105,14 +135,9 @@ def test_stop_mid_run_and_change_layer_from_the_controls(lab_server, page):
 
 
 def test_dark_theme_renders_the_widget_dark(lab_server, page):
-    write_notebook(lab_server.root_dir, "dark.ipynb", [
-        SETUP,
-        "w = ActMaxWidget(model, layer='block3a_expand_activation', steps=20, image_size=64)\nw",
-        "w.run(blocking=True)",
-    ])
-    open_notebook(page, lab_server, "dark.ipynb", theme="dark")
-    run_all_cells(page, timeout=180_000)
-    wait_for_state(page, "done")
+    run_widget_to_done(lab_server, page, "dark.ipynb",
+                       "ActMaxWidget(model, layer='block3a_expand_activation', steps=20, image_size=64)",
+                       theme="dark")
     background = page.locator(".actmax-grid").evaluate(
         "el => { let e = el; while (e) { const c = getComputedStyle(e).backgroundColor;"
         " if (c && c !== 'rgba(0, 0, 0, 0)' && c !== 'transparent') return c; e = e.parentElement; } return ''; }")
@@ -156,13 +181,37 @@ def test_model_strings_render_as_text_never_as_html(lab_server, page, dialogs):
 
 
 def test_notebook7_shows_the_widget(notebook7_server, page):
-    write_notebook(notebook7_server.root_dir, "nb7.ipynb", [
-        SETUP,
-        "w = ActMaxWidget(model, layer='block3a_expand_activation', steps=10, image_size=64)\nw",
-        "w.run(blocking=True)",
-    ])
-    open_notebook(page, notebook7_server, "nb7.ipynb")
-    run_all_cells(page, timeout=180_000)
-    wait_for_state(page, "done")
+    run_widget_to_done(notebook7_server, page, "nb7.ipynb",
+                       "ActMaxWidget(model, layer='block3a_expand_activation', steps=10, image_size=64)")
     expect(tiles(page)).to_have_count(16)
     screenshot(page, "widget-notebook7")
+
+
+def test_enlarged_tile_asks_for_4_diverse_images_of_its_filter(lab_server, page):
+    run_widget_to_done(lab_server, page, "diverse.ipynb",
+                       "ActMaxWidget(model, layer='block2a_expand_activation', filters=[0, 1, 2, 3], steps=20, "
+                       "image_size=64)")
+    expect(tiles(page)).to_have_count(4)
+
+    tiles(page).nth(2).click()
+    dialog = page.locator(".actmax-grid__dialog[open]")
+    diverse = dialog.get_by_role("button", name="4 diverse images")
+    diverse.focus()
+    page.keyboard.press("Enter")  # keyboard reachable, like a click
+    expect(dialog).to_have_count(0)
+    expect(tiles(page).locator(".actmax-grid__label")).to_have_text(
+        ["2 · #1", "2 · #2", "2 · #3", "2 · #4"], timeout=120_000)
+    wait_for_state(page, "done")
+    output = cell_output(page, 1)
+    expect(output.get_by_role("button", name="Diverse")).to_have_class(re.compile("mod-active"))
+    difference = page.locator(".actmax-grid__tile img").evaluate_all(_TILE_MIN_DIFFERENCE)
+    assert difference > 5, f"two of the diverse images are nearly the same (mean |diff| {difference:.1f})"
+
+    tiles(page).nth(1).click()
+    expect(dialog.locator(".actmax-grid__zoom-title")).to_have_text("Filter 2 · #2")
+    expect(dialog.get_by_role("button", name="4 diverse images")).to_be_hidden()
+    screenshot(page, "widget-diverse-enlarged")
+    dialog.get_by_role("button", name="Back to page").click()
+    expect(tiles(page).locator(".actmax-grid__label").first).to_have_text("0", timeout=120_000)
+    wait_for_state(page, "done")
+    expect(tiles(page)).to_have_count(16)
