@@ -394,6 +394,7 @@ def profile(model, n, steps):
 
     from actmax_widgets import visualize_filters
     from actmax_widgets.sample_random import sample_keys
+    from actmax_widgets.target_head import head_channels
     from actmax_widgets.visualization import _masks, compiled_for
 
     net, layer = common.build_model(model)
@@ -424,9 +425,11 @@ def profile(model, n, steps):
     masks = tf.constant(_masks(filters, info.n_filters))
     weights = tf.constant(compiled.problem.default_weights)
     keys = tf.constant(sample_keys(0, filters))
+    no_warmup = tf.constant(0, tf.int64)
+    channels = tf.constant(head_channels(masks.numpy(), n) if any(compiled.problem.heads) else np.zeros(1, np.int32))
 
     def bare_step():
-        terms, total, grads, images = state.step(masks, weights, keys, tf.constant(0, tf.int64))
+        terms, total, grads, images = state.step(masks, weights, keys, tf.constant(0, tf.int64), no_warmup, channels)
         return total
 
     def once(fn):

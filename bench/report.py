@@ -181,7 +181,10 @@ def side_by_side(results, out_dir):
         "work only (forward + input gradient, §3), in % of the peak measured in the same job before "
         "and after the rounds (mean): float32 `tf.matmul` 4096² for float32, a bfloat16 3×3 conv "
         "(512→512, 16², batch 64; `common.conv_peak`) for bf16 — TensorFlow's bfloat16 matmul "
-        "reaches only about half of that, see §3.",
+        "reaches only about half of that, see §3. The count is the whole layer's for both libraries "
+        "(the same work): on VGG16 ours computes only the targeted channels of `block3_conv3` "
+        "(`target_head`), so its GFLOP/s there is work-equivalent and its % can reach or pass 100%; "
+        "§3 counts what our step really computes.",
         "- **First call** (1 step: ours traces and compiles its step — bf16 also clones the model — "
         "tf-keras-vis clones the model) and **peak RSS** (`ru_maxrss`; in parentheses above the RSS "
         "after imports and model build): each run alone in its own process per model, filter counts in "
@@ -362,7 +365,8 @@ def scaling(results, out_dir):
         "",
         "Median step time of `CompiledOptimizer.run` (host loop included). Every point is traced "
         "and warmed up first, then timed in rounds, each point once per round; timed steps per "
-        f"point: {steps}. One batch per point (no chunking).",
+        f"point: {steps}. One batch per point (no chunking). GFLOP/s counts the whole layer's work "
+        "(work-equivalent for VGG16, whose target head computes only the targeted channels, §1).",
         "",
         _table(["model", "filters", "ms / step", "ms / filter-step", "GFLOP/s"], rows_n),
         "",
@@ -484,9 +488,9 @@ def profile(results):
         return ""
     out = ["## Profile: where our step's time goes", ""]
     names = {
-        "forward": "forward of the cut model only",
-        "forward_input_grad": "forward + input gradient (cut model)",
-        "loss_model_input_grad": "+ regularizers (the loss model: LPNorm, TV)",
+        "forward": "forward of the plain cut model only (whole layer, BN unfolded)",
+        "forward_input_grad": "forward + input gradient (plain cut model)",
+        "loss_model_input_grad": "the step's loss model (BN folded, target head's input) + LPNorm, TV, input gradient",
         "compiled_step": "the whole compiled step (+ norm, best-image tracking, RMSprop), called bare",
         "engine_run_per_step": "`CompiledOptimizer.run` per step (host loop, numpy histories; 2-step runs)",
         "visualize_filters_per_step": "`visualize_filters` per step (all overheads; 3-step calls)",
