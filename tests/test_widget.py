@@ -28,8 +28,9 @@ def conv_model():
     return keras.Model(inputs, outputs, name="tiny")
 
 
-def make_widget(model, **kwargs):
-    widget = ActMaxWidget(model, **kwargs)
+def make_widget(model, prepare=False, **kwargs):
+    """A widget with fast settings; no background tracing unless asked (tests of it below)."""
+    widget = ActMaxWidget(model, prepare=prepare, **kwargs)
     widget.controls.steps.value = 10
     widget.controls.image_size.value = 64
     # An untrained model's activations are tiny next to the preset's smoothing: let them lead.
@@ -123,6 +124,29 @@ def test_rerun_with_same_layer_and_count_does_not_compile_again(conv_model):
     widget.run(blocking=True)
     assert "compiling" not in states and states[-1] == "done"
     assert widget.result.compile_seconds == 0.0
+
+
+def test_steps_are_traced_ahead_so_the_first_run_draws_without_compiling(conv_model):
+    model = keras.models.clone_model(conv_model)  # a model no other test has compiled steps for
+    widget = ActMaxWidget(model, layer="conv_b", filters=[0, 1, 2], steps=10, image_size=64)
+    widget.run(blocking=True)  # waits for the step being traced in the background, then reuses it
+    assert widget.result.compile_seconds == 0.0 and widget.result.steps == 10
+    widget.controls.layer.value = "conv_a"  # a new layer is traced as soon as it is picked
+    widget._job.wait_prepared(120)
+    states = []
+    widget.grid.observe(lambda change: states.append(change["new"]), "state")
+    widget.run(blocking=True)
+    assert widget.result.compile_seconds == 0.0 and "compiling" not in states
+
+
+def test_tracing_ahead_leaves_numpy_s_global_generator_alone(conv_model):
+    np.random.seed(11)
+    expected = np.random.random()
+    np.random.seed(11)
+    widget = ActMaxWidget(keras.models.clone_model(conv_model), layer="conv_a", filters=[4], steps=10,
+                          image_size=64)
+    widget._job.wait_prepared(120)
+    assert np.random.random() == expected  # an unseeded run would have drawn its seed from it
 
 
 def test_stop_keeps_what_was_reached(conv_model):

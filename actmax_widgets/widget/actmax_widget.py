@@ -40,6 +40,9 @@ class ActMaxWidget(w.VBox):
         ``'keras-vis defaults'`` (see ``widget.presets``).
     steps, image_size : int, optional
         Override the preset's values.
+    prepare : bool
+        Trace the compiled step for the current settings in the background as soon as they
+        change (a second or more per layer), so Run starts drawing at once. Default True.
 
     Use from code: ``run(blocking=True)`` (scripts, tests, nbval), ``run()`` / ``stop()``,
     ``running``, ``images`` (latest ``(N, H, W, C)`` uint8), ``result`` (the last
@@ -47,7 +50,7 @@ class ActMaxWidget(w.VBox):
     """
 
     def __init__(self, model, layer=None, filters=None, *, labels=None, preset=DEFAULT_PRESET,
-                 steps=None, image_size=None):
+                 steps=None, image_size=None, prepare=True):
         self.model = model
         labels = labels if labels is not None else models.class_names_for(model)
         self.controls = Controls(model, layer=layer, filters=filters, labels=labels, preset=preset)
@@ -67,6 +70,13 @@ class ActMaxWidget(w.VBox):
         self.grid.on_msg(self._on_grid_message)
         self._show_layer()
         self._offer_copies()
+        self._prepare_enabled = prepare
+        controls = self.controls
+        for control in (controls.layer, controls.mode, controls.page_size, controls.copies, controls.preset,
+                        controls.style, controls.image_size, controls.jitter, controls.grad_modifier,
+                        controls.backprop_modifier, controls.linear_output):
+            control.observe(lambda _: self._prepare(), "value")
+        self._prepare()
         super().__init__([self.controls.box(), self.grid])
         self.add_class("actmax-widget")
 
@@ -122,6 +132,17 @@ class ActMaxWidget(w.VBox):
         return path
 
     # -- internals ---------------------------------------------------------------------------
+    def _prepare(self):
+        """Trace the step the current settings would run, in the background (``job.prepare``)."""
+        if not self._prepare_enabled or self.running:
+            return
+        try:
+            request = self.controls.request()
+        except ValueError:  # e.g. a filter list being typed: Run will say what is wrong
+            return
+        if request.targets:
+            self._job.prepare(request)
+
     def _toggle(self):
         if self.running:
             self.stop(wait=False)

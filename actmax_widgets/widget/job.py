@@ -66,6 +66,9 @@ class VisualizationJob:
         self._linear_models = {}
         self.result = None
         self.error = None
+        self._lock = threading.Lock()  # guards the two below
+        self._preparer = None  # the thread tracing steps ahead of Run
+        self._pending = None  # the latest request waiting to be prepared
 
     @property
     def running(self) -> bool:
@@ -96,15 +99,57 @@ class VisualizationJob:
             options["relu_warmup"] = 0  # both rewrite ReLU gradients; the user's choice wins
         return options
 
+    def prepare(self, request):
+        """Trace the compiled step ``request`` would run, in the background, so that a Run with
+        these settings starts drawing at once instead of after seconds of tracing.
+
+        A one-step run that nobody sees; its errors are dropped (Run reports them). Nothing
+        happens while a run is in progress; a newer request replaces one still waiting.
+        """
+        with self._lock:
+            if self.running:
+                return
+            self._pending = request
+            if self._preparer is None:
+                self._preparer = threading.Thread(target=self._prepare_pending, name="actmax-prepare",
+                                                  daemon=True)
+                self._preparer.start()
+
+    def wait_prepared(self, timeout=None):
+        """Block until no step is being prepared."""
+        preparer = self._preparer
+        if preparer is not None:
+            preparer.join(timeout)
+
+    def _prepare_pending(self):
+        while True:
+            with self._lock:
+                request, self._pending = self._pending, None
+                if request is None:
+                    self._preparer = None
+                    return
+            try:
+                # seed=0: an unseeded run would draw its seed from NumPy's global generator, which
+                # the user's own code may have seeded.
+                options = {**self.options_for(request), "max_iter": 1, "seed": 0}
+                visualize_filters(self.model_for(request), request.layer, list(request.targets), **options)
+            except Exception:  # noqa: BLE001 - the real Run reports it
+                pass
+
     def start(self, request, blocking=False):
-        """Run ``request``; in a worker thread unless ``blocking`` (then errors propagate)."""
+        """Run ``request``; in a worker thread unless ``blocking`` (then errors propagate).
+
+        A step still being prepared is finished first (the run then reuses it)."""
         if self.running:
             raise RuntimeError("A run is in progress: stop() it first.")
         self._stop = threading.Event()
+        with self._lock:
+            self._pending = None  # this run replaces whatever was waiting to be prepared
+            preparer = self._preparer
         if blocking:
-            self._run(request, self._stop, reraise=True)
+            self._run(request, self._stop, reraise=True, after=preparer)
             return
-        self._thread = threading.Thread(target=self._run, args=(request, self._stop, False),
+        self._thread = threading.Thread(target=self._run, args=(request, self._stop, False, preparer),
                                         name="actmax-run", daemon=True)
         self._thread.start()
 
@@ -119,8 +164,10 @@ class VisualizationJob:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _run(self, request, stop_event, reraise):
+    def _run(self, request, stop_event, reraise, after=None):
         self.error = None
+        if after is not None:
+            after.join()
         try:
             model = self.model_for(request)
             options = self.options_for(request)
