@@ -11,6 +11,7 @@ snapshots and stopping between steps, returning everything reached so far.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 
 import keras
@@ -170,6 +171,7 @@ class _BatchState:
         self.step = tf.function(owner.step_body(self), reduce_retracing=True,
                                 jit_compile=owner.jit_compile)
         self.traced = False
+        self.lock = threading.Lock()  # one run at a time uses these variables
 
     def reset(self, params, images):
         self.params.assign(params)
@@ -212,6 +214,7 @@ class CompiledOptimizer:
         self.optimizer_settings = dict(optimizer_settings or KERAS_VIS_RMSPROP)
         self.jit_compile = jit_compile
         self._states = {}
+        self._states_lock = threading.Lock()
 
     def is_traced(self, batch):
         """Whether a run with ``batch`` samples reuses an already traced step."""
@@ -270,16 +273,24 @@ class CompiledOptimizer:
         ``on_step(StepOutput)`` is called after each step (returning ``False`` stops the run);
         ``should_stop()`` is polled between steps. ``image_shape`` (channels-last, no batch axis)
         is needed only where the problem's input has unknown dimensions. Returns a ``RunRecord``.
+        Runs of one batch size from several threads take turns (they share its variables: two
+        widgets on one model, a widget tracing ahead while a script runs).
         """
-        problem = self.problem
         batch = len(keys)
-        image_shape = tuple(problem.image_shape if image_shape is None else image_shape)
+        image_shape = tuple(self.problem.image_shape if image_shape is None else image_shape)
         if any(d is None for d in image_shape):
             raise ValueError(f"The input has unknown dimensions {image_shape}: give an image_shape.")
         params0 = self.parameterization.init_params(keys, image_shape, input_range, seed_images)
-        state = self._states.get(batch)
-        if state is None or state.image_shape != image_shape:
-            state = self._states[batch] = _BatchState(self, batch, params0.shape[1:], image_shape)
+        with self._states_lock:
+            state = self._states.get(batch)
+            if state is None or state.image_shape != image_shape:
+                state = self._states[batch] = _BatchState(self, batch, params0.shape[1:], image_shape)
+        with state.lock:
+            return self._run(state, params0, keys, masks, weights, max_iter, on_step, should_stop, warmup_steps)
+
+    def _run(self, state, params0, keys, masks, weights, max_iter, on_step, should_stop, warmup_steps):
+        problem = self.problem
+        batch = len(keys)
         images0 = self.parameterization.to_image(tf.constant(params0))
         state.reset(params0, images0)
 

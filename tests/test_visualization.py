@@ -202,6 +202,24 @@ def test_other_filters_and_weights_with_the_same_count_do_not_retrace(conv_net):
     assert step.experimental_get_tracing_count() == 1
 
 
+def test_concurrent_runs_of_one_compiled_step_do_not_mix(conv_net):
+    """Two threads (say two widgets on one model) using the same traced step and variables."""
+    alone = [visualize_filters(conv_net, "conv2", filters, max_iter=15, seed=seed, **ACT_ONLY)
+             for filters, seed in (([0, 1], 1), ([2, 3], 2))]
+    together = [None, None]
+
+    def run(k, filters, seed):
+        together[k] = visualize_filters(conv_net, "conv2", filters, max_iter=15, seed=seed, **ACT_ONLY)
+
+    threads = [threading.Thread(target=run, args=(k, f, s)) for k, (f, s) in enumerate((([0, 1], 1), ([2, 3], 2)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    for mine, reference in zip(together, alone):
+        np.testing.assert_array_equal(mine.images, reference.images)
+
+
 def test_many_filters_run_in_chunks_of_at_most_batch_size(conv_net):
     chunked = visualize_filters(conv_net, "conv2", max_iter=10, seed=4, batch_size=3)
     compiled, _ = compiled_for(conv_net, "conv2")
