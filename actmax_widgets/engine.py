@@ -62,9 +62,10 @@ class Problem:
         self.image_shape = (shape[1:] + shape[:1]) if channels_first else shape
         self.masked = [isinstance(loss, ChannelActivations) for loss in self.losses]
         self.diverse = [isinstance(loss, Diversity) for loss in self.losses]
-        # Masked losses computed for the target channels only (``target_head``).
+        # Masked losses computed for the target channels only (``target_head``): their output is
+        # the head's input, so their channel count comes from the loss.
         self.heads = [loss if isinstance(loss, TargetChannelActivations) else None for loss in self.losses]
-        self.n_channels = [(head.head.n_channels if head else int(out.shape[-1])) if m else 0
+        self.n_channels = [(head.n_channels if head else int(out.shape[-1])) if m else 0
                            for out, m, head in zip(outputs, self.masked, self.heads)]
         # The "activation" reported per step: the masked target, else the first
         # ActivationMaximization term (sign flipped), else none.

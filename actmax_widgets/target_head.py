@@ -138,6 +138,7 @@ class TargetChannelActivations(ChannelActivations):
     def __init__(self, head, reduction="mean"):
         super().__init__(head.mixing, channel_axis=-1, reduction=reduction)
         self.head = head
+        self.n_channels = head.n_channels  # of the visualized layer (the masks' width)
 
     def build_loss(self):
         return self.head.trunk
@@ -152,7 +153,7 @@ class TargetChannelActivations(ChannelActivations):
         ``channels`` of ``head_channels`` (all of them when it says so)."""
         # Only the indices are chosen by the condition (no gradient flows through them), so the
         # rest of the step is one path whatever the channels.
-        every = tf.range(self.head.n_channels, dtype=channels.dtype)
+        every = tf.range(self.n_channels, dtype=channels.dtype)
         chosen = tf.cond(channels[0] < 0, lambda: every, lambda: channels)
         activations = tf.cast(self.activations(trunk, chosen), tf.float32)
         return tf.reduce_sum(activations * tf.gather(masks, chosen, axis=1), axis=1)
