@@ -39,7 +39,7 @@ def make_widget(model, prepare=False, **kwargs):
 
 
 def test_layer_picker_lists_only_visualizable_layers_in_order_with_counts(conv_model):
-    widget = ActMaxWidget(conv_model)
+    widget = ActMaxWidget(conv_model, prepare=False)
     labels = [label for label, _ in widget.controls.layer.options]
     assert labels == ["conv_a — conv 8 ch", "conv_b — conv 12 ch", "conv_b_relu — conv 12 ch",
                       "predictions — dense 5 units"]
@@ -47,7 +47,7 @@ def test_layer_picker_lists_only_visualizable_layers_in_order_with_counts(conv_m
 
 
 def test_layer_search_filters_the_picker(conv_model):
-    widget = ActMaxWidget(conv_model)
+    widget = ActMaxWidget(conv_model, prepare=False)
     widget.controls.layer_search.value = "relu"
     assert [name for _, name in widget.controls.layer.options] == ["conv_b_relu"]
     widget.controls.layer_search.value = "no such layer"  # keeps the last non-empty list
@@ -55,7 +55,7 @@ def test_layer_search_filters_the_picker(conv_model):
 
 
 def test_pages_cover_a_layer_in_steps_of_the_page_size(conv_model):
-    widget = ActMaxWidget(conv_model, layer="conv_b")
+    widget = ActMaxWidget(conv_model, layer="conv_b", prepare=False)
     controls = widget.controls
     controls.page_size.value = 16
     assert controls.targets() == list(range(12))
@@ -64,7 +64,7 @@ def test_pages_cover_a_layer_in_steps_of_the_page_size(conv_model):
 
 
 def test_filter_list_and_random_sample(conv_model):
-    controls = ActMaxWidget(conv_model, layer="conv_b").controls
+    controls = ActMaxWidget(conv_model, layer="conv_b", prepare=False).controls
     controls.mode.value = "list"
     controls.filter_text.value = "0-2, 7"
     assert controls.targets() == [0, 1, 2, 7]
@@ -78,18 +78,18 @@ def test_filter_list_and_random_sample(conv_model):
 
 
 def test_presets_set_the_sliders_and_editing_marks_custom(conv_model):
-    controls = ActMaxWidget(conv_model, preset="workshop quality").controls
+    controls = ActMaxWidget(conv_model, preset="workshop quality", prepare=False).controls
     assert controls.steps.value == PRESETS["workshop quality"]["steps"]
     controls.steps.value = 30
     assert controls.preset.value == "custom"
 
 
 def test_dense_softmax_layer_offers_linear_output_and_class_labels(conv_model):
-    widget = ActMaxWidget(conv_model, layer="predictions", labels=["a", "b", "c", "d", "e"])
+    widget = ActMaxWidget(conv_model, layer="predictions", labels=["a", "b", "c", "d", "e"], prepare=False)
     request = widget.controls.request()
     assert request.linear_output is True
     assert request.labels == ("a", "b", "c", "d", "e")
-    assert ActMaxWidget(conv_model, layer="conv_b").controls.request().linear_output is False
+    assert ActMaxWidget(conv_model, layer="conv_b", prepare=False).controls.request().linear_output is False
 
 
 def test_blocking_run_puts_png_tiles_with_info_and_history_on_the_grid(conv_model):
@@ -228,7 +228,7 @@ def test_diverse_mode_runs_copies_of_one_filter_that_differ(conv_model):
     request = controls.request()
     assert request.targets == (7, 7, 7, 7) and request.diversity == 10
     assert widget._job.options_for(request)["diversity"] == 10
-    assert ActMaxWidget(conv_model).controls.request().diversity == 0  # page mode: no penalty
+    assert ActMaxWidget(conv_model, prepare=False).controls.request().diversity == 0  # page mode: no penalty
 
     widget.run(blocking=True)
     grid = widget.grid
@@ -311,7 +311,7 @@ def test_diverse_message_stops_a_run_in_progress_and_ignores_junk(conv_model):
 
 
 def test_presets_keep_diverse_mode(conv_model):
-    controls = ActMaxWidget(conv_model, layer="conv_b").controls
+    controls = ActMaxWidget(conv_model, layer="conv_b", prepare=False).controls
     controls.show_diverse("conv_b", 3)
     controls.preset.value = "workshop quality"
     request = controls.request()

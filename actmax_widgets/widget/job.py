@@ -6,9 +6,11 @@ The job never prints (a worker's output is lost): everything goes to the listene
 """
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import threading
 import traceback
+import weakref
 
 from .. import input_modifiers, model_cut, styles
 from ..visualization import visualize_filters
@@ -55,6 +57,18 @@ class Listener:
         """The run raised ``error``; ``details`` is the formatted traceback."""
 
 
+_JOBS = weakref.WeakSet()
+
+
+@atexit.register
+def _end_threads_at_exit():
+    """TensorFlow aborts the process when a thread is still inside an op as Python shuts down
+    (a kernel restarted mid-run, a test session ending while a step is traced ahead): stop the
+    runs and let steps being traced finish first."""
+    for job in list(_JOBS):
+        job.shutdown(timeout=60)
+
+
 class VisualizationJob:
     """One model's runs, one at a time."""
 
@@ -69,6 +83,7 @@ class VisualizationJob:
         self._lock = threading.Lock()  # guards the two below
         self._preparer = None  # the thread tracing steps ahead of Run
         self._pending = None  # the latest request waiting to be prepared
+        _JOBS.add(self)
 
     @property
     def running(self) -> bool:
@@ -114,6 +129,16 @@ class VisualizationJob:
                 self._preparer = threading.Thread(target=self._prepare_pending, name="actmax-prepare",
                                                   daemon=True)
                 self._preparer.start()
+
+    def shutdown(self, timeout=None):
+        """Stop the run, drop what waits to be prepared, and wait for both threads to end."""
+        with self._lock:
+            self._pending = None
+            preparer = self._preparer
+        self._stop.set()
+        for thread in (self._thread, preparer):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout)
 
     def wait_prepared(self, timeout=None):
         """Block until no step is being prepared."""
