@@ -14,6 +14,16 @@ import tensorflow as tf
 from . import utils
 
 
+def checked(modifiers):
+    """``modifiers`` as a list, each an ``InputModifier`` or an object with ``pre`` (keras-vis's
+    duck type) or ``transform`` (a graph transform); TypeError naming the first that is not."""
+    modifiers = list(modifiers or [])
+    for modifier in modifiers:
+        if not (isinstance(modifier, InputModifier) or hasattr(modifier, "pre") or hasattr(modifier, "transform")):
+            raise TypeError(f"{modifier!r} is not an InputModifier.")
+    return modifiers
+
+
 class InputModifier:
     """Base class. Override ``pre`` and/or ``post`` (numpy), or ``transform`` (graph)."""
 

@@ -89,11 +89,7 @@ class Optimizer:
         callbacks = list(callbacks or [])
         if verbose:
             callbacks.append(callbacks_module.Print())
-        modifiers = list(input_modifiers or [])
-        for modifier in modifiers:
-            if not (isinstance(modifier, input_modifiers_module.InputModifier) or hasattr(modifier, "pre")
-                    or hasattr(modifier, "transform")):
-                raise TypeError(f"{modifier!r} is not an InputModifier.")
+        modifiers = input_modifiers_module.checked(input_modifiers)
         parameterization = parameterizations.get(param)
         key = (tuple(id(m) for m in modifiers), id(grad_modifier_fn), type(parameterization),
                repr(sorted((optimizer_settings or {}).items())))

@@ -168,10 +168,7 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
     size = model_cut.resolve_image_size(modified, image_size)
     parameterization = parameterizations.get(param)
     grad_modifier_fn = grad_modifiers.get(grad_modifier)
-    for modifier in input_modifiers:
-        if not (isinstance(modifier, modifiers_module.InputModifier) or hasattr(modifier, "pre")
-                or hasattr(modifier, "transform")):
-            raise TypeError(f"{modifier!r} is not an InputModifier.")
+    input_modifiers = modifiers_module.checked(input_modifiers)
     key = (info.name, size, objective, _settings_key(parameterization),
            tuple(_settings_key(m) for m in input_modifiers), _settings_key(grad_modifier),
            norm_grads, jit_compile, repr(sorted((optimizer_settings or {}).items())), diversity, precision,
@@ -200,7 +197,7 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
                 losses.append((Diversity(cut.layers[-1], channel_axis=info.channel_axis), 0.0))
             problem = Problem(image, losses, channels_first=channels_first)
             compiled = per_model[key] = CompiledOptimizer(
-                problem, parameterization, list(input_modifiers), grad_modifier_fn, norm_grads,
+                problem, parameterization, input_modifiers, grad_modifier_fn, norm_grads,
                 maximize_loss=grad_modifier == "negate", jit_compile=jit_compile,
                 optimizer_settings=optimizer_settings)
     return compiled, info
