@@ -16,7 +16,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from . import model_cut
+from . import catalogue, model_cut
 
 _FOLDABLE = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
              keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
@@ -28,16 +28,6 @@ class FoldedBatchNorm(keras.layers.Layer):
 
     def call(self, inputs, training=None, mask=None):
         return inputs
-
-
-def _producer(layer):
-    """The one layer whose output ``layer`` takes, or None (several inputs, or shared layers)."""
-    if len(layer._inbound_nodes) != 1:
-        return None
-    tensors = layer._inbound_nodes[0].input_tensors
-    if len(tensors) != 1:
-        return None
-    return tensors[0]._keras_history.operation
 
 
 def _channel_axis(layer):
@@ -53,7 +43,7 @@ def foldable_pairs(model, keep=()):
     for bn in model.layers:
         if not isinstance(bn, keras.layers.BatchNormalization):
             continue
-        conv = _producer(bn)
+        conv = catalogue.producer_of(bn)
         if (not isinstance(conv, _FOLDABLE) or conv.name in keep or len(conv._inbound_nodes) != 1
                 or len(conv._outbound_nodes) != 1
                 or conv.activation is not keras.activations.linear):

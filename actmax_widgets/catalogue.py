@@ -78,6 +78,15 @@ def _single_output_shape(layer):
     return tuple(output.shape)
 
 
+def producer_of(layer):
+    """The one layer whose output ``layer`` takes, or None (several inputs, or a layer called
+    more than once)."""
+    if len(layer._inbound_nodes) != 1:
+        return None
+    tensors = layer._inbound_nodes[0].input_tensors
+    return tensors[0]._keras_history.operation if len(tensors) == 1 else None
+
+
 def describe_layer(model, layer) -> LayerInfo:
     """``LayerInfo`` for ``layer`` (an index into ``model.layers``, a name or a layer object).
 

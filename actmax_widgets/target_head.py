@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from . import catalogue
 from .batchnorm_folding import FoldedBatchNorm
 from .losses import ChannelActivations, _reduce_spatial
 
@@ -46,13 +47,6 @@ def _per_channel(layer):
     if isinstance(layer, keras.layers.Activation):
         return _elementwise(layer.activation)
     return False
-
-
-def _single_parent(layer):
-    if len(layer._inbound_nodes) != 1:
-        return None
-    tensors = layer._inbound_nodes[0].input_tensors
-    return tensors[0]._keras_history.operation if len(tensors) == 1 else None
 
 
 class TargetHead:
@@ -108,7 +102,7 @@ def find(cut_model):
         if not _per_channel(layer) or len(layer._inbound_nodes) != 1:
             return None
         chain.append(layer)
-        layer = _single_parent(layer)
+        layer = catalogue.producer_of(layer)
     if layer is None or len(layer._inbound_nodes) != 1 or not _elementwise(layer.activation):
         return None
     if not isinstance(layer, keras.layers.Dense):
