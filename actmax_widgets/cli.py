@@ -11,6 +11,8 @@ import os
 import sys
 import time
 
+from . import precision
+
 
 def _parser():
     parser = argparse.ArgumentParser(
@@ -31,8 +33,9 @@ def _parser():
                         help="extra Jitter (fraction of the size) on top of the style's transforms")
     parser.add_argument("--tv-weight", type=float, default=None, help="total variation weight (default: the style's)")
     parser.add_argument("--lp-weight", type=float, default=None, help="Lp norm weight (default: the style's)")
-    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16", "float16"],
-                        help="what the model computes in (bfloat16 is faster on CPUs with AMX and on GPUs)")
+    parser.add_argument("--precision", default="float32", choices=list(precision.CHOICES),
+                        help="what the model computes in; auto: bfloat16 where measured faster (AMX CPUs, "
+                             "no depthwise convolutions), else float32")
     parser.add_argument("--cols", type=int, default=None, help="grid columns (default: square)")
     parser.add_argument("--list-layers", action="store_true", help="list the layers that can be visualized and exit")
     return parser

@@ -47,15 +47,18 @@ class Problem:
         Each loss's ``build_loss()`` expression becomes one output.
     channels_first : bool
         Whether ``input_tensor`` is ``(B, C, H, W)``; images are handled channels-last inside.
+    precision : str
+        What the model behind the losses computes in (``precision.resolve``), for reports.
     """
 
-    def __init__(self, input_tensor, losses, channels_first=False):
+    def __init__(self, input_tensor, losses, channels_first=False, precision="float32"):
         if not losses:
             raise ValueError("No losses to optimize: give at least one (Loss, weight) pair.")
         self.losses = [loss for loss, _ in losses]
         self.names = [loss.name for loss in self.losses]
         self.default_weights = np.array([float(weight) for _, weight in losses], dtype="float32")
         self.channels_first = channels_first
+        self.precision = precision
         outputs = [_build(loss) for loss in self.losses]
         self.loss_model = keras.Model(input_tensor, outputs, name="actmax_losses")
         shape = tuple(input_tensor.shape[1:])

@@ -49,6 +49,7 @@ class ActMaxResult:
     stopped : bool
     seed : int — pass it back as ``seed=`` to reproduce these images
     seconds, compile_seconds : float
+    precision : str — what the model computed in (``'auto'`` resolved: ``'float32'`` or ``'bfloat16'``)
     """
 
     images: np.ndarray
@@ -65,6 +66,7 @@ class ActMaxResult:
     seed: int
     seconds: float
     compile_seconds: float = 0.0
+    precision: str = "float32"
 
     def __len__(self):
         return len(self.images)

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from . import backprop_modifiers, batchnorm_folding, catalogue, grad_modifiers, input_modifiers as modifiers_module
-from . import model_cut, parameterizations, relu_warmup as relu_warmup_module, styles, target_head, utils
+from . import model_cut, parameterizations, precision as precision_module, relu_warmup as relu_warmup_module, styles, target_head, utils
 from .engine import CompiledOptimizer, Problem
 from .losses import ActivationMaximization, ChannelActivations, Diversity
 from .optimizer import Optimizer
@@ -182,7 +182,8 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
                 cut = batchnorm_folding.fold_batchnorm(cut, keep={info.name})
             if uncap_relu6:
                 cut = backprop_modifiers.without_relu6_ceiling(cut)
-            cut = model_cut.with_precision(cut, precision)
+            computed_in = precision_module.resolve(precision, cut)
+            cut = model_cut.with_precision(cut, computed_in)
             channels_first = catalogue.model_is_channels_first(modified)
             image = cut.inputs[0]
             # Only the target channels of the layer are computed where its channels are separable
@@ -195,7 +196,7 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
                 losses.append((TotalVariation(image, channel_axis=1 if channels_first else -1), 10.0))
             if diversity:
                 losses.append((Diversity(cut.layers[-1], channel_axis=info.channel_axis), 0.0))
-            problem = Problem(image, losses, channels_first=channels_first)
+            problem = Problem(image, losses, channels_first=channels_first, precision=computed_in)
             compiled = per_model[key] = CompiledOptimizer(
                 problem, parameterization, input_modifiers, grad_modifier_fn, norm_grads,
                 maximize_loss=grad_modifier == "negate", jit_compile=jit_compile,
@@ -290,11 +291,14 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
         ceiling it keeps strengthening what the channel responds to (Lucid optimizes pre-ReLU
         tensors likewise). The activations reported are then the uncapped values. Default
         False, or the style's (True for ``'fourier'`` and ``'lucid'``).
-    precision : {'float32', 'bfloat16', 'float16'}
+    precision : {'float32', 'auto', 'bfloat16', 'float16'}
         What the model computes in (the image and its gradient stay float32). ``'bfloat16'``
-        runs convolutions several times faster on CPUs with AMX / AVX-512 BF16 (4.1–4.4× on
-        VGG16 here, bench/RESULTS.md) and on recent GPUs, but slower on depthwise-heavy nets
-        on CPU (EfficientNet-Lite0: 0.5×); measure on your machine.
+        runs convolutions several times faster on CPUs with AMX (3.9× on VGG16 here,
+        bench/RESULTS.md §7) and on recent GPUs, but slower on depthwise-heavy nets on CPU
+        (EfficientNet-Lite0: 0.57×). ``'auto'`` picks bfloat16 only where it is measured faster
+        (an AMX CPU, no depthwise convolution up to ``layer``; ``precision`` module) and float32
+        elsewhere; ``result.precision`` says which ran. Default float32: exact, the model's own
+        numbers.
     diversity : float
         Weight of Lucid's diversity penalty: list a filter several times (``[5, 5, 5, 5]``) and
         its copies, optimized in one batch, are pushed towards different patterns (similar Gram
@@ -456,6 +460,7 @@ class _RunLog:
             term_history={name: history("term_history", k) for k, name in enumerate(problem.names)},
             dead=_dead(activation), steps=steps, stopped=self.stopped, seed=seed,
             seconds=time.perf_counter() - self.started, compile_seconds=self.compile_seconds,
+            precision=problem.precision,
         )
 
 

