@@ -11,7 +11,8 @@ import keras
 import numpy as np
 
 from . import backprop_modifiers, batchnorm_folding, catalogue, grad_modifiers, input_modifiers as modifiers_module
-from . import model_cut, parameterizations, precision as precision_module, relu_warmup as relu_warmup_module, styles, target_head, utils
+from . import model_cut, parameterizations, precision as precision_module, relu_warmup as relu_warmup_module
+from . import styles, target_head, utils
 from .engine import CompiledOptimizer, Problem
 from .losses import ActivationMaximization, ChannelActivations, Diversity
 from .optimizer import Optimizer

@@ -334,6 +334,9 @@ def memory_runs(model, n, steps, runs):
             "seconds": seconds, "load": common.load_average()}
 
 
+QUALITY_STYLE = "fourier"  # the widget's and the CLI's default style
+
+
 # -- 7. variants: bfloat16, XLA, candidate speed-ups, threading, oneDNN ---------------------------
 @job
 def variants(model, n, steps, settings, rounds=2, intra=None, inter=None):
@@ -341,8 +344,9 @@ def variants(model, n, steps, settings, rounds=2, intra=None, inter=None):
     ``precision`` (the core's ``compiled_for(..., precision=...)``, as ``visualize_filters`` uses
     it), ``jit``, ``no_fold`` / ``no_head`` (the core without its BatchNorm folding / target
     head), ``steps`` (per round, overriding the job's), ``file`` (the image grid's name stem),
-    ``quality`` (steps after which the images are judged by the float32 model: the mean
-    activation of each image's own filter). Timing: ``rounds`` × ``steps`` steps per setting."""
+    ``quality`` (steps of a ``visualize_filters`` run in ``QUALITY_STYLE`` with the setting's
+    precision, whose images the float32 model judges: the mean activation of each image's own
+    filter). Timing: ``rounds`` × ``steps`` steps per setting."""
     import tensorflow as tf
 
     if intra is not None:
@@ -351,9 +355,8 @@ def variants(model, n, steps, settings, rounds=2, intra=None, inter=None):
         tf.config.threading.set_inter_op_parallelism_threads(inter)
     import keras
 
-    from actmax_widgets import render, utils
-    from actmax_widgets.sample_random import sample_keys
-    from actmax_widgets.visualization import _masks, compiled_for
+    from actmax_widgets import render, visualize_filters
+    from actmax_widgets.visualization import compiled_for
 
     reference, layer = common.build_model(model)
     probe = keras.Model(reference.inputs, reference.get_layer(layer).output)
@@ -374,12 +377,13 @@ def variants(model, n, steps, settings, rounds=2, intra=None, inter=None):
         row["compile_s"] = time.perf_counter() - t
         _timed_run(compiled, n, 1, info.n_filters, seed=5)  # oneDNN creates some primitives late
         if setting.get("quality"):
+            # The images a user gets: the default style, this precision, judged by float32.
             filters = _filters(n)
-            record = compiled.run(sample_keys(3, filters), _masks(filters, info.n_filters),
-                                  max_iter=setting["quality"])
-            acts = probe(record.best_images, training=False).numpy().mean(axis=(1, 2))
+            made = visualize_filters(net, layer, filters, max_iter=setting["quality"], image_size=common.IMAGE_SIZE,
+                                     seed=3, style=QUALITY_STYLE, precision=setting.get("precision", "float32"))
+            acts = probe(made.raw_images, training=False).numpy().mean(axis=(1, 2))
             row["float32_activation"] = acts[np.arange(n), filters].tolist()
-            images = [utils.deprocess_input(image) for image in record.best_images]
+            images = list(made.images)
             stem = "".join(c if c.isalnum() else "_" for c in setting.get("file", setting["label"]))
             path = common.HERE / f"variant_{model}_{stem}.png"
             render.save_png(render.labelled_grid(images, [str(f) for f in filters], cols=8), path)

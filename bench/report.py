@@ -135,7 +135,7 @@ def side_by_side(results, out_dir):
                 f"{step['ours'] / step['ours_bf16']:.2f}×", first("ours_bf16"), wall_200("ours_bf16"),
                 rss("ours_bf16"), rate("ours_bf16", bf16_peak),
             ])
-        if "float32_conv" in own and "computed_flops_per_image_step" in pair:
+        if "float32_conv" in own and "computed_flops_per_image_step" in pair and not pair.get("slow_layers"):
             ceiling_rows.append(_float32_ceiling_row(model, n, pair, step, statistics.mean(own["float32_conv"])))
         labels.append(f"{model}\n{n} filt.")
         for lib in rates:
@@ -234,7 +234,8 @@ def side_by_side(results, out_dir):
             "`common.conv_peak`) measured before and after the rounds — about the most this CPU's "
             "AVX-512 FMA units deliver to a convolution. *Ceiling* = the ratio to tf-keras-vis if every "
             "FLOP of our step ran at that rate; *needed* = the share of that rate the whole step would "
-            f"need for {FLOOR_RATIO}×.",
+            f"need for {FLOOR_RATIO}×. Only for nets bound by dense convolutions: depthwise nets "
+            "(EfficientNet-Lite0) are bound by memory traffic, not FLOPs.",
             "",
             _table(["model", "filters", "ours float32 GFLOP/s computed (% of conv peak)",
                     "float32 conv peak GFLOP/s", "ceiling vs tf-keras-vis", f"needed for {FLOOR_RATIO}×"],
@@ -500,8 +501,9 @@ def variants(results):
         "under `mixed_bfloat16`, float32 variables, bfloat16 compute on AMX, image and gradient "
         "float32). *XLA* = `jit_compile=True`. \"Projected vs tf-keras-vis\" = the §1 float32 ratio × "
         "this speed-up (a projection; for plain bf16 the ratio measured in §1 is given beside it). "
-        f"Quality: the images after {quality_steps} steps judged by the **float32** model — the mean "
-        "activation of each image's own filter (higher is better).",
+        f"Quality: the images of a {quality_steps}-step `visualize_filters(..., style=\"fourier\")` run "
+        "(the widget's and the CLI's default style) in that precision, judged by the **float32** model — "
+        "the mean activation of each image's own filter (higher is better).",
         "",
         _table(["model", "setting", "first step s (trace)", "ms / step", "GFLOP/s", "speed-up",
                 "projected vs tf-keras-vis", "quality: float32 activation"], rows),

@@ -55,11 +55,11 @@ def plan(quick):
         ("memory", "memory_runs", dict(model="lite0", n=16, steps=s(3, 1), runs=s(50, 5)), {}),
     ]
     # The core's exact speed-ups, each switched off once to measure it.
-    lite0 = [dict(label="float32", quality=s(40, 3)), dict(label="float32 without BN folding", no_fold=True),
-             dict(label='precision="bfloat16"', precision="bfloat16", quality=s(40, 3), file="bf16"),
+    lite0 = [dict(label="float32", quality=s(96, 3)), dict(label="float32 without BN folding", no_fold=True),
+             dict(label='precision="bfloat16"', precision="bfloat16", quality=s(96, 3), file="bf16"),
              dict(label="XLA", jit=True, steps=1)]  # XLA is slow here: fewer steps
-    vgg = [dict(label="float32", quality=s(40, 3)), dict(label="float32 without target head", no_head=True),
-           dict(label='precision="bfloat16"', precision="bfloat16", quality=s(40, 3), file="bf16")]
+    vgg = [dict(label="float32", quality=s(96, 3)), dict(label="float32 without target head", no_head=True),
+           dict(label='precision="bfloat16"', precision="bfloat16", quality=s(96, 3), file="bf16")]
     jobs += [
         ("variants", "variants", dict(model="lite0", n=16, steps=s(6, 1), settings=lite0), {}),
         ("variants", "variants", dict(model="vgg16", n=16, steps=s(3, 1), settings=vgg), {}),

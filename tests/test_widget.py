@@ -120,6 +120,18 @@ def test_precision_setting_reaches_the_run_and_the_status_line(conv_model):
     assert widget.result.precision == "float32" and "bfloat16" not in widget.grid.status
 
 
+def test_widget_defaults_to_auto_precision_which_keeps_float32_without_amx(monkeypatch):
+    from actmax_widgets import precision
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))  # no AMX
+    inputs = keras.Input((24, 24, 3))
+    net = keras.Model(inputs, layers.Conv2D(4, 3, activation="relu", name="only_conv")(inputs))
+    widget = make_widget(net, filters=[0, 1])
+    assert widget.controls.precision.value == "auto"
+    widget.run(blocking=True)
+    assert widget.result.precision == "float32" and "bfloat16" not in widget.grid.status
+
+
 def test_dense_tiles_are_labelled_with_class_names(conv_model):
     widget = make_widget(conv_model, layer="predictions", filters=[1, 4], labels=list("abcde"))
     widget.run(blocking=True)

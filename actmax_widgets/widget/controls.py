@@ -31,11 +31,18 @@ DIVERSITY_TOOLTIP = (
 )
 
 
-PRECISION_OPTIONS = [("float32 (exact)", "float32"), ("auto (fastest here)", "auto"), ("bfloat16", "bfloat16")]
+PRECISION_OPTIONS = [("auto (fastest here)", "auto"), ("float32 (exact)", "float32"), ("bfloat16", "bfloat16")]
 PRECISION_TOOLTIP = (
     "What the model computes in (the image stays float32). auto: bfloat16 on CPUs with AMX when "
     "the net has no depthwise convolutions (2–4× faster there, images as good), float32 elsewhere."
 )
+
+
+NONE = "none"
+
+
+def _or_none(choice):
+    return None if choice == NONE else choice
 
 
 def _layout(width="auto", **kwargs):
@@ -93,7 +100,8 @@ class Controls:
         self.style = w.Dropdown(options=STYLE_OPTIONS, value=STYLE_OPTIONS[0][1], description="Style", style=_STYLE,
                                 layout=_layout("300px"),
                                 tooltip="How the image is parameterized and regularized")
-        self.steps = w.IntSlider(value=60, min=10, max=1000, step=10, description="Steps", style=_STYLE)
+        # step=1: a coarser step makes the slider show a value set from code (steps=128) rounded.
+        self.steps = w.IntSlider(value=64, min=1, max=1000, step=1, description="Steps", style=_STYLE)
         self.image_size = w.Dropdown(options=[64, 96, 128, 160, 224], value=96, description="Image size",
                                      style=_STYLE, layout=_layout("220px"))
         self.jitter = w.FloatSlider(value=0.05, min=0.0, max=0.25, step=0.01, description="Jitter",
@@ -108,18 +116,18 @@ class Controls:
                                                tooltip="Lp norm: keeps values from growing")
         self.lp_enabled = w.Checkbox(value=False, description="use Lp", indent=False, layout=_layout("90px"))
         self.tv_enabled = w.Checkbox(value=False, description="use TV", indent=False, layout=_layout("90px"))
-        self.grad_modifier = w.Dropdown(options=[("none", None)] + [(n, n) for n in grad_modifiers.NAMES],
-                                        value=None, description="Grad modifier", style=_STYLE,
+        # "none" rather than None as the value: a Dropdown shows a None value as no selection (blank).
+        self.grad_modifier = w.Dropdown(options=[NONE] + list(grad_modifiers.NAMES),
+                                        value=NONE, description="Grad modifier", style=_STYLE,
                                         layout=_layout("260px"),
                                         tooltip="negate: minimize the filter instead")
-        self.backprop_modifier = w.Dropdown(options=[("none", None), ("guided", "guided"),
-                                                     ("rectified", "rectified")],
-                                            value=None, description="Backprop", style=_STYLE,
+        self.backprop_modifier = w.Dropdown(options=[NONE, "guided", "rectified"],
+                                            value=NONE, description="Backprop", style=_STYLE,
                                             layout=_layout("260px"))
         self.linear_output = w.Checkbox(value=True, description="linear output (logits)", indent=False,
                                         tooltip=LINEAR_TOOLTIP, layout=_layout("220px"))
         self.linear_help = w.HTML(f'<span title="{LINEAR_TOOLTIP}" style="cursor:help">ⓘ</span>')
-        self.precision = w.Dropdown(options=PRECISION_OPTIONS, value="float32", description="Precision",
+        self.precision = w.Dropdown(options=PRECISION_OPTIONS, value="auto", description="Precision",
                                     style=_STYLE, layout=_layout("260px"), tooltip=PRECISION_TOOLTIP)
         self.seed = w.IntText(value=0, description="Seed", style=_STYLE, layout=_layout("200px"),
                               tooltip="Same seed, same images")
@@ -198,7 +206,8 @@ class Controls:
         return RunRequest(
             layer=info.name, targets=tuple(self.targets()), steps=self.steps.value,
             image_size=self.image_size.value, style=self.style.value,
-            grad_modifier=self.grad_modifier.value, backprop_modifier=self.backprop_modifier.value,
+            grad_modifier=_or_none(self.grad_modifier.value),
+            backprop_modifier=_or_none(self.backprop_modifier.value),
             jitter=self.jitter.value, act_max_weight=self.act_max_weight.value,
             tv_weight=self.tv_weight.value if self.tv_enabled.value else 0.0,
             lp_norm_weight=self.lp_norm_weight.value if self.lp_enabled.value else 0.0,
