@@ -134,6 +134,25 @@ def test_stop_mid_run_and_change_layer_from_the_controls(lab_server, page):
     expect(tiles(page)).to_have_count(16)
 
 
+def test_settings_show_every_choice_by_name(lab_server, page):
+    """Opened Settings name each dropdown's choice: no blank where the choice is "none"."""
+    write_notebook(lab_server.root_dir, "settings.ipynb", [
+        SETUP, "w = ActMaxWidget(model, layer='block3a_expand_activation', steps=128, prepare=False)\nw"])
+    open_notebook(page, lab_server, "settings.ipynb")
+    run_all_cells(page, timeout=180_000)
+    output = cell_output(page, 1)
+    output.get_by_text("Settings", exact=True).click()
+    shown = {}
+    for name in ("Grad modifier", "Backprop", "Precision"):
+        select = output.locator(f".widget-dropdown:has(label:text-is('{name}')) select")
+        expect(select).to_be_visible()
+        shown[name] = select.evaluate("s => s.selectedIndex >= 0 ? s.options[s.selectedIndex].text.replace(/\u00a0/g, ' ') : ''")
+    assert shown == {"Grad modifier": "none", "Backprop": "none", "Precision": "auto (fastest here)"}, shown
+    steps = output.locator(".widget-slider:has(label:text-is('Steps')) .widget-readout")
+    expect(steps).to_have_text("128")  # as set from code, not rounded to the slider's step
+    screenshot(page, "widget-settings")
+
+
 def test_dark_theme_renders_the_widget_dark(lab_server, page):
     run_widget_to_done(lab_server, page, "dark.ipynb",
                        "ActMaxWidget(model, layer='block3a_expand_activation', steps=20, image_size=64)",
