@@ -42,7 +42,7 @@ class ActMaxWidget(w.VBox):
         Override the preset's values.
     precision : str
         ``'auto'`` (default: bfloat16 where this machine computes it clearly faster — an AMX CPU
-        and no depthwise convolutions up to the layer, 1.3–3.9× there with images as good — and
+        and no depthwise convolutions up to the layer, 1.3–4.4× there with images as good — and
         float32 elsewhere; see ``actmax_widgets.precision``), ``'float32'`` (exact, the core's
         default) or ``'bfloat16'``. Also in Settings; the status line names a reduced precision.
     prepare : bool
