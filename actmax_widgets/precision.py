@@ -4,12 +4,12 @@
 
 * a CPU with AMX (Intel Xeon 4th generation and later: the ``amx_bf16`` flag) and no depthwise or
   grouped convolution between the input and the visualized layer: bfloat16. Measured on a 2-core
-  AMX Xeon, 16 filters at 128 px (bench/RESULTS.md §7b): VGG16 4.1–4.4×, ResNet50 1.7× and
-  DenseNet121 1.35× faster than float32; the images are as good when the float32 model judges
+  AMX Xeon, 16 filters at 128 px (bench/RESULTS.md §7b): VGG16 about 4×, ResNet50 1.7× and
+  DenseNet121 1.3× faster than float32; the images are as good when the float32 model judges
   them (VGG16 with trained weights: 101% of float32's activation, EfficientNet-Lite0: 99%, §7);
 * depthwise or grouped convolutions: float32. oneDNN has no AMX kernel for them and the casts
   around them cost more than the 1×1 convolutions gain (EfficientNet-Lite0 0.55×, MobileNetV2
-  0.76×);
+  0.77×);
 * no AMX (AMD, older Intel, Apple, ARM): float32. Without AMX, oneDNN emulates bfloat16 or uses
   AVX-512 BF16 dot products only; not measured, so not assumed faster;
 * a GPU: float32. TensorFlow already runs float32 convolutions on tensor cores there (TF32, on

@@ -294,7 +294,7 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
         False, or the style's (True for ``'fourier'`` and ``'lucid'``).
     precision : {'float32', 'auto', 'bfloat16', 'float16'}
         What the model computes in (the image and its gradient stay float32). ``'bfloat16'``
-        runs convolutions several times faster on CPUs with AMX (4.1–4.4× on VGG16 here,
+        runs convolutions several times faster on CPUs with AMX (about 4× on VGG16 here,
         bench/RESULTS.md §7) and on recent GPUs, but slower on depthwise-heavy nets on CPU
         (EfficientNet-Lite0: 0.55×). ``'auto'`` picks bfloat16 only where it is measured faster
         (an AMX CPU, no depthwise convolution up to ``layer``; ``precision`` module) and float32

@@ -434,13 +434,20 @@ def memory(results, out_dir):
     plt.close(fig)
     tail = rss[len(rss) // 5:]
     slope = (tail[-1] - tail[0]) / max(1, len(tail) - 1)
+    # Graph growth (keras-vis's leak) adds memory every run; an allocator taking a new arena adds
+    # a few MiB once in a while. Count the runs that grew, so the two read apart.
+    changes = [b - a for a, b in zip(tail, tail[1:])]
+    jumps = [c for c in changes if c >= 1.0]
     return "\n".join([
         f"## 6. Memory over {r['runs']} consecutive runs ({MODEL_NAMES[r['model']]} `{r['layer']}`, "
         f"{r['n']} different filters per run, {r['steps']} steps, 128 px)",
         "",
         f"RSS after run 1: {rss[0]:,.0f} MiB; after run {len(rss)}: {rss[-1]:,.0f} MiB "
         f"(growth {rss[-1] - rss[0]:+,.1f} MiB in all; {slope:+.2f} MiB per run over runs "
-        f"{len(rss) // 5 + 1}–{len(rss)}). Run time: first {_f(r['seconds'][0])} s (traces), then median "
+        f"{len(rss) // 5 + 1}–{len(rss)}: the median run adds {statistics.median(changes):+.2f} MiB, "
+        f"{len(jumps)} of {len(changes)} runs add ≥ 1 MiB"
+        + (f", at most {max(jumps):.1f} MiB — allocator arenas, not growth per run" if jumps else "")
+        + f"). Run time: first {_f(r['seconds'][0])} s (traces), then median "
         f"{_ms(statistics.median(r['seconds'][1:]))} ms.",
         "",
         "![memory](memory_runs.png)",
