@@ -109,6 +109,8 @@ def main(argv=None):
         return 2
     progress.close()
     title = f"{model.name} · {info.description} · {result.steps} steps"
+    if result.precision != "float32":  # say so: chosen, or picked by --precision auto
+        title += f" · {result.precision}"
     render.save_png(result.grid(cols=args.cols, title=title), args.out)
     print(args.out)
     return 0

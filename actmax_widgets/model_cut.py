@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import keras
 
-from . import catalogue, utils
+from . import catalogue, precision as precision_module, utils
 
 DEFAULT_IMAGE_SIZE = 128
 
@@ -114,9 +114,6 @@ def with_linear_activation(model, layer):
     return linear
 
 
-PRECISIONS = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
-
-
 def with_precision(model, precision):
     """A copy of ``model`` computing in ``precision`` (``'float32'``, ``'bfloat16'``, ``'float16'``).
 
@@ -125,9 +122,7 @@ def with_precision(model, precision):
     several times faster; elsewhere it can be slower — measure, bench/RESULTS.md). The input layer
     stays float32, so the optimized image and its gradient are float32.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"Unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}.")
-    policy = PRECISIONS[precision]
+    policy = precision_module.POLICIES[precision_module.check(precision, tuple(precision_module.POLICIES))]
     if policy is None:
         return model
 

@@ -1,19 +1,21 @@
 """What the model computes in: ``'float32'``, ``'bfloat16'``, ``'float16'``, or ``'auto'``.
 
-``'auto'`` picks bfloat16 where this machine makes it clearly faster, float32 everywhere else:
+``'auto'`` picks bfloat16 where this machine is measured to compute it clearly faster, float32
+everywhere else:
 
-* a CPU with AMX (Intel Xeon 4th generation and later: the ``amx_bf16`` flag) and no depthwise or
-  grouped convolution between the input and the visualized layer: bfloat16. Measured on a 2-core
-  AMX Xeon, 16 filters at 128 px (bench/RESULTS.md §7b): VGG16 about 4×, ResNet50 1.7× and
-  DenseNet121 1.3× faster than float32; the images are as good when the float32 model judges
-  them (VGG16 with trained weights: 101% of float32's activation, EfficientNet-Lite0: 99%, §7);
-* depthwise or grouped convolutions: float32. oneDNN has no AMX kernel for them and the casts
-  around them cost more than the 1×1 convolutions gain (EfficientNet-Lite0 0.55×, MobileNetV2
-  0.77×);
-* no AMX (AMD, older Intel, Apple, ARM): float32. Without AMX, oneDNN emulates bfloat16 or uses
-  AVX-512 BF16 dot products only; not measured, so not assumed faster;
-* a GPU: float32. TensorFlow already runs float32 convolutions on tensor cores there (TF32, on
-  Ampere and later); mixed precision on GPU is not measured yet.
+* a CPU with AMX (Intel Xeon 4th generation and later: the ``amx_bf16`` flag), a channels-last
+  model with convolutions, and no depthwise, separable or grouped convolution between the input
+  and the visualized layer: bfloat16. Measured on a 2-core AMX Xeon, 16 filters at 128 px
+  (bench/RESULTS.md §7b): VGG16 about 4×, ResNet50 1.7×, DenseNet121 1.25–1.35× faster than
+  float32. The images are as good when the float32 model judges them: 101 % of float32's
+  activation on VGG16 with trained weights (§7; the other two were timed with random weights);
+* depthwise, separable or grouped convolutions: float32. oneDNN has no AMX kernel for them and
+  the casts around them cost more than the 1×1 convolutions gain (EfficientNet-Lite0 0.53–0.59×,
+  MobileNetV2 0.77×);
+* no AMX (AMD, older Intel, Apple, ARM), a GPU, a model without convolutions (Dense only), a
+  channels-first model, or a model nested inside the model (``model_cut.with_precision`` rebuilds
+  the outer layers only): float32 — not measured, or not possible, so not assumed faster. On a GPU
+  TensorFlow already runs float32 convolutions on tensor cores (TF32, Ampere and later).
 
 The optimized image and its gradient stay float32 in every case (``model_cut.with_precision``).
 """
@@ -21,10 +23,23 @@ from __future__ import annotations
 
 import functools
 
-CHOICES = ("float32", "bfloat16", "float16", "auto")
+import keras
+
+# Keras's dtype policy for each concrete precision (None: the model as it is).
+POLICIES = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+CHOICES = (*POLICIES, "auto")
 
 # Layers whose bfloat16 kernels are slower than float32 on AMX CPUs (no AMX kernel in oneDNN).
-_SLOW_IN_BFLOAT16 = ("DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D")
+_SLOW_IN_BFLOAT16 = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D,
+                     keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
+_CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+
+
+def check(precision, choices=CHOICES):
+    """``precision`` if it is one of ``choices``, else a ValueError that lists them."""
+    if precision not in choices:
+        raise ValueError(f"Unknown precision {precision!r}: use one of {', '.join(map(repr, choices))}.")
+    return precision
 
 
 @functools.cache
@@ -47,24 +62,30 @@ def _has_gpu() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def slow_layers(model) -> list:
+def _all_layers(model):
+    """The layers of ``model``, those inside nested models (a backbone used as a layer) included."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+
+
+def bfloat16_slow_layers(model) -> list:
     """Names of the layers of ``model`` that compute slower in bfloat16 than in float32 on AMX."""
-    return [layer.name for layer in model.layers
-            if type(layer).__name__ in _SLOW_IN_BFLOAT16 or getattr(layer, "groups", 1) > 1]
+    return [layer.name for layer in _all_layers(model)
+            if isinstance(layer, _SLOW_IN_BFLOAT16)
+            or (isinstance(layer, _CONVOLUTIONS) and getattr(layer, "groups", 1) > 1)]
 
 
 def resolve(precision, model) -> str:
     """``precision`` as the cut ``model`` will compute: ``'auto'`` becomes a concrete choice
     (see the module's docstring); the others are checked and returned as they are."""
-    if precision not in CHOICES:
-        raise ValueError(f"Unknown precision {precision!r}: use one of {', '.join(map(repr, CHOICES))}.")
-    if precision != "auto":
+    if check(precision) != "auto":
         return precision
-    import keras
-
-    if _has_gpu() or "amx_bf16" not in cpu_flags() or slow_layers(model):
-        return "float32"
-    if not any(isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
-                                  keras.layers.Dense)) for layer in model.layers):
-        return "float32"  # nothing for AMX to speed up
-    return "bfloat16"
+    convolutions = [layer for layer in model.layers if isinstance(layer, _CONVOLUTIONS)]
+    measured_faster = (
+        "amx_bf16" in cpu_flags() and not _has_gpu()
+        and convolutions and all(layer.data_format == "channels_last" for layer in convolutions)
+        and not bfloat16_slow_layers(model)
+        and not any(isinstance(layer, keras.Model) for layer in model.layers))
+    return "bfloat16" if measured_faster else "float32"

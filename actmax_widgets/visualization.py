@@ -170,21 +170,27 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
     parameterization = parameterizations.get(param)
     grad_modifier_fn = grad_modifiers.get(grad_modifier)
     input_modifiers = modifiers_module.checked(input_modifiers)
-    key = (info.name, size, objective, _settings_key(parameterization),
-           tuple(_settings_key(m) for m in input_modifiers), _settings_key(grad_modifier),
-           norm_grads, jit_compile, repr(sorted((optimizer_settings or {}).items())), diversity, precision,
-           uncap_relu6, fold_batchnorm, target_channels_only)
+    precision_module.check(precision)
+
+    def key(computed_in):
+        return (info.name, size, objective, _settings_key(parameterization),
+                tuple(_settings_key(m) for m in input_modifiers), _settings_key(grad_modifier), norm_grads,
+                jit_compile, repr(sorted((optimizer_settings or {}).items())), diversity, computed_in,
+                uncap_relu6, fold_batchnorm, target_channels_only)
+
     with _CACHE_LOCK:
         per_model = _COMPILED.setdefault(modified, {})
-        compiled = per_model.get(key)
+        compiled = per_model.get(key(precision))
         if compiled is None:
             cut, info = model_cut.cut_at(modified, info.name, size)
             if fold_batchnorm:
                 cut = batchnorm_folding.fold_batchnorm(cut, keep={info.name})
             if uncap_relu6:
                 cut = backprop_modifiers.without_relu6_ceiling(cut)
-            computed_in = precision_module.resolve(precision, cut)
-            cut = model_cut.with_precision(cut, computed_in)
+            computed_in, cut = _in_precision(cut, precision)
+            # 'auto' shares the compiled step of the precision it resolved to.
+            compiled = per_model.get(key(computed_in))
+        if compiled is None:
             channels_first = catalogue.model_is_channels_first(modified)
             image = cut.inputs[0]
             # Only the target channels of the layer are computed where its channels are separable
@@ -198,11 +204,24 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
             if diversity:
                 losses.append((Diversity(cut.layers[-1], channel_axis=info.channel_axis), 0.0))
             problem = Problem(image, losses, channels_first=channels_first, precision=computed_in)
-            compiled = per_model[key] = CompiledOptimizer(
+            compiled = per_model[key(computed_in)] = CompiledOptimizer(
                 problem, parameterization, input_modifiers, grad_modifier_fn, norm_grads,
                 maximize_loss=grad_modifier == "negate", jit_compile=jit_compile,
                 optimizer_settings=optimizer_settings)
+        per_model[key(precision)] = compiled
     return compiled, info
+
+
+def _in_precision(cut, precision):
+    """``(what it computes in, the cut model in it)``. A model that cannot be rebuilt in bfloat16
+    (custom layers without a dtype) stays float32 under ``'auto'``: the user did not ask for it."""
+    computed_in = precision_module.resolve(precision, cut)
+    try:
+        return computed_in, model_cut.with_precision(cut, computed_in)
+    except ValueError:
+        if precision != "auto":
+            raise
+        return "float32", cut
 
 
 def target_labels(info, targets, labels=None):
@@ -294,12 +313,11 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
         False, or the style's (True for ``'fourier'`` and ``'lucid'``).
     precision : {'float32', 'auto', 'bfloat16', 'float16'}
         What the model computes in (the image and its gradient stay float32). ``'bfloat16'``
-        runs convolutions several times faster on CPUs with AMX (about 4× on VGG16 here,
-        bench/RESULTS.md §7) and on recent GPUs, but slower on depthwise-heavy nets on CPU
-        (EfficientNet-Lite0: 0.55×). ``'auto'`` picks bfloat16 only where it is measured faster
-        (an AMX CPU, no depthwise convolution up to ``layer``; ``precision`` module) and float32
-        elsewhere; ``result.precision`` says which ran. Default float32: exact, the model's own
-        numbers.
+        runs convolutions several times faster on CPUs with AMX and on recent GPUs, but slower on
+        depthwise-heavy nets on CPU. ``'auto'`` picks bfloat16 only where it is measured faster
+        (an AMX CPU, no depthwise convolution up to ``layer``; the ``precision`` module has the
+        rule and the figures) and float32 elsewhere; ``result.precision`` says which ran.
+        Default float32: exact, the model's own numbers.
     diversity : float
         Weight of Lucid's diversity penalty: list a filter several times (``[5, 5, 5, 5]``) and
         its copies, optimized in one batch, are pushed towards different patterns (similar Gram

@@ -135,7 +135,7 @@ def _auto_precision(net, layer):
 
     compiled, _ = compiled_for(net, layer, image_size=common.IMAGE_SIZE, precision="auto")
     return {"auto_precision": compiled.problem.precision,
-            "slow_layers": len(precision.slow_layers(compiled.problem.loss_model))}
+            "slow_layers": len(precision.bfloat16_slow_layers(compiled.problem.loss_model))}
 
 
 # -- 2. one at a time (keras-vis's loop) vs batched -----------------------------------------------
@@ -416,20 +416,15 @@ def precision_rule(n, steps, rounds=2):
     ``actmax_widgets.precision`` can be checked against the speed-up it stands for."""
     import keras
 
-    from actmax_widgets import precision
     from actmax_widgets.visualization import compiled_for
 
     out = {"n": n, "steps": steps, "rounds": rounds, "models": []}
     for name, layer in RULE_MODELS.items():
         net = getattr(keras.applications, name)(weights=None, include_top=False,
                                                 input_shape=(common.IMAGE_SIZE, common.IMAGE_SIZE, 3))
-        runs = {}
-        for computed_in in ("float32", "bfloat16", "auto"):
-            compiled, info = compiled_for(net, layer, image_size=common.IMAGE_SIZE, precision=computed_in)
-            runs[computed_in] = (compiled, info)
-        auto = runs.pop("auto")[0].problem
-        row = {"model": name, "layer": layer, "auto": auto.precision,
-               "slow_layers": len(precision.slow_layers(auto.loss_model))}
+        runs = {computed_in: compiled_for(net, layer, image_size=common.IMAGE_SIZE, precision=computed_in)
+                for computed_in in ("float32", "bfloat16")}
+        row = {"model": name, "layer": layer, **_auto_precision(net, layer)}
         times = {p: [] for p in runs}
         for compiled, info in runs.values():
             _timed_run(compiled, n, 1, info.n_filters)  # trace

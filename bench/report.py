@@ -438,6 +438,7 @@ def memory(results, out_dir):
     # a few MiB once in a while. Count the runs that grew, so the two read apart.
     changes = [b - a for a, b in zip(tail, tail[1:])]
     jumps = [c for c in changes if c >= 1.0]
+    arenas_only = jumps and abs(statistics.median(changes)) < 0.05 and len(jumps) <= len(changes) // 10
     return "\n".join([
         f"## 6. Memory over {r['runs']} consecutive runs ({MODEL_NAMES[r['model']]} `{r['layer']}`, "
         f"{r['n']} different filters per run, {r['steps']} steps, 128 px)",
@@ -446,7 +447,8 @@ def memory(results, out_dir):
         f"(growth {rss[-1] - rss[0]:+,.1f} MiB in all; {slope:+.2f} MiB per run over runs "
         f"{len(rss) // 5 + 1}–{len(rss)}: the median run adds {statistics.median(changes):+.2f} MiB, "
         f"{len(jumps)} of {len(changes)} runs add ≥ 1 MiB"
-        + (f", at most {max(jumps):.1f} MiB — allocator arenas, not growth per run" if jumps else "")
+        + (f", at most {max(jumps):.1f} MiB" if jumps else "")
+        + (" — allocator arenas, not growth per run" if arenas_only else "")
         + f"). Run time: first {_f(r['seconds'][0])} s (traces), then median "
         f"{_ms(statistics.median(r['seconds'][1:]))} ms.",
         "",
@@ -535,7 +537,8 @@ def precision_rule(results):
     for row in r["models"]:
         t = row["step_s"]
         rows.append([row["model"] + " (random weights)", f"`{row['layer']}`", row["slow_layers"],
-                     _ms(t["float32"]), _ms(t["bfloat16"]), f"{t['float32'] / t['bfloat16']:.2f}×", row["auto"]])
+                     _ms(t["float32"]), _ms(t["bfloat16"]), f"{t['float32'] / t['bfloat16']:.2f}×",
+                     row.get("auto_precision", row.get("auto"))])
     return "\n".join([
         f"### 7b. What `precision=\"auto\"` picks ({r['n']} filters, 128 px)",
         "",

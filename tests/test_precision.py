@@ -7,6 +7,7 @@ import pytest
 from keras import layers
 
 from actmax_widgets import model_cut, precision, visualize_filters
+from actmax_widgets.visualization import compiled_for
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def test_bfloat16_copy_computes_in_bfloat16_with_float32_input_and_weights(relu_
     full, half = np.asarray(relu_net(x)), np.asarray(reduced(x)).astype("float32")
     assert np.allclose(full, half, atol=0.05 * np.abs(full).max())
     assert model_cut.with_precision(relu_net, "float32") is relu_net
-    with pytest.raises(ValueError, match="float32, bfloat16, float16"):
+    with pytest.raises(ValueError, match="'float32', 'bfloat16', 'float16'"):
         model_cut.with_precision(relu_net, "int8")
 
 
@@ -68,10 +69,12 @@ def test_auto_picks_bfloat16_on_an_amx_cpu_for_plain_convolutions(machine, relu_
 
 def test_auto_keeps_float32_where_bfloat16_is_not_measured_faster(machine, relu_net, depthwise_net):
     machine(amx=True)
-    assert precision.slow_layers(depthwise_net) == ["depthwise"]
+    assert precision.bfloat16_slow_layers(depthwise_net) == ["depthwise"]
     assert precision.resolve("auto", depthwise_net) == "float32"  # no AMX kernel for depthwise
     pooling_only = keras.Sequential([keras.Input((8, 8, 3)), layers.MaxPooling2D(2)])
     assert precision.resolve("auto", pooling_only) == "float32"  # nothing for AMX to speed up
+    backbone_inside = keras.Sequential([keras.Input((32, 32, 3)), depthwise_net, layers.Conv2D(4, 1)])
+    assert precision.resolve("auto", backbone_inside) == "float32"  # found inside the nested model
     machine(amx=False)
     assert precision.resolve("auto", relu_net) == "float32"
     machine(amx=True, gpu=True)
@@ -96,3 +99,51 @@ def test_auto_run_reports_what_it_computed_in(machine, relu_net, depthwise_net):
     exact = visualize_filters(relu_net, "conv_b", [0, 1], **options)
     assert exact.precision == "float32"  # the default stays exact
     assert np.all(fast.activation_history[-1] > fast.activation_history[0])
+
+
+def test_auto_judges_each_kind_of_layer_by_what_was_measured(machine):
+    machine(amx=True)
+
+    def net(*hidden, shape=(16, 16, 4)):
+        inputs = keras.Input(shape)
+        x = inputs
+        for layer in hidden:
+            x = layer(x)
+        return keras.Model(inputs, x)
+
+    assert precision.resolve("auto", net(layers.Conv2D(8, 3), layers.GroupNormalization(2))) == "bfloat16"
+    assert precision.resolve("auto", net(layers.SeparableConv2D(8, 3))) == "float32"
+    assert precision.resolve("auto", net(layers.Conv2D(8, 3, groups=2))) == "float32"
+    assert precision.resolve("auto", net(layers.Dense(8), shape=(4,))) == "float32"  # not measured
+    channels_first = net(layers.Conv2D(8, 3, data_format="channels_first"), shape=(4, 16, 16))
+    assert precision.resolve("auto", channels_first) == "float32"  # not measured
+
+
+class _NoDtypeArgument(layers.Layer):
+    """A custom layer whose constructor takes no dtype: it cannot be rebuilt in bfloat16."""
+
+    def __init__(self):
+        super().__init__()
+
+    def call(self, x):
+        return x * 2.0
+
+
+def test_auto_keeps_float32_for_a_model_that_cannot_be_rebuilt_in_bfloat16(machine):
+    machine(amx=True)
+    inputs = keras.Input((16, 16, 3))
+    x = _NoDtypeArgument()(inputs)
+    net = keras.Model(inputs, layers.Conv2D(4, 3, activation="relu", name="conv")(x))
+    with pytest.raises(ValueError, match="cannot be rebuilt in bfloat16"):
+        visualize_filters(net, "conv", [0], max_iter=2, precision="bfloat16")  # asked for by name
+    result = visualize_filters(net, "conv", [0, 1], max_iter=2, precision="auto")
+    assert result.precision == "float32"
+
+
+def test_auto_shares_the_compiled_step_of_what_it_resolves_to(machine, relu_net):
+    machine(amx=True)
+    auto, _ = compiled_for(relu_net, "conv_a", image_size=32, precision="auto")
+    named, _ = compiled_for(relu_net, "conv_a", image_size=32, precision="bfloat16")
+    assert auto is named and auto.problem.precision == "bfloat16"
+    with pytest.raises(ValueError, match="Unknown precision 'half'"):
+        compiled_for(relu_net, "conv_a", image_size=32, precision="half")

@@ -28,9 +28,10 @@ def conv_model():
     return keras.Model(inputs, outputs, name="tiny")
 
 
-def make_widget(model, prepare=False, **kwargs):
-    """A widget with fast settings; no background tracing unless asked (tests of it below)."""
-    widget = ActMaxWidget(model, prepare=prepare, **kwargs)
+def make_widget(model, prepare=False, precision="float32", **kwargs):
+    """A widget with fast settings; no background tracing unless asked (tests of it below); float32
+    unless asked, so that the tests run alike on CPUs with and without AMX (``auto``)."""
+    widget = ActMaxWidget(model, prepare=prepare, precision=precision, **kwargs)
     widget.controls.steps.value = 10
     widget.controls.image_size.value = 64
     # An untrained model's activations are tiny next to the preset's smoothing: let them lead.
@@ -120,16 +121,26 @@ def test_precision_setting_reaches_the_run_and_the_status_line(conv_model):
     assert widget.result.precision == "float32" and "bfloat16" not in widget.grid.status
 
 
-def test_widget_defaults_to_auto_precision_which_keeps_float32_without_amx(monkeypatch):
+@pytest.mark.parametrize("amx", [True, False])
+def test_widget_defaults_to_auto_precision(monkeypatch, amx):
     from actmax_widgets import precision
 
-    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))  # no AMX
+    flags = {"avx2", "fma"} | ({"amx_bf16"} if amx else set())
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(precision, "_has_gpu", lambda: False)
     inputs = keras.Input((24, 24, 3))
     net = keras.Model(inputs, layers.Conv2D(4, 3, activation="relu", name="only_conv")(inputs))
-    widget = make_widget(net, filters=[0, 1])
+    widget = ActMaxWidget(net, filters=[0, 1], prepare=False, steps=5, image_size=64)
     assert widget.controls.precision.value == "auto"
     widget.run(blocking=True)
-    assert widget.result.precision == "float32" and "bfloat16" not in widget.grid.status
+    expected = "bfloat16" if amx else "float32"
+    assert widget.result.precision == expected
+    assert widget.grid.status.endswith("· bfloat16") == amx
+
+
+def test_widget_refuses_an_unknown_precision_by_name(conv_model):
+    with pytest.raises(ValueError, match="Unknown precision 'float64'.*'auto'"):
+        ActMaxWidget(conv_model, precision="float64", prepare=False)
 
 
 def test_dense_tiles_are_labelled_with_class_names(conv_model):
@@ -160,6 +171,22 @@ def test_steps_are_traced_ahead_so_the_first_run_draws_without_compiling(conv_mo
     widget.grid.observe(lambda change: states.append(change["new"]), "state")
     widget.run(blocking=True)
     assert widget.result.compile_seconds == 0.0 and "compiling" not in states
+
+
+def test_run_at_once_reuses_the_step_its_preparer_has_not_started_yet(conv_model, monkeypatch):
+    from actmax_widgets.widget.job import VisualizationJob
+
+    prepare_pending = VisualizationJob._prepare_pending
+
+    def scheduled_late(self):  # a busy machine: the preparer thread starts after Run was pressed
+        time.sleep(0.5)
+        prepare_pending(self)
+
+    monkeypatch.setattr(VisualizationJob, "_prepare_pending", scheduled_late)
+    widget = ActMaxWidget(keras.models.clone_model(conv_model), layer="conv_b", filters=[0, 1],
+                          steps=5, image_size=64)
+    widget.run(blocking=True)
+    assert widget.result.compile_seconds == 0.0
 
 
 def test_tracing_ahead_leaves_numpy_s_global_generator_alone(conv_model):

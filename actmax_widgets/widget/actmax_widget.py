@@ -8,9 +8,9 @@ from collections import Counter
 import ipywidgets as w
 import numpy as np
 
-from .. import models, render
+from .. import models, precision as precision_module, render
 from ..device import device_name
-from .controls import Controls
+from .controls import PRECISION_OPTIONS, Controls
 from .grid import GridWidget
 from .job import Listener, VisualizationJob
 from .presets import DEFAULT_PRESET
@@ -41,10 +41,11 @@ class ActMaxWidget(w.VBox):
     steps, image_size : int, optional
         Override the preset's values.
     precision : str
-        ``'auto'`` (default: bfloat16 where this machine computes it clearly faster — an AMX CPU
-        and no depthwise convolutions up to the layer, 1.3–4.4× there with images as good — and
-        float32 elsewhere; see ``actmax_widgets.precision``), ``'float32'`` (exact, the core's
-        default) or ``'bfloat16'``. Also in Settings; the status line names a reduced precision.
+        ``'auto'`` (default: bfloat16 where this machine is measured to compute it clearly faster
+        with images as good — an AMX CPU and no depthwise convolutions up to the layer — and
+        float32 elsewhere; ``actmax_widgets.precision`` has the rule and the figures),
+        ``'float32'`` (exact, the core's default) or ``'bfloat16'``. Also in Settings; the status
+        line names a reduced precision.
     prepare : bool
         Trace the compiled step for the current settings in the background as soon as they
         change (a second or more per layer), so Run starts drawing at once. Default True.
@@ -63,7 +64,8 @@ class ActMaxWidget(w.VBox):
             self.controls.steps.value = steps
         if image_size is not None:
             self.controls.image_size.value = image_size
-        self.controls.precision.value = precision
+        self.controls.precision.value = precision_module.check(
+            precision, tuple(value for _, value in PRECISION_OPTIONS))
         self.grid = GridWidget()
         self._device = device_name()
         self._listener = _GridUpdater(self)

@@ -31,10 +31,10 @@ DIVERSITY_TOOLTIP = (
 )
 
 
-PRECISION_OPTIONS = [("auto (fastest here)", "auto"), ("float32 (exact)", "float32"), ("bfloat16", "bfloat16")]
+PRECISION_OPTIONS = [("auto (bfloat16 where faster)", "auto"), ("float32 (exact)", "float32"), ("bfloat16", "bfloat16")]
 PRECISION_TOOLTIP = (
     "What the model computes in (the image stays float32). auto: bfloat16 on CPUs with AMX when "
-    "the net has no depthwise convolutions (1.3–4× faster there, images as good), float32 elsewhere."
+    "the net has no depthwise convolutions (measured faster there, images as good), float32 elsewhere."
 )
 
 

@@ -170,7 +170,11 @@ class VisualizationJob:
             raise RuntimeError("A run is in progress: stop() it first.")
         self._stop = threading.Event()
         with self._lock:
-            self._pending = None  # this run replaces whatever was waiting to be prepared
+            # This run replaces a different request still waiting to be prepared. The same one is
+            # kept: the preparer traces it and the run reuses it (dropping it would leave a
+            # preparer thread that has not picked it up yet with nothing to do).
+            if self._pending != request:
+                self._pending = None
             preparer = self._preparer
         if blocking:
             self._run(request, self._stop, reraise=True, after=preparer)

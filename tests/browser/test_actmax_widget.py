@@ -147,7 +147,7 @@ def test_settings_show_every_choice_by_name(lab_server, page):
         select = output.locator(f".widget-dropdown:has(label:text-is('{name}')) select")
         expect(select).to_be_visible()
         shown[name] = select.evaluate("s => s.selectedIndex >= 0 ? s.options[s.selectedIndex].text.replace(/\u00a0/g, ' ') : ''")
-    assert shown == {"Grad modifier": "none", "Backprop": "none", "Precision": "auto (fastest here)"}, shown
+    assert shown == {"Grad modifier": "none", "Backprop": "none", "Precision": "auto (bfloat16 where faster)"}, shown
     steps = output.locator(".widget-slider:has(label:text-is('Steps')) .widget-readout")
     expect(steps).to_have_text("128")  # as set from code, not rounded to the slider's step
     screenshot(page, "widget-settings")
