@@ -6,12 +6,12 @@ everywhere else:
 * a CPU with AMX (Intel Xeon 4th generation and later: the ``amx_bf16`` flag), a channels-last
   model with convolutions, and no depthwise, separable or grouped convolution between the input
   and the visualized layer: bfloat16. Measured on a 2-core AMX Xeon, 16 filters at 128 px
-  (bench/RESULTS.md §7b): VGG16 about 4×, ResNet50 1.7×, DenseNet121 1.25–1.35× faster than
+  (bench/RESULTS.md §7b): VGG16 about 4×, ResNet50 1.7×, DenseNet121 1.2–1.35× faster than
   float32. The images are as good when the float32 model judges them: 101 % of float32's
   activation on VGG16 with trained weights (§7; the other two were timed with random weights);
 * depthwise, separable or grouped convolutions: float32. oneDNN has no AMX kernel for them and
   the casts around them cost more than the 1×1 convolutions gain (EfficientNet-Lite0 0.53–0.59×,
-  MobileNetV2 0.77×);
+  MobileNetV2 0.77–0.78×);
 * no AMX (AMD, older Intel, Apple, ARM), a GPU, a model without convolutions (Dense only), a
   channels-first model, or a model nested inside the model (``model_cut.with_precision`` rebuilds
   the outer layers only): float32 — not measured, or not possible, so not assumed faster. On a GPU
