@@ -77,19 +77,18 @@ class Problem:
              if isinstance(loss, (ChannelActivations, ActivationMaximization))), None)
 
     def to_model_format(self, images):
-        """Channels-last images as the model takes them."""
+        """Channels-last images (a tensor, or a numpy batch such as keras-vis's callbacks see) in
+        the model's layout."""
         if not self.channels_first:
             return images
+        if isinstance(images, np.ndarray):
+            return np.moveaxis(images, -1, 1)
         rank = len(images.shape)
         return tf.transpose(images, [0, rank - 1] + list(range(1, rank - 1)))
 
     def from_model_format(self, array):
         """A numpy batch in the model's layout, channels-last."""
         return np.moveaxis(array, 1, -1) if self.channels_first else array
-
-    def to_model_layout(self, array):
-        """A channels-last numpy batch in the model's layout (what keras-vis's callbacks see)."""
-        return np.moveaxis(array, -1, 1) if self.channels_first else array
 
 
 def gram_similarity(features, masks):

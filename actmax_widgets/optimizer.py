@@ -106,8 +106,8 @@ class Optimizer:
             if not callbacks:
                 return
             named = [(name, float(value)) for name, value in zip(self.loss_names, step.terms[:, 0])]
-            grads = self.problem.to_model_layout(step.grads.numpy())
-            wrt_value = self.problem.to_model_layout(step.images.numpy())
+            grads = self.problem.to_model_format(step.grads.numpy())
+            wrt_value = self.problem.to_model_format(step.images.numpy())
             for callback in callbacks:
                 callback.callback(step.step, named, float(step.total[0]), grads, wrt_value)
 
@@ -119,8 +119,8 @@ class Optimizer:
             for callback in callbacks:
                 callback.on_end()
         img = parameterization.display(record.best_images[0], self.input_range)
-        grads = None if record.last_grads is None else self.problem.to_model_layout(record.last_grads)
-        wrt_value = None if record.last_images is None else self.problem.to_model_layout(record.last_images)
+        grads = None if record.last_grads is None else self.problem.to_model_format(record.last_grads)
+        wrt_value = None if record.last_images is None else self.problem.to_model_format(record.last_images)
         return img, grads, wrt_value
 
     def _start(self, seed_input, image_size):

@@ -2,6 +2,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from keras import ops
 
 from actmax_widgets import parameterizations
@@ -159,7 +160,8 @@ def test_channels_first_problem_works_on_channels_last_images():
     problem = Problem(image, [(Quadratic(image), 1.0)], channels_first=True)
     assert problem.image_shape == (6, 5, 3)
     batch = np.arange(2 * 6 * 5 * 3, dtype="float32").reshape(2, 6, 5, 3)
-    np.testing.assert_array_equal(problem.to_model_format(batch).numpy(), np.moveaxis(batch, -1, 1))
+    np.testing.assert_array_equal(problem.to_model_format(tf.constant(batch)).numpy(), np.moveaxis(batch, -1, 1))
+    np.testing.assert_array_equal(problem.to_model_format(batch), np.moveaxis(batch, -1, 1))  # numpy stays numpy
     np.testing.assert_array_equal(problem.from_model_format(np.moveaxis(batch, -1, 1)), batch)
 
 
