@@ -187,10 +187,11 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
                 cut = batchnorm_folding.fold_batchnorm(cut, keep={info.name})
             if uncap_relu6:
                 cut = backprop_modifiers.without_relu6_ceiling(cut)
-            computed_in, cut = _in_precision(cut, precision)
-            # 'auto' shares the compiled step of the precision it resolved to.
+            # 'auto' shares the compiled step of the precision it resolves to (no second clone).
+            computed_in = precision_module.resolve(precision, cut)
             compiled = per_model.get(key(computed_in))
         if compiled is None:
+            computed_in, cut = _in_precision(cut, computed_in, fall_back=precision == "auto")
             channels_first = catalogue.model_is_channels_first(modified)
             image = cut.inputs[0]
             # Only the target channels of the layer are computed where its channels are separable
@@ -212,14 +213,14 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
     return compiled, info
 
 
-def _in_precision(cut, precision):
-    """``(what it computes in, the cut model in it)``. A model that cannot be rebuilt in bfloat16
-    (custom layers without a dtype) stays float32 under ``'auto'``: the user did not ask for it."""
-    computed_in = precision_module.resolve(precision, cut)
+def _in_precision(cut, computed_in, fall_back):
+    """``(what it computes in, the cut model in it)``. With ``fall_back`` (``'auto'`` picked
+    ``computed_in``, the user did not ask for it), a model that cannot be rebuilt in it (custom
+    layers without a dtype) stays float32 instead of failing."""
     try:
         return computed_in, model_cut.with_precision(cut, computed_in)
     except ValueError:
-        if precision != "auto":
+        if not fall_back:
             raise
         return "float32", cut
 

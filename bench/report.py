@@ -538,7 +538,7 @@ def precision_rule(results):
         t = row["step_s"]
         rows.append([row["model"] + " (random weights)", f"`{row['layer']}`", row["slow_layers"],
                      _ms(t["float32"]), _ms(t["bfloat16"]), f"{t['float32'] / t['bfloat16']:.2f}×",
-                     row.get("auto_precision", row.get("auto"))])
+                     row["auto_precision"]])
     return "\n".join([
         f"### 7b. What `precision=\"auto\"` picks ({r['n']} filters, 128 px)",
         "",
