@@ -128,7 +128,7 @@ class Controls:
                                         tooltip=LINEAR_TOOLTIP, layout=_layout("220px"))
         self.linear_help = w.HTML(f'<span title="{LINEAR_TOOLTIP}" style="cursor:help">ⓘ</span>')
         self.precision = w.Dropdown(options=PRECISION_OPTIONS, value="auto", description="Precision",
-                                    style=_STYLE, layout=_layout("310px"), tooltip=PRECISION_TOOLTIP)
+                                    style=_STYLE, layout=_layout("350px"), tooltip=PRECISION_TOOLTIP)
         self.seed = w.IntText(value=0, description="Seed", style=_STYLE, layout=_layout("200px"),
                               tooltip="Same seed, same images")
         self.run_button = w.Button(description="Run", button_style="success", icon="play",
