@@ -9,6 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+WORKSHOP := workshop
 
 .PHONY: setup lab test test-python test-js test-notebooks test-browser bench grid clean
 
@@ -21,8 +22,14 @@ $(STAMP): pyproject.toml js/package.json js/package-lock.json
 	$(BIN)/python -m pip install --quiet -e '.[cpu,test]'
 	touch $(STAMP)
 
+# The notebooks open as working copies in workshop/ (git-ignored): what a user runs and saves
+# there never touches the committed notebooks/ (kept without outputs, which the tests check),
+# and a copy someone already edited is never overwritten. allow_root: containers and cloud
+# VMs often run as root, where Jupyter refuses to start without it (it changes nothing otherwise).
 lab: setup
-	$(BIN)/jupyter lab notebooks/01_quickstart.ipynb
+	mkdir -p $(WORKSHOP)
+	for nb in notebooks/*.ipynb; do [ -e $(WORKSHOP)/$$(basename $$nb) ] || cp $$nb $(WORKSHOP)/; done
+	$(BIN)/jupyter lab --ServerApp.allow_root=True $(WORKSHOP)/01_quickstart.ipynb
 
 test: setup
 	bash tools/ensure_browser.sh
@@ -45,3 +52,4 @@ grid: setup
 
 clean:
 	rm -rf $(VENV) js/node_modules actmax_widgets/static test-artifacts
+	@echo "(your notebook copies in $(WORKSHOP)/ are kept)"

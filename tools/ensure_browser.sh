@@ -35,10 +35,10 @@ APT=($SUDO apt-get -y -q -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-c
 # A previous install that was interrupted leaves packages half-configured: finish it first.
 $SUDO dpkg --configure -a >/dev/null 2>&1 || true
 
-if ! "${APT[@]}" install chromium; then
+if ! "${APT[@]}" install --no-install-recommends chromium; then
     echo "ensure_browser: install failed, refreshing package lists and retrying" >&2
     "${APT[@]}" update
-    "${APT[@]}" install chromium
+    "${APT[@]}" install --no-install-recommends chromium
 fi
 
 if ! installed; then
