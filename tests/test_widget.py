@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 import threading
 import time
 
@@ -367,3 +368,145 @@ def test_presets_keep_diverse_mode(conv_model):
     request = controls.request()
     assert request.targets == (3, 3, 3, 3) and request.diversity == 3
     assert request.steps == PRESETS["workshop quality"]["steps"]
+
+
+# -- never silent, never stale (issue #18), and the widget's lifecycle (#12) -----------------
+
+
+def wait_for_tiles(widget, count, timeout=60):
+    deadline = time.perf_counter() + timeout
+    while len(widget.grid.tiles) != count and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    assert len(widget.grid.tiles) == count, f"{len(widget.grid.tiles)} tiles, expected {count}"
+
+
+def test_run_says_at_once_that_it_prepares_and_counts_time_from_the_click(conv_model, monkeypatch):
+    from actmax_widgets.widget import job
+
+    release = threading.Event()
+    real = job.visualize_filters
+
+    def slow_to_prepare(*args, **kwargs):  # cutting a big model and tracing its step take seconds
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(job, "visualize_filters", slow_to_prepare)
+    widget = make_widget(conv_model, layer="conv_b", filters=[0, 1])
+    widget.run(blocking=True)
+    assert len(widget.grid.tiles) == 2
+    widget.controls.show_diverse("conv_b", 3)
+    widget.controls.copies.value = 3
+    widget.run()
+    grid = widget.grid
+    try:
+        # The old tiles are another request's: gone, with a captioned placeholder per new tile.
+        assert (grid.state, grid.tiles, grid.placeholder_count) == ("preparing", [], 3)
+        assert grid.placeholder_labels == ["3 · #1", "3 · #2", "3 · #3"]
+        assert grid.status == "preparing the model for layer conv_b…"
+        assert widget.images is None  # nothing of this run yet
+        time.sleep(0.5)
+    finally:
+        release.set()
+    widget.wait(60)
+    total, preparing = (float(x) for x in re.search(r"in ([\d.]+) s \(([\d.]+) s of it preparing the model\)",
+                                                    grid.status).groups())
+    assert 0.5 <= preparing <= total  # the half second held before the run started is counted
+    assert grid.state == "done" and len(grid.tiles) == 3
+
+
+def test_a_new_layer_in_the_picker_never_relabels_the_tiles_of_the_old_one(conv_model):
+    widget = make_widget(conv_model, layer="conv_b", filters=[0, 1, 2])
+    widget.run(blocking=True)
+    grid = widget.grid
+    widget.controls.layer_search.value = "conv_a"  # the search picks its first match
+    assert widget.controls.layer.value == "conv_a"
+    assert (grid.layer_name, grid.layer_kind, grid.next_layer) == ("conv_b", "conv 12 ch", "conv_a")
+    assert [info["filter"] for info in grid.tile_info] == [0, 1, 2] and grid.state == "done"
+    widget.controls.layer_search.value = ""
+    widget.controls.layer.value = "conv_b"  # back to the tiles' layer: nothing is stale
+    assert (grid.layer_name, grid.next_layer) == ("conv_b", "")
+    widget.controls.layer.value = "conv_a"
+    widget.run(blocking=True)
+    assert (grid.layer_name, grid.layer_kind, grid.next_layer) == ("conv_a", "conv 8 ch", "")
+
+
+def test_picking_a_layer_from_code_while_running_stops_the_run_and_keeps_its_name(conv_model):
+    widget = make_widget(conv_model, layer="conv_b", filters=[0, 1])
+    widget.controls.steps.value = 1000
+    widget.run()
+    wait_for_tiles(widget, 2)
+    widget.controls.layer.value = "conv_a"
+    assert not widget.running and widget.result.stopped
+    grid = widget.grid
+    assert (grid.state, grid.layer_name, grid.next_layer) == ("stopped", "conv_b", "conv_a")
+    assert len(grid.tiles) == 2 and widget.controls.run_button.description == "Run"
+
+
+def test_run_from_code_while_the_widget_runs_stops_that_run_and_does_what_it_asks(conv_model):
+    widget = make_widget(conv_model, layer="conv_b", filters=[0, 1])
+    widget.controls.steps.value = 1000
+    widget.controls.run_button.click()  # a run started in the widget
+    wait_for_tiles(widget, 2)
+    widget.controls.steps.value = 5
+    widget.controls.filter_text.value = "4-6"
+    result = widget.run(blocking=True)  # the next cell
+    assert result is widget.result and not result.stopped and result.steps == 5
+    assert result.targets == [4, 5, 6] and result.layer_name == "conv_b"
+    assert widget.images.shape[0] == 3 and widget.grid.state == "done"
+    widget.controls.steps.value = 1000
+    widget.run()
+    wait_for_tiles(widget, 3)
+    widget.run()  # run() too: the run in progress is stopped, a new one starts
+    assert widget.running
+    widget.stop()
+    widget.stop()  # nothing to stop: nothing happens
+    assert not widget.running and widget.grid.state == "stopped"
+
+
+def test_stop_while_the_step_is_traced_ahead_ends_the_run_at_once(conv_model, monkeypatch):
+    from actmax_widgets.widget.job import VisualizationJob
+
+    prepare_pending = VisualizationJob._prepare_pending
+    tracing = threading.Event()
+
+    def long_trace(self):
+        tracing.set()
+        time.sleep(3)  # a deep layer's step being traced in the background
+        prepare_pending(self)
+
+    monkeypatch.setattr(VisualizationJob, "_prepare_pending", long_trace)
+    widget = ActMaxWidget(keras.models.clone_model(conv_model), layer="conv_b", filters=[0, 1], steps=5,
+                          image_size=64, precision="float32")
+    assert tracing.wait(10)
+    widget.run()
+    assert widget.grid.state == "preparing"
+    widget.stop()
+    assert not widget.running and widget.grid.state == "stopped"
+    assert widget.grid.status.startswith("stopped while preparing the model")
+    assert widget.controls.run_button.description == "Run" and not widget.controls.layer.disabled
+    widget.close()
+
+
+def test_close_stops_the_run_and_ends_the_widget_s_threads(conv_model):
+    widget = ActMaxWidget(keras.models.clone_model(conv_model), layer="conv_b", filters=[0, 1], steps=1000,
+                          image_size=64, precision="float32")  # traces ahead on its own thread
+    job = widget._job
+    widget.run()
+    wait_for_tiles(widget, 2)
+    widget.close()
+    assert not widget.running and not job._thread.is_alive() and job._preparer is None
+    assert widget.grid.comm is None and widget.controls.layer.comm is None  # the views are closed
+    widget.controls.layer.value = "conv_a"  # nothing is traced ahead any more
+    assert job._preparer is None
+    with pytest.raises(RuntimeError, match="closed: create a new ActMaxWidget"):
+        widget.run()
+
+
+def test_opening_state_shows_the_preset_and_the_whole_filter_list(conv_model):
+    widget = ActMaxWidget(conv_model, layer="conv_b", filters=list(range(12)), prepare=False)
+    assert widget.controls.preset.value == "quick preview"
+    assert widget.controls.filter_text.value == "0-11"  # fits its box, unlike "0, 1, 2, …, 11"
+    assert ActMaxWidget(conv_model, filters=[0, 1, 2, 5, 7, 8], prepare=False).controls.filter_text.value == "0-2, 5, 7-8"
+    steps = PRESETS["quick preview"]["steps"]
+    assert ActMaxWidget(conv_model, steps=steps, prepare=False).controls.preset.value == "quick preview"
+    assert ActMaxWidget(conv_model, steps=steps + 1, prepare=False).controls.preset.value == "custom"

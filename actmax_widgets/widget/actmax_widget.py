@@ -39,7 +39,8 @@ class ActMaxWidget(w.VBox):
         ``'quick preview'`` (default), ``'workshop quality'``, ``'pixels, tuned'`` or
         ``'keras-vis defaults'`` (see ``widget.presets``).
     steps, image_size : int, optional
-        Override the preset's values.
+        Override the preset's values; a value the preset does not have shows the preset as
+        "custom" (what the widget will run).
     precision : str
         ``'auto'`` (default: bfloat16 where this machine is measured to compute it clearly faster
         with images as good — an AMX CPU and no depthwise convolutions up to the layer — and
@@ -52,7 +53,23 @@ class ActMaxWidget(w.VBox):
 
     Use from code: ``run(blocking=True)`` (scripts, tests, nbval), ``run()`` / ``stop()``,
     ``running``, ``images`` (latest ``(N, H, W, C)`` uint8), ``result`` (the last
-    ``ActMaxResult``), ``save(path)``.
+    ``ActMaxResult``), ``save(path)``, ``close()``.
+
+    When a run is already going (started by the Run button or by ``run()``):
+
+    - ``run()`` and ``run(blocking=True)`` stop it (waiting for its current step; its images
+      stay on the grid until the new run draws), then start a run with the current settings;
+      ``run(blocking=True)`` returns that run's ``ActMaxResult``.
+    - ``stop()`` asks it to stop after the current step and, with ``wait=True`` (default),
+      returns once it has; with no run going it does nothing.
+    - picking another layer from code (``w.controls.layer.value = ...``) stops it too: the grid
+      keeps the stopped run's tiles under their own layer's name, marked as from the previous
+      layer, until the next run.
+    - ``close()`` stops it, ends the widget's threads and closes its views.
+
+    ``images`` and ``result`` always belong to the latest run (``images`` is None until it
+    draws): to keep a run's images, keep the ``ActMaxResult`` that ``run(blocking=True)``
+    returns; ``result.layer_name`` and ``result.targets`` say what they are of.
     """
 
     def __init__(self, model, layer=None, filters=None, *, labels=None, preset=DEFAULT_PRESET,
@@ -73,7 +90,7 @@ class ActMaxWidget(w.VBox):
         self._images = None
         self._targets = []
         self.controls.run_button.on_click(lambda _: self._toggle())
-        self.controls.layer.observe(lambda _: self._show_layer(), "value")
+        self.controls.layer.observe(lambda _: self._layer_picked(), "value")
         self.controls.copies.observe(lambda _: self._offer_copies(), "value")
         self.grid.on_msg(self._on_grid_message)
         self._show_layer()
@@ -105,15 +122,21 @@ class ActMaxWidget(w.VBox):
         return self._images
 
     def run(self, blocking=False):
-        """Start a run with the current settings.
+        """Start a run with the current settings; a run already going is stopped first.
 
-        ``blocking=True`` runs in the calling thread and raises what went wrong (for scripts,
-        tests and nbval, which do not wait for threads); the grid still updates live.
+        ``blocking=True`` runs in the calling thread, returns the run's ``ActMaxResult`` and
+        raises what went wrong (for scripts, tests and nbval, which do not wait for threads);
+        the grid still updates live.
         """
+        if self._job.closed:
+            raise RuntimeError("This widget was closed: create a new ActMaxWidget to run again.")
         request = self.controls.request()  # raises ValueError on a bad filter list
         if not request.targets:
             raise ValueError("No filters selected.")
+        if self.running:  # started by the Run button, or by run() in an earlier cell
+            self.stop(wait=True)
         self._targets = list(request.targets)
+        self._listener.on_requested(request)  # the grid says it is working before any slow step
         self.controls.set_enabled(False)
         self._set_run_button(running=True)
         try:
@@ -122,10 +145,28 @@ class ActMaxWidget(w.VBox):
             if blocking:
                 self._set_run_button(running=False)
                 self.controls.set_enabled(True)
+        return self._job.result if blocking else None
 
     def stop(self, wait=True):
-        """Stop after the current step; the images reached so far are kept."""
-        self._job.stop(wait=wait)
+        """Stop after the current step; the images reached so far are kept. With ``wait``,
+        return once the run has ended (a step being traced is finished first)."""
+        self._job.stop(wait=wait, timeout=None)
+
+    def close(self):
+        """Stop the run, end the widget's threads (the run's and the one tracing steps ahead)
+        and close its views; the widget cannot run again."""
+        job = getattr(self, "_job", None)  # None: __init__ failed (close() runs on collection)
+        if job is not None:
+            job.shutdown(timeout=None)
+        # Controls hidden from the panel (the page number) are not among its children.
+        widgets = {id(widget): widget for widget in _descendants(self)}
+        controls = getattr(self, "controls", None)
+        for value in vars(controls).values() if controls is not None else ():
+            if isinstance(value, w.Widget):
+                widgets[id(value)] = value
+        for widget in widgets.values():
+            widget.close()
+        super().close()
 
     def wait(self, timeout=None):
         """Block until the current run ends."""
@@ -194,14 +235,41 @@ class ActMaxWidget(w.VBox):
         button.icon = "stop" if running else "play"
         button.button_style = "danger" if running else "success"
 
+    def _layer_picked(self):
+        """A new layer in the picker (or from code): a run still going is stopped, as its tiles
+        would otherwise arrive under a name that is not theirs."""
+        if self.running:
+            self.stop(wait=True)
+        self._show_layer()
+
     def _show_layer(self):
+        """The header names the tiles' layer; a picked layer that is not theirs is the next one."""
         info = self.controls.layer_info
-        self.grid.layer_name = info.name
-        self.grid.layer_kind = info.description.split(" — ", 1)[1]
+        shown = self._listener.layer_shown
+        grid = self.grid
+        with grid.hold_sync():
+            if grid.tiles and shown is not None and shown != info.name:
+                grid.next_layer = info.name
+                return
+            grid.next_layer = ""
+            grid.layer_name = info.name
+            grid.layer_kind = _kind(info)
 
     def _ended(self):
         self._set_run_button(running=False)
         self.controls.set_enabled(True)
+
+
+def _kind(info) -> str:
+    """"conv 144 ch" from a layer's picker description "name — conv 144 ch"."""
+    return info.description.split(" — ", 1)[1]
+
+
+def _descendants(widget):
+    """Every widget inside ``widget``'s children, depth first."""
+    for child in getattr(widget, "children", ()):
+        yield from _descendants(child)
+        yield child
 
 
 def readable_error(error) -> str:
@@ -231,24 +299,38 @@ class _GridUpdater(Listener):
         self.grid = widget.grid
         self._lock = threading.Lock()
         self._first_snapshot_at = None
-        self._started_at = None
+        self._requested_at = None  # Run pressed (or run() called): every time counts from here
+        self._started_at = None  # the model is cut and the step found: optimization begins
         self.layer_shown = None  # the layer of the tiles on screen (the picker may have moved on)
 
-    def on_started(self, request, needs_compile):
-        self._started_at = time.perf_counter()
-        self._first_snapshot_at = None
+    def on_requested(self, request):
+        """Called in run(), before anything slow: the previous tiles go (they are another
+        request's) and placeholders for the requested ones say the grid is working."""
+        self._requested_at = time.perf_counter()
+        self._started_at = self._first_snapshot_at = None
         self._request = request
         self.layer_shown = request.layer
+        self.widget._images = None
+        info = self.widget.controls._by_name[request.layer]
         grid = self.grid
-        with grid.hold_sync():
+        with self._lock, grid.hold_sync():
+            grid.set_tiles([], [])
+            grid.set_history(np.zeros((0, 0), "float32"))
+            grid.layer_name, grid.layer_kind, grid.next_layer = request.layer, _kind(info), ""
             grid.error = ""
             grid.progress = 0.0
             grid.placeholder_count = len(request.targets)
-            grid.state = "compiling" if needs_compile else "running"
-            grid.status = ("compiling the optimization step for this layer… (once per layer and size)"
-                           if needs_compile else f"starting · {self.widget._device}")
-            if needs_compile:
-                grid.set_tiles([], [])
+            grid.placeholder_labels = self._labels(range(len(request.targets)))
+            grid.state = "preparing"
+            grid.status = f"preparing the model for layer {request.layer}…"
+            grid.run_id += 1
+
+    def on_started(self, request, needs_compile):
+        self._started_at = time.perf_counter()
+        with self._lock, self.grid.hold_sync():
+            self.grid.state = "compiling" if needs_compile else "running"
+            self.grid.status = (f"compiling the optimization step for layer {request.layer}… "
+                                "(once per layer and size)" if needs_compile else f"starting · {self.widget._device}")
 
     def on_snapshot(self, snapshot):
         now = time.perf_counter()
@@ -266,22 +348,19 @@ class _GridUpdater(Listener):
             self.grid.state = "running"
             self.grid.status = self._status(snapshot, now)
 
-    def _infos(self, indices, activations, dead):
-        request = self._request
-        targets = request.targets
-        labels = request.labels
+    def _labels(self, indices):
+        """Tile captions: the filter index or class name, with " · #2" for a diverse copy."""
+        targets, labels = self._request.targets, self._request.labels
         copies = _copy_numbers(targets)
-        infos = []
-        for i in indices:
-            label = str(labels[targets[i]]) if labels else str(targets[i])
-            infos.append({
-                "filter": int(targets[i]),
-                "label": f"{label} · #{copies[i]}" if copies[i] else label,
-                "activation": float(activations[i]),
-                "dead": bool(dead[i]),
-                "copy": copies[i],
-            })
-        return infos
+        names = [str(labels[targets[i]]) if labels else str(targets[i]) for i in indices]
+        return [f"{name} · #{copies[i]}" if copies[i] else name for i, name in zip(indices, names)]
+
+    def _infos(self, indices, activations, dead):
+        targets = self._request.targets
+        copies = _copy_numbers(targets)
+        return [{"filter": int(targets[i]), "label": label, "activation": float(activations[i]),
+                 "dead": bool(dead[i]), "copy": copies[i]}
+                for i, label in zip(indices, self._labels(indices))]
 
     def _status(self, snapshot, now):
         first_time, first_step = self._first_snapshot_at
@@ -299,7 +378,6 @@ class _GridUpdater(Listener):
             self.widget._images = result.images
             pngs = [render.to_png(image) for image in result.images]
             infos = self._infos(range(len(result.images)), result.final_activations, result.dead)
-        seconds = time.perf_counter() - (self._started_at or time.perf_counter())
         with self._lock, self.grid.hold_sync():
             if len(result.images):
                 self.grid.set_tiles(pngs, infos)
@@ -314,8 +392,24 @@ class _GridUpdater(Listener):
             what = f"{len(result.images)} {'diverse copies' if len(set(targets)) < len(targets) else 'filters'}"
             # Say so when the model computed in reduced precision (chosen, or picked by 'auto').
             computed_in = f" · {result.precision}" if result.precision != "float32" else ""
-            self.grid.status = (f"{verb} {result.steps} steps × {what} in "
-                                f"{seconds:.1f} s{dead_note} · {self.widget._device}{computed_in}")
+            self.grid.status = (f"{verb} {result.steps} steps × {what} in {self._took(result)}"
+                                f"{dead_note} · {self.widget._device}{computed_in}")
+        self.widget._ended()
+
+    def _took(self, result):
+        """"61.0 s (31.4 s of it preparing the model)": from the click, preparation named."""
+        now = time.perf_counter()
+        total = now - (self._requested_at or now)
+        started = self._started_at or now
+        preparing = started - (self._requested_at or started) + result.compile_seconds
+        return f"{total:.1f} s" + (f" ({preparing:.1f} s of it preparing the model)" if preparing >= 0.05 else "")
+
+    def on_cancelled(self, request):
+        seconds = time.perf_counter() - (self._requested_at or time.perf_counter())
+        with self._lock, self.grid.hold_sync():
+            self.grid.placeholder_count = 0
+            self.grid.state = "stopped"
+            self.grid.status = f"stopped while preparing the model, after {seconds:.1f} s"
         self.widget._ended()
 
     def on_failed(self, error, details):

@@ -45,6 +45,17 @@ def _or_none(choice):
     return None if choice == NONE else choice
 
 
+def filter_spec(filters):
+    """``[0, 1, 2, 3, 7]`` as ``"0-3, 7"``: the short form of a list, which fits its box."""
+    runs = []  # [first, last] of each stretch of consecutive indices
+    for index in filters:
+        if runs and index == runs[-1][1] + 1:
+            runs[-1][1] = index
+        else:
+            runs.append([index, index])
+    return ", ".join(str(first) if first == last else f"{first}-{last}" for first, last in runs)
+
+
 def _layout(width="auto", **kwargs):
     return w.Layout(width=width, **kwargs)
 
@@ -82,7 +93,7 @@ class Controls:
         self.page = w.BoundedIntText(value=0, min=0, max=0, layout=_layout("0px", display="none"))
         self.page_label = w.Label()
         self.filter_text = w.Text(value="0-15", placeholder="e.g. 0-15, 32, 40 or all",
-                                  layout=_layout("240px"), tooltip="Filters to show")
+                                  layout=_layout("420px", max_width="100%"), tooltip="Filters to show")
         self.resample = w.Button(description="New sample", icon="random", tooltip="Draw another random sample",
                                  layout=_layout("120px"))
         self.diverse_filter = w.IntText(value=0, description="Filter", style={"description_width": "40px"},
@@ -142,7 +153,7 @@ class Controls:
         self._show_diversity()
         if filters is not None:
             self.mode.value = "list"
-            self.filter_text.value = ", ".join(str(f) for f in filters)
+            self.filter_text.value = filter_spec(filters)
 
     # -- layout ----------------------------------------------------------------------------
     def box(self):

@@ -20,7 +20,7 @@ CSS_PATH = STATIC_DIR / "grid.css"
 # Checked once, when anywidget reads the files: a bundle built later needs a kernel restart.
 _BUNDLE_BUILT = ESM_PATH.is_file() and CSS_PATH.is_file()
 
-STATES = ("idle", "compiling", "running", "done", "stopped", "error")
+STATES = ("idle", "preparing", "compiling", "running", "done", "stopped", "error")
 
 
 class GridWidget(anywidget.AnyWidget):
@@ -49,14 +49,22 @@ class GridWidget(anywidget.AnyWidget):
         ``"Egyptian cat"``; ``copy`` numbers the images of one filter shown several times
         (diverse images: ``"12 · #1"`` … ``"12 · #4"``), None otherwise.
     layer_name, layer_kind : str
-        Shown in the header, e.g. ``"block4a_expand_conv"`` and ``"conv 144 ch"``.
+        Shown in the header, e.g. ``"block4a_expand_conv"`` and ``"conv 144 ch"``: always the
+        layer of the tiles on show (the enlarged view names it too).
+    next_layer : str
+        The layer picked for the next run when it is not the tiles' layer: the tiles are then
+        marked as from the previous layer and a note says to press Run. Empty otherwise.
     history : bytes
         float32 little-endian, row-major ``(history_steps, len(tiles))``: each tile's
         activation at every step so far (see ``set_history``).
     history_steps : int
         Number of rows in ``history``.
     state : str
-        One of ``idle``, ``compiling``, ``running``, ``done``, ``stopped``, ``error``.
+        One of ``idle``, ``preparing`` (Run was pressed; the model is being cut and the step
+        traced or awaited), ``compiling``, ``running``, ``done``, ``stopped``, ``error``.
+    run_id : int
+        Raised by one for each run: the front-end counts the elapsed seconds of the run from
+        the moment it sees a new value, so the time ticks even while the kernel sends nothing.
     progress : float
         0..1 (values outside are clipped).
     status : str
@@ -68,8 +76,10 @@ class GridWidget(anywidget.AnyWidget):
     columns : int
         Fixed number of columns, or 0 to fill the available width.
     placeholder_count : int
-        Shimmering placeholder tiles shown while compiling and no tiles have arrived yet, so
-        the page does not jump when they do.
+        Shimmering placeholder tiles shown while preparing, compiling or running before the
+        first tiles arrive, so the page does not jump when they do.
+    placeholder_labels : list of str
+        Captions of those placeholders (the requested filters), when known.
     diverse_copies : int
         The enlarged view of a single-filter tile offers "N diverse images" of it with N this
         value; 0 hides the offer.
@@ -92,15 +102,18 @@ class GridWidget(anywidget.AnyWidget):
     tile_info = traitlets.List(traitlets.Dict()).tag(sync=True)
     layer_name = traitlets.Unicode("").tag(sync=True)
     layer_kind = traitlets.Unicode("").tag(sync=True)
+    next_layer = traitlets.Unicode("").tag(sync=True)
     history = traitlets.Bytes(b"").tag(sync=True)
     history_steps = traitlets.Int(0).tag(sync=True)
     state = traitlets.Enum(STATES, default_value="idle").tag(sync=True)
     progress = traitlets.Float(0.0).tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
+    run_id = traitlets.Int(0).tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     tile_size = traitlets.Int(112).tag(sync=True)
     columns = traitlets.Int(0).tag(sync=True)
     placeholder_count = traitlets.Int(0).tag(sync=True)
+    placeholder_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
     diverse_copies = traitlets.Int(0).tag(sync=True)
 
     def __init__(self, **kwargs):

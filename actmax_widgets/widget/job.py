@@ -54,6 +54,9 @@ class Listener:
     def on_finished(self, result):
         """The run ended normally or was stopped (``result.stopped``)."""
 
+    def on_cancelled(self, request):
+        """The run was stopped (or its job shut down) before its first step: no result."""
+
     def on_failed(self, error, details):
         """The run raised ``error``; ``details`` is the formatted traceback."""
 
@@ -84,6 +87,7 @@ class VisualizationJob:
         self._lock = threading.Lock()  # guards the two below
         self._preparer = None  # the thread tracing steps ahead of Run
         self._pending = None  # the latest request waiting to be prepared
+        self.closed = False  # shut down: nothing more is prepared or run
         _JOBS.add(self)
 
     @property
@@ -123,7 +127,7 @@ class VisualizationJob:
         happens while a run is in progress; a newer request replaces one still waiting.
         """
         with self._lock:
-            if self.running:
+            if self.running or self.closed:
                 return
             self._pending = request
             if self._preparer is None:
@@ -132,8 +136,10 @@ class VisualizationJob:
                 self._preparer.start()
 
     def shutdown(self, timeout=None):
-        """Stop the run, drop what waits to be prepared, and wait for both threads to end."""
+        """Stop the run, drop what waits to be prepared, and wait for both threads to end; the
+        job then refuses to prepare or start anything (a closed widget's job)."""
         with self._lock:
+            self.closed = True
             self._pending = None
             preparer = self._preparer
         self._stop.set()
@@ -166,6 +172,8 @@ class VisualizationJob:
         """Run ``request``; in a worker thread unless ``blocking`` (then errors propagate).
 
         A step still being prepared is finished first (the run then reuses it)."""
+        if self.closed:
+            raise RuntimeError("This widget was closed: create a new ActMaxWidget to run again.")
         if self.running:
             raise RuntimeError("A run is in progress: stop() it first.")
         self._stop = threading.Event()
@@ -184,7 +192,8 @@ class VisualizationJob:
         self._thread.start()
 
     def stop(self, wait=True, timeout=30.0):
-        """Ask the run to stop after the current step; wait for it unless ``wait=False``."""
+        """Ask the run to stop after the current step; wait for it (at most ``timeout`` seconds,
+        None: as long as it takes) unless ``wait=False``."""
         self._stop.set()
         thread = self._thread
         if wait and thread is not None and thread is not threading.current_thread():
@@ -196,8 +205,13 @@ class VisualizationJob:
 
     def _run(self, request, stop_event, reraise, after=None):
         self.error = None
-        if after is not None:
-            after.join()
+        # The step being traced in the background is awaited (the run reuses it), but a Stop
+        # meanwhile ends the run at once: the trace finishes on its own thread.
+        while after is not None and after.is_alive() and not stop_event.is_set():
+            after.join(0.1)
+        if stop_event.is_set():
+            self.listener.on_cancelled(request)
+            return
         try:
             model = self.model_for(request)
             options = self.options_for(request)

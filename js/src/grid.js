@@ -1,6 +1,7 @@
 // actmax_widgets' live filter grid: an anywidget front-end for GridWidget.
 // Header (layer, status, progress, Save grid), the thumbnail grid, and an enlarged
 // view per tile. Every model value is read in one coalesced update per message.
+import { RunClock } from "./clock.js";
 import { h, icon, ICONS } from "./dom.js";
 import { historySeries } from "./history.js";
 import { canvasToBlob, composeGrid, downloadBlob, gridFileName, tileFileName } from "./save.js";
@@ -12,26 +13,32 @@ const TRAITS = [
   "tile_info",
   "layer_name",
   "layer_kind",
+  "next_layer",
   "history",
   "history_steps",
   "state",
   "progress",
   "status",
+  "run_id",
   "error",
   "tile_size",
   "columns",
   "placeholder_count",
+  "placeholder_labels",
   "diverse_copies",
 ];
 
 const STATE_LABELS = {
   idle: "",
+  preparing: "Preparing",
   compiling: "Compiling",
   running: "Running",
   done: "Done",
   stopped: "Stopped",
   error: "Error",
 };
+
+const BUSY_STATES = new Set(["preparing", "compiling", "running"]);
 
 const EMPTY_HINTS = {
   idle: "Choose a layer and filters, then press Run",
@@ -50,12 +57,19 @@ function render({ model, el }) {
   );
   const stateBadge = h("span", { class: "actmax-grid__state" });
   const statusText = h("span", { class: "actmax-grid__status-text" });
+  // Outside the live region: a screen reader should not read out every second.
+  const elapsed = h("span", { class: "actmax-grid__elapsed", title: "Time since Run" });
   const statusLine = h(
     "div",
-    { class: "actmax-grid__status", "aria-live": "polite", "aria-atomic": "true" },
-    stateBadge,
-    statusText,
+    { class: "actmax-grid__status" },
+    h("span", { class: "actmax-grid__status-live", "aria-live": "polite", "aria-atomic": "true" }, stateBadge, statusText),
+    elapsed,
   );
+  const clock = new RunClock(() => {
+    elapsed.textContent = clock.text();
+  });
+  // Shown when the picker has moved to another layer: the tiles keep their own layer's name.
+  const staleNote = h("div", { class: "actmax-grid__stale", role: "note", hidden: true });
   const progressFill = h("div", { class: "actmax-grid__progress-fill" });
   const progress = h(
     "div",
@@ -103,6 +117,7 @@ function render({ model, el }) {
     ),
     statusLine,
     progress,
+    staleNote,
     errorBox,
     emptyHint,
     grid.element,
@@ -141,6 +156,7 @@ function render({ model, el }) {
       count: grid.length,
       layer: model.get("layer_name"),
       kind: model.get("layer_kind"),
+      previous: root.dataset.stale === "true",
       series: historySeries(model.get("history"), model.get("history_steps"), grid.length, zoom.index),
       copies: model.get("diverse_copies") || 0,
     });
@@ -162,6 +178,9 @@ function render({ model, el }) {
     stateBadge.textContent = STATE_LABELS[state];
     stateBadge.hidden = !stateBadge.textContent;
     statusText.textContent = model.get("status") || "";
+    const waiting = BUSY_STATES.has(state);
+    clock.update(model.get("run_id") || 0, waiting);
+    elapsed.textContent = clock.text();
     // The live region itself stays rendered (announcements need it); it collapses when empty.
     progress.hidden = state === "idle" && !statusText.textContent;
 
@@ -174,8 +193,12 @@ function render({ model, el }) {
     errorMessage.textContent = model.get("error") || "No details were reported.";
 
     grid.update(pngs, model.get("tile_info") || [], layer);
-    const waiting = state === "compiling" || state === "running";
-    grid.showPlaceholders(waiting ? model.get("placeholder_count") || 0 : 0);
+    grid.showPlaceholders(waiting ? model.get("placeholder_count") || 0 : 0, model.get("placeholder_labels") || []);
+    const next = model.get("next_layer") || "";
+    const stale = Boolean(next) && next !== layer && pngs.length > 0 && !waiting;
+    root.dataset.stale = String(stale);
+    staleNote.hidden = !stale;
+    staleNote.textContent = stale ? `These tiles are from ${layer}, the previous layer. Press Run to show ${next}.` : "";
     const hint = EMPTY_HINTS[state];
     emptyHint.hidden = !(pngs.length === 0 && hint);
     emptyHint.textContent = hint || "";
@@ -226,6 +249,7 @@ function render({ model, el }) {
 
   return () => {
     destroyed = true;
+    clock.stop();
     for (const trait of TRAITS) model.off(`change:${trait}`, scheduleUpdate);
     zoom.close();
     grid.destroy();

@@ -19,12 +19,15 @@ function createTile(index) {
 }
 
 function createPlaceholder() {
-  return h(
+  const label = h("span", { class: "actmax-grid__label" });
+  const bar = h("span", { class: "actmax-grid__bar" });
+  const element = h(
     "div",
     { class: "actmax-grid__tile actmax-grid__tile--placeholder", "aria-hidden": "true" },
     h("span", { class: "actmax-grid__thumb" }),
-    h("span", { class: "actmax-grid__caption" }, h("span", { class: "actmax-grid__bar" })),
+    h("span", { class: "actmax-grid__caption" }, label, bar),
   );
+  return { element, label, bar };
 }
 
 export class TileGrid {
@@ -79,6 +82,7 @@ export class TileGrid {
     }
     tile.info = info;
     tile.label.textContent = info.label;
+    tile.label.title = info.label; // long class names are clamped to two lines
     tile.activation.textContent = info.activation === null ? "" : formatActivation(info.activation);
     tile.button.title = tileTitle(layer, info);
     const name = labelName(info);
@@ -97,15 +101,24 @@ export class TileGrid {
     tile.button.remove();
   }
 
-  /** Shimmering stand-ins shown while compiling, so the page does not jump when tiles arrive. */
-  showPlaceholders(count) {
+  /**
+   * Shimmering stand-ins for the requested tiles while the run prepares, so the grid shows at
+   * once what is coming and the page does not jump when the tiles arrive; captioned with
+   * `labels` (the filters) where given.
+   */
+  showPlaceholders(count, labels = []) {
     if (this.tiles.length > 0) count = 0;
-    while (this.placeholders.length > count) this.placeholders.pop().remove();
+    while (this.placeholders.length > count) this.placeholders.pop().element.remove();
     while (this.placeholders.length < count) {
       const placeholder = createPlaceholder();
       this.placeholders.push(placeholder);
-      this.element.append(placeholder);
+      this.element.append(placeholder.element);
     }
+    this.placeholders.forEach(({ label, bar }, i) => {
+      label.textContent = labels[i] ?? "";
+      label.hidden = !label.textContent;
+      bar.hidden = !label.hidden;
+    });
   }
 
   destroy() {

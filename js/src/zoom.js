@@ -160,13 +160,13 @@ export class ZoomView {
    * Shows `tile` ({ url, info }) of `count` tiles, with its activation `series`; a tile of
    * one filter offers `copies` diverse images of it (none when 0), a diverse copy its page.
    */
-  update({ tile, count, layer, kind, series, copies = 0 }) {
+  update({ tile, count, layer, kind, series, copies = 0, previous = false }) {
     const { info } = tile;
     const name = labelName(info);
     const plain = name === String(info.filter);
     const copyMark = info.copy === null ? "" : ` · #${info.copy}`;
     this.title.textContent = (plain ? `Filter ${info.filter}` : name) + copyMark;
-    this.subtitle.textContent = [layer, kind].filter(Boolean).join(" · ");
+    this.subtitle.textContent = [layer, kind, previous && "previous layer"].filter(Boolean).join(" · ");
     if (tile.url && this.image.getAttribute("src") !== tile.url) this.image.src = tile.url;
     this.image.alt = `Visualization of ${layer || "layer"} filter ${info.filter}`;
     this.activation.textContent = formatActivation(info.activation);
