@@ -6,24 +6,39 @@ live notebook widget.
 """
 from __future__ import annotations
 
+import importlib
+import os
+
+# TensorFlow prints C++ start-up lines on stderr when it loads (the CPU feature guard, oneDNN's
+# note on round-off, CUDA factory registration): noise to a workshop participant. Level 2 hides
+# its INFO and WARNING logs only; nothing it computes changes (TF_ENABLE_ONEDNN_OPTS, which does,
+# is left alone). setdefault: a user's own setting wins. It must run before TensorFlow is
+# imported, hence here, before any submodule.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 __version__ = "0.1.0"
 
-from .result import ActMaxResult, Snapshot  # noqa: E402
-from .visualization import (  # noqa: E402
-    visualize_activation,
-    visualize_activation_with_losses,
-    visualize_filters,
-)
+# The public names, imported when first used: importing the package stays free of TensorFlow,
+# so ``python -m actmax_widgets --help`` answers at once and the widget's ipywidgets load only
+# for ActMaxWidget.
+_LAZY = {
+    "ActMaxResult": ".result", "Snapshot": ".result", "ActMaxWidget": ".widget",
+    "visualize_activation": ".visualization", "visualize_activation_with_losses": ".visualization",
+    "visualize_filters": ".visualization",
+}
 
 
 def __getattr__(name):
-    # The widget pulls in ipywidgets/anywidget: import it only when asked for, so the core
-    # stays usable (and fast to import) in scripts.
-    if name == "ActMaxWidget":
-        from .widget import ActMaxWidget
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'actmax_widgets' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
-        return ActMaxWidget
-    raise AttributeError(f"module 'actmax_widgets' has no attribute {name!r}")
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = ["ActMaxResult", "ActMaxWidget", "Snapshot", "visualize_activation",

@@ -60,14 +60,27 @@ class _StorageType:
     dtype: np.dtype
 
 
+_FIX = "the file is corrupt or not a plain state dict; re-save it with torch.save(model.state_dict(), path)"
+
+
 @dataclass
 class _Storage:
-    """A flat buffer named by the pickle; its bytes are read after the pickle."""
+    """A flat buffer named by the pickle; its bytes are read after the pickle, and only once the
+    file is known to hold as many as the tensors on it need (``needed``)."""
 
     key: str
     dtype: np.dtype
     numel: int
+    needed: int = 0
     data: np.ndarray | None = field(default=None, repr=False)
+
+    def check_available(self, available: int) -> None:
+        """Refuse, before reading a byte, a storage the file holds fewer elements of than its
+        tensors or its own record claim (a truncated or hostile file)."""
+        if available < max(self.numel, self.needed):
+            raise pickle.UnpicklingError(
+                f"storage {self.key!r} claims {self.numel} elements and its tensors need {self.needed}, but "
+                f"the file holds {available}: {_FIX}")
 
 
 @dataclass(frozen=True)
@@ -79,17 +92,22 @@ class _TensorRef:
     shape: tuple[int, ...]
     strides: tuple[int, ...]
 
+    def span(self) -> int:
+        """How many elements of the storage this view reaches (0 for an empty tensor)."""
+        if any(n == 0 for n in self.shape):
+            return 0
+        return self.offset + sum((n - 1) * s for n, s in zip(self.shape, self.strides)) + 1
+
     def to_numpy(self) -> np.ndarray:
         flat = self.storage.data
         if any(n == 0 for n in self.shape):
             return np.zeros(self.shape, dtype=self.storage.dtype)
-        # Bounds check before as_strided: a corrupt or hostile file must not
-        # make us read memory outside the storage buffer.
-        last = self.offset + sum((n - 1) * s for n, s in zip(self.shape, self.strides))
-        if self.offset < 0 or min(self.strides, default=0) < 0 or last >= flat.size:
+        # Bounds check before as_strided (again: the buffer read may be shorter than claimed):
+        # a corrupt or hostile file must not make us read memory outside the storage buffer.
+        if self.span() > flat.size:
             raise pickle.UnpicklingError(
                 f"tensor of shape {self.shape} reaches past its storage "
-                f"{self.storage.key!r} of {flat.size} elements"
+                f"{self.storage.key!r} of {flat.size} elements: {_FIX}"
             )
         itemsize = flat.dtype.itemsize
         view = np.lib.stride_tricks.as_strided(
@@ -125,10 +143,30 @@ def _make_rebuild_tensor_v2():
             and _is_int_tuple(stride)
             and len(size) == len(stride)
         ):
-            raise pickle.UnpicklingError("malformed tensor record in checkpoint")
-        return _TensorRef(storage, storage_offset, size, stride)
+            raise pickle.UnpicklingError(f"malformed tensor record in checkpoint: {_FIX}")
+        return _checked_tensor(_TensorRef(storage, storage_offset, size, stride))
 
     return rebuild_tensor_v2
+
+
+def _checked_tensor(tensor: _TensorRef) -> _TensorRef:
+    """``tensor`` if its view fits the elements its storage claims; refused while unpickling,
+    before any storage is read or any array allocated (a hostile shape such as
+    ``(10**6, 10**6)`` with zero strides would otherwise allocate terabytes in ``to_numpy``)."""
+    shape, strides, storage = tensor.shape, tensor.strides, tensor.storage
+    if tensor.offset < 0 or min(shape, default=0) < 0 or min(strides, default=0) < 0:
+        raise pickle.UnpicklingError(
+            f"tensor record with offset {tensor.offset}, shape {shape} and strides {strides} has negative "
+            f"values: {_FIX}")
+    elements = 1
+    for n in shape:
+        elements *= n
+    if tensor.span() > storage.numel or elements > storage.numel:
+        raise pickle.UnpicklingError(
+            f"tensor of shape {shape} with strides {strides} at offset {tensor.offset} reaches past its storage "
+            f"{storage.key!r} of {storage.numel} elements (it needs {max(tensor.span(), elements)}): {_FIX}")
+    storage.needed = max(storage.needed, tensor.span())
+    return tensor
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -163,8 +201,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
         _, storage_type, key, _location, numel = pid[:5]
         if len(pid) == 6 and pid[5] is not None:
             raise pickle.UnpicklingError("storage views (torch < 0.4 checkpoints) are not supported")
-        if not (isinstance(storage_type, _StorageType) and isinstance(key, str) and isinstance(numel, int)):
-            raise pickle.UnpicklingError(f"malformed storage record in checkpoint: {pid!r}")
+        if not (isinstance(storage_type, _StorageType) and isinstance(key, str) and isinstance(numel, int)
+                and numel >= 0):
+            raise pickle.UnpicklingError(f"malformed storage record in checkpoint: {pid!r}: {_FIX}")
         # Several tensors may share one storage; they must share the buffer too.
         if key not in self._storages:
             self._storages[key] = _Storage(key, storage_type.dtype, numel)
@@ -180,6 +219,26 @@ def _to_state_dict(obj) -> dict[str, np.ndarray]:
             raise pickle.UnpicklingError(f"checkpoint entry {name!r} is not a tensor")
         state[name] = value.to_numpy()
     return state
+
+
+class _BoundedReader:
+    """A file whose ``read(n)`` never asks for more than is left: a pickle opcode claiming a
+    2**40-byte string must fail as truncated, not allocate its claimed size first."""
+
+    def __init__(self, file):
+        self._file = file
+        self.tell, self.seek, self.readline = file.tell, file.seek, file.readline
+
+    def read(self, size=-1):
+        left = _bytes_left(self._file)
+        return self._file.read(left if size is None or size < 0 else min(size, left))
+
+
+def _bytes_left(file) -> int:
+    here = file.tell()
+    end = file.seek(0, os.SEEK_END)
+    file.seek(here)
+    return end - here
 
 
 def _load_legacy(file) -> dict[str, np.ndarray]:
@@ -202,13 +261,14 @@ def _load_legacy(file) -> dict[str, np.ndarray]:
     for key in keys:
         storage = storages.get(key)
         if storage is None:
-            raise pickle.UnpicklingError(f"checkpoint lists storage {key!r} that no tensor uses")
-        (numel,) = struct.unpack("<q", file.read(8))
-        nbytes = numel * storage.dtype.itemsize
-        raw = file.read(nbytes)
-        if numel != storage.numel or len(raw) != nbytes:
-            raise pickle.UnpicklingError(f"storage {key!r} is truncated or inconsistent")
-        storage.data = np.frombuffer(raw, dtype=storage.dtype)
+            raise pickle.UnpicklingError(f"checkpoint lists storage {key!r} that no tensor uses: {_FIX}")
+        header = file.read(8)
+        (numel,) = struct.unpack("<q", header) if len(header) == 8 else (-1,)
+        if numel != storage.numel:
+            raise pickle.UnpicklingError(f"storage {key!r} is truncated or inconsistent (its header says {numel} "
+                                         f"elements, its record {storage.numel}): {_FIX}")
+        storage.check_available(_bytes_left(file) // storage.dtype.itemsize)
+        storage.data = np.frombuffer(file.read(numel * storage.dtype.itemsize), dtype=storage.dtype)
     return _to_state_dict(obj)
 
 
@@ -222,11 +282,22 @@ def _load_zip(path) -> dict[str, np.ndarray]:
         byteorder = f"{prefix}byteorder"
         if byteorder in archive.namelist() and archive.read(byteorder).strip() != b"little":
             raise pickle.UnpicklingError("big-endian PyTorch checkpoints are not supported")
+        if archive.getinfo(pickles[0]).file_size > os.path.getsize(path):
+            raise pickle.UnpicklingError(f"data.pkl inflates past the size of the whole file: {_FIX}")
         obj = _RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), storages).load()
         for key, storage in storages.items():
-            raw = archive.read(f"{prefix}data/{key}")
-            # The zip format's numel is in elements for typed storages; trust the
-            # byte count on disk and check the tensor bounds when rebuilding.
+            try:
+                entry = archive.getinfo(f"{prefix}data/{key}")
+            except KeyError:
+                raise pickle.UnpicklingError(f"storage {key!r} is missing from the archive: {_FIX}") from None
+            # torch stores storages uncompressed: an entry that inflates past the file's own size
+            # is a zip bomb, refused before it is read.
+            if entry.file_size > os.path.getsize(path):
+                raise pickle.UnpicklingError(
+                    f"storage {key!r} claims {entry.file_size} bytes, more than the whole file: {_FIX}")
+            # The zip format's numel is in elements for typed storages.
+            storage.check_available(entry.file_size // storage.dtype.itemsize)
+            raw = archive.read(entry)
             storage.data = np.frombuffer(raw, dtype=storage.dtype, count=len(raw) // storage.dtype.itemsize)
     return _to_state_dict(obj)
 
@@ -264,5 +335,15 @@ def load_torch_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     with open(path, "rb") as file:
         if file.read(4) != _ZIP_MAGIC:
             file.seek(0)
-            return _load_legacy(file)
-    return _load_zip(path)
+            return _with_path(path, _load_legacy, _BoundedReader(file))
+    return _with_path(path, _load_zip, path)
+
+
+def _with_path(path, load, source):
+    """``load(source)``, its errors (and a broken zip's or pickle's own) as UnpicklingError
+    naming the file."""
+    try:
+        return load(source)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, struct.error, ValueError, TypeError, IndexError,
+            KeyError, OverflowError) as error:  # what a garbled pickle or zip raises
+        raise pickle.UnpicklingError(f"cannot read checkpoint {os.fspath(path)!r}: {error}") from error

@@ -189,13 +189,17 @@ def check_filter_indices(info: LayerInfo, filter_indices) -> list:
         return list(range(info.n_filters))
     checked = []
     for entry in utils.listify(filter_indices):
+        if isinstance(entry, (list, tuple)) and not entry:
+            raise ValueError("filter_indices holds an empty joint target []: give it at least one index, "
+                             "e.g. [[0, 5]], or drop it.")
         for idx in utils.listify(entry):
-            if not isinstance(idx, (int,)) and not hasattr(idx, "__index__"):
-                raise TypeError(f"Filter index {idx!r} is not an integer.")
+            if isinstance(idx, bool) or not hasattr(idx, "__index__"):  # True is no index: a slip
+                raise TypeError(f"filter_indices entry {idx!r} is not an integer: pass filter indices as ints, "
+                                f"e.g. filter_indices=[0, 5], or a list of them for one joint image.")
             if not 0 <= int(idx) < info.n_filters:
                 what = "unit" if info.kind == "dense" else "filter"
                 raise ValueError(
-                    f"{what.capitalize()} index {int(idx)} is out of range for layer '{info.name}' "
+                    f"filter_indices: {what.capitalize()} index {int(idx)} is out of range for layer '{info.name}' "
                     f"(output {info.output_shape}): valid {what} indices are 0..{info.n_filters - 1}."
                 )
         checked.append([int(i) for i in entry] if isinstance(entry, (list, tuple)) else int(entry))

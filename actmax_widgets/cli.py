@@ -11,11 +11,27 @@ import os
 import sys
 import time
 
-from . import precision
+# Only light modules here: arguments are parsed and checked before TensorFlow loads (seconds),
+# so --help and a mistyped option answer at once.
+from . import arguments, precision
+
+# styles.names(), listed without importing styles (it builds Keras objects); a test keeps the two
+# lists equal.
+STYLES = ("fourier", "lucid", "keras-vis")
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+class UsageError(Exception):
+    """A mistake in the command line or its files: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{message} (see --help)")
 
 
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m actmax_widgets",
         description="Generate the images that most excite filters of a Keras model's layer and "
                     "write them as a labelled grid PNG. Default model: the embedded ImageNet "
@@ -25,8 +41,9 @@ def _parser():
     parser.add_argument("--filters", default="0-15", help="filters, e.g. '0-15, 32' or 'all' (default 0-15)")
     parser.add_argument("--out", default="grid.png", help="output PNG path (default grid.png)")
     parser.add_argument("--steps", type=int, default=200, help="optimization steps (default 200)")
-    parser.add_argument("--size", type=int, default=128, help="image size in pixels (default 128)")
-    parser.add_argument("--style", default="fourier",
+    parser.add_argument("--size", type=int, default=None,
+                        help="image size in pixels (default: the model's input size, or 128 where it takes any)")
+    parser.add_argument("--style", default="fourier", choices=STYLES,
                         help="how images are made: fourier (default), lucid or keras-vis (classic pixels)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--jitter", type=float, default=None,
@@ -41,6 +58,54 @@ def _parser():
     return parser
 
 
+def _checked(argv):
+    """The parsed arguments, every value and both files checked: UsageError on the first problem."""
+    args = _parser().parse_args(argv)
+    try:
+        arguments.check_int("--steps", args.steps, minimum=1, fix="use at least 1 step, e.g. --steps 200")
+        arguments.check_optional(arguments.check_int, "--size", args.size, minimum=arguments.MIN_IMAGE_SIDE,
+                                 maximum=arguments.MAX_IMAGE_SIDE, fix=f"use {arguments.MIN_IMAGE_SIDE}.."
+                                 f"{arguments.MAX_IMAGE_SIDE} pixels, e.g. --size 128")
+        arguments.check_optional(arguments.check_number, "--jitter", args.jitter, minimum=0,
+                                 fix="use a fraction of the size >= 0, e.g. --jitter 0.05")
+        for name, value in (("--tv-weight", args.tv_weight), ("--lp-weight", args.lp_weight)):
+            arguments.check_optional(arguments.check_number, name, value, minimum=0,
+                                     fix=f"use a weight >= 0, e.g. {name} 10, or 0 to drop that penalty")
+        arguments.check_optional(arguments.check_int, "--cols", args.cols, minimum=1, fix="use at least 1 column")
+    except (TypeError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    if not args.list_layers:
+        _check_out(args.out)
+    if args.model is not None:
+        _check_model_file(args.model)
+    return args
+
+
+def _check_out(path):
+    """Refuse an --out the PNG could not be written to, before minutes of optimizing."""
+    if not path.lower().endswith(".png"):
+        raise UsageError(f"--out {path!r} does not end in .png: the grid is written as a PNG, e.g. --out grid.png")
+    if os.path.isdir(path):
+        raise UsageError(f"--out {path!r} is a directory: give a file name, e.g. --out {os.path.join(path, 'grid.png')}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"--out {path!r}: the folder {folder!r} does not exist: create it or pick another path")
+    target = path if os.path.exists(path) else folder
+    if not os.access(target, os.W_OK):
+        raise UsageError(f"--out {path!r} is not writable (no permission on {target!r}): pick another path")
+
+
+def _check_model_file(path):
+    if not os.path.isfile(path):
+        raise UsageError(f"--model {path!r} does not exist (or is not a file): give the path of a saved "
+                         "model, e.g. --model model.keras")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"--model {path!r} is not readable (no permission): check its permissions")
+    if not path.lower().endswith(MODEL_SUFFIXES):
+        raise UsageError(f"--model {path!r} is not a Keras model file: save one with model.save('model.keras') "
+                         "(.keras, .h5 or .hdf5)")
+
+
 def _load_model(path):
     if path is None:
         from .models import efficientnet_lite0
@@ -48,7 +113,12 @@ def _load_model(path):
         return efficientnet_lite0()
     import keras
 
-    return keras.models.load_model(path, compile=False)
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as error:  # noqa: BLE001 - any failure to read a user's file is a usage error
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise UsageError(f"--model {path!r} could not be loaded ({type(error).__name__}: {reason[:200]}): "
+                         "save it with model.save('model.keras') in Keras 3") from None
 
 
 class _ProgressBar:
@@ -70,8 +140,15 @@ class _ProgressBar:
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Run the CLI; returns the exit status (2 and one line on stderr for a usage error)."""
+    try:
+        return _run(_checked(argv))
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args):
     from . import catalogue, models, render, styles
     from .input_modifiers import Jitter
     from .visualization import visualize_filters
@@ -88,8 +165,7 @@ def main(argv=None):
         info = catalogue.default_layer(model) if layer is None else catalogue.describe_layer(model, layer)
         filters = catalogue.parse_filter_spec(args.filters, info.n_filters)
     except (ValueError, TypeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(str(error)) from None
     options = {"max_iter": args.steps, "image_size": args.size, "seed": args.seed, "precision": args.precision,
                "style": args.style}
     if args.jitter:
@@ -104,10 +180,9 @@ def main(argv=None):
         result = visualize_filters(model, info.name, filters, labels=models.class_names_for(model),
                                    snapshot_seconds=0.5, on_snapshot=progress, **options)
     except (ValueError, TypeError) as error:
+        raise UsageError(str(error).strip().splitlines()[0]) from None
+    finally:
         progress.close()
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    progress.close()
     title = f"{model.name} · {info.description} · {result.steps} steps"
     if result.precision != "float32":  # say so: chosen, or picked by --precision auto
         title += f" · {result.precision}"

@@ -11,16 +11,32 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from . import utils
+from . import arguments, utils
+
+
+def _is_modifier(value):
+    return isinstance(value, InputModifier) or hasattr(value, "pre") or hasattr(value, "transform")
 
 
 def checked(modifiers):
     """``modifiers`` as a list, each an ``InputModifier`` or an object with ``pre`` (keras-vis's
-    duck type) or ``transform`` (a graph transform); TypeError naming the first that is not."""
-    modifiers = list(modifiers or [])
-    for modifier in modifiers:
-        if not (isinstance(modifier, InputModifier) or hasattr(modifier, "pre") or hasattr(modifier, "transform")):
-            raise TypeError(f"{modifier!r} is not an InputModifier.")
+    duck type) or ``transform`` (a graph transform); TypeError naming the first that is not.
+    One modifier on its own counts as a list of one (``input_modifiers=Jitter()``)."""
+    if modifiers is None:
+        return []
+    if _is_modifier(modifiers) and not isinstance(modifiers, type):
+        return [modifiers]
+    if isinstance(modifiers, (str, bytes)) or not hasattr(modifiers, "__iter__"):
+        raise TypeError(f"input_modifiers={modifiers!r} is not a list of modifiers: pass e.g. "
+                        "input_modifiers=[Jitter(0.05)].")
+    modifiers = list(modifiers)
+    for k, modifier in enumerate(modifiers):
+        if isinstance(modifier, type):  # Jitter, not Jitter(): its pre() would get no self
+            raise TypeError(f"input_modifiers[{k}] is the class {modifier.__name__}, not a modifier: pass an "
+                            f"instance, e.g. {modifier.__name__}().")
+        if not _is_modifier(modifier):
+            raise TypeError(f"input_modifiers[{k}]={modifier!r} is not an InputModifier: pass objects such as "
+                            "Jitter(0.05) (or with pre()/transform() methods).")
     return modifiers
 
 
@@ -68,9 +84,13 @@ class Jitter(InputModifier):
     """
 
     def __init__(self, jitter=0.05):
-        self.jitter = np.array(utils.listify(jitter), dtype="float64")
-        if np.any(self.jitter < 0.0):
-            raise ValueError(f"Jitter value should be positive; got {jitter}.")
+        values = utils.listify(jitter)
+        if not values:
+            raise ValueError("Jitter(jitter=[]) has no value: pass one number, e.g. Jitter(0.05), or one per "
+                             "image dimension.")
+        self.jitter = np.array([arguments.check_number("jitter", v, minimum=0, fix=(
+            "Jitter value should be positive: a fraction of the size below 1, or pixels, e.g. Jitter(0.05)"))
+            for v in values], dtype="float64")
 
     def offsets_for(self, image_dims):
         """Maximum offsets in pixels for images of spatial size ``image_dims``."""

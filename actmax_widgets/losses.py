@@ -24,7 +24,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from . import utils
+from . import arguments, utils
 from .catalogue import channel_axis_of
 
 
@@ -83,7 +83,9 @@ class ActivationMaximization(Loss):
 
     def __init__(self, layer, filter_indices, channel_axis=None):
         self.layer = layer
-        self.filter_indices = utils.listify(filter_indices)
+        self.filter_indices = [arguments.check_int("filter_indices", index, minimum=0, fix=(
+            "pass channel or unit indices >= 0, e.g. ActivationMaximization(layer, [0, 5])"))
+            for index in utils.listify(filter_indices)]
         self.channel_axis = channel_axis  # default: the layer's data format, else Keras's config
 
     def build_loss(self):

@@ -1,10 +1,12 @@
 """keras-vis's ``Optimizer``: minimize weighted losses with respect to the input image."""
 from __future__ import annotations
 
+import inspect
+
 import keras
 import numpy as np
 
-from . import callbacks as callbacks_module
+from . import arguments, callbacks as callbacks_module
 from . import grad_modifiers, input_modifiers as input_modifiers_module, model_cut, parameterizations
 from .engine import CompiledOptimizer, Problem
 from .sample_random import run_seed, sample_keys
@@ -36,6 +38,7 @@ class Optimizer:
                 "wrt_tensor other than the input is not supported: keras-vis never updated the "
                 "input in that case either. Pass wrt_tensor=None."
             )
+        arguments.check(losses=losses, input_range=input_range, norm_grads=norm_grads)
         self.input_tensor = input_tensor
         self.input_range = input_range
         self.norm_grads = norm_grads
@@ -85,6 +88,8 @@ class Optimizer:
             The best image found (channels-last, deprocessed into ``input_range``), and the last
             step's gradients and input (model layout).
         """
+        arguments.check(seed_input=seed_input, max_iter=max_iter, callbacks=callbacks, verbose=verbose, seed=seed,
+                        image_size=image_size, optimizer_settings=optimizer_settings, relu_warmup=relu_warmup)
         grad_modifier_fn = grad_modifiers.get(grad_modifier)
         callbacks = list(callbacks or [])
         if verbose:
@@ -135,7 +140,8 @@ class Optimizer:
             if any(d is not None and d != s for d, s in zip(shape, seed.shape[1:])) or seed.shape[0] != 1:
                 raise ValueError(
                     f"seed_input has shape {np.asarray(seed_input).shape}; the model takes one image "
-                    f"of shape {tuple(self.input_tensor.shape[1:])}."
+                    f"of shape {tuple(self.input_tensor.shape[1:])}: resize the image to that shape "
+                    "(with or without a batch axis of 1)."
                 )
             return seed, seed.shape[1:]
         if any(d is None for d in shape):
@@ -149,3 +155,9 @@ class Optimizer:
                 )
             shape = tuple(s if d is None else d for d, s in zip(spatial, size)) + (channels,)
         return None, shape
+
+
+# The keyword arguments the keras-vis entry points pass on to ``Optimizer`` (``norm_grads``,
+# ``channels_first``) and ``Optimizer.minimize``: any other name is a typo worth naming.
+MINIMIZE_KEYWORDS = frozenset(inspect.signature(Optimizer.minimize).parameters) - {"self"} | {
+    "norm_grads", "channels_first"}

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from . import utils
+from . import arguments, utils
 
 
 class PixelImage:
@@ -123,9 +123,9 @@ class FourierImage:
     name = "fourier"
 
     def __init__(self, decay=1.0, init_std=0.01, decorrelate=True):
-        self.decay = float(decay)
-        self.init_std = float(init_std)
-        self.decorrelate = bool(decorrelate)
+        self.decay = arguments.check_number("decay", decay, minimum=0, fix="use an exponent >= 0, e.g. decay=1.0")
+        self.init_std = arguments.check_number("init_std", init_std, above=0, fix="use a small spread, e.g. 0.01")
+        self.decorrelate = arguments.check_bool("decorrelate", decorrelate)
         self._run = _RunShape()
 
     @staticmethod
@@ -182,12 +182,8 @@ def get(identifier):
     if identifier is None:
         return PixelImage()
     if isinstance(identifier, str):
-        try:
-            return _BY_NAME[identifier]()
-        except KeyError:
-            raise ValueError(
-                f"Unknown image parameterization {identifier!r}: use one of {', '.join(_BY_NAME)}."
-            ) from None
+        return _BY_NAME[arguments.check_choice("param", identifier, tuple(_BY_NAME))]()
     if hasattr(identifier, "init_params") and hasattr(identifier, "to_image"):
         return identifier
-    raise TypeError(f"{identifier!r} is not an image parameterization (needs init_params and to_image).")
+    raise TypeError(f"param={arguments.show(identifier)} is not an image parameterization (needs init_params "
+                    f"and to_image): pass one of {', '.join(map(repr, _BY_NAME))} or such an object.")

@@ -23,23 +23,31 @@ from __future__ import annotations
 
 import functools
 
-import keras
+from . import arguments
 
 # Keras's dtype policy for each concrete precision (None: the model as it is).
 POLICIES = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 CHOICES = (*POLICIES, "auto")
 
-# Layers whose bfloat16 kernels are slower than float32 on AMX CPUs (no AMX kernel in oneDNN).
-_SLOW_IN_BFLOAT16 = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D,
-                     keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
-_CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+
+# Keras is imported where it is used: the CLI lists CHOICES before TensorFlow loads.
+def _slow_in_bfloat16():
+    """Layers whose bfloat16 kernels are slower than float32 on AMX CPUs (no AMX kernel in oneDNN)."""
+    import keras
+
+    return (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D,
+            keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
+
+
+def _convolutions():
+    import keras
+
+    return keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D
 
 
 def check(precision, choices=CHOICES):
     """``precision`` if it is one of ``choices``, else a ValueError that lists them."""
-    if precision not in choices:
-        raise ValueError(f"Unknown precision {precision!r}: use one of {', '.join(map(repr, choices))}.")
-    return precision
+    return arguments.check_choice("precision", precision, choices)
 
 
 @functools.cache
@@ -64,6 +72,8 @@ def _has_gpu() -> bool:
 
 def _all_layers(model):
     """The layers of ``model``, those inside nested models (a backbone used as a layer) included."""
+    import keras
+
     for layer in model.layers:
         yield layer
         if isinstance(layer, keras.Model):
@@ -72,20 +82,32 @@ def _all_layers(model):
 
 def bfloat16_slow_layers(model) -> list:
     """Names of the layers of ``model`` that compute slower in bfloat16 than in float32 on AMX."""
+    slow, convolutions = _slow_in_bfloat16(), _convolutions()
     return [layer.name for layer in _all_layers(model)
-            if isinstance(layer, _SLOW_IN_BFLOAT16)
-            or (isinstance(layer, _CONVOLUTIONS) and getattr(layer, "groups", 1) > 1)]
+            if isinstance(layer, slow) or (isinstance(layer, convolutions) and getattr(layer, "groups", 1) > 1)]
+
+
+def model_computes_in(model) -> str:
+    """What ``model``'s layers compute in: ``'bfloat16'`` or ``'float16'`` when any layer does (a
+    model built under a global ``keras.mixed_precision`` policy), else ``'float32'``."""
+    dtypes = {str(getattr(layer, "compute_dtype", "float32")) for layer in _all_layers(model)}
+    return next((name for name in ("bfloat16", "float16") if name in dtypes), "float32")
 
 
 def resolve(precision, model) -> str:
     """``precision`` as the cut ``model`` will compute: ``'auto'`` becomes a concrete choice
-    (see the module's docstring); the others are checked and returned as they are."""
+    (see the module's docstring); the others are checked and returned as they are, except that
+    ``'float32'`` (the model's own numbers) is what the model really computes in: a model built
+    under a global mixed policy computes in bfloat16 or float16, and results must say so."""
+    own = model_computes_in(model)
     if check(precision) != "auto":
-        return precision
-    convolutions = [layer for layer in model.layers if isinstance(layer, _CONVOLUTIONS)]
+        return own if precision == "float32" else precision
+    import keras
+
+    convolutions = [layer for layer in model.layers if isinstance(layer, _convolutions())]
     measured_faster = (
         "amx_bf16" in cpu_flags() and not _has_gpu()
         and convolutions and all(layer.data_format == "channels_last" for layer in convolutions)
         and not bfloat16_slow_layers(model)
         and not any(isinstance(layer, keras.Model) for layer in model.layers))
-    return "bfloat16" if measured_faster else "float32"
+    return "bfloat16" if measured_faster else own

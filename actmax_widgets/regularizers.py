@@ -11,6 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from . import arguments
 from .losses import Loss
 
 
@@ -51,6 +52,7 @@ class TotalVariation(Loss):
     """
 
     def __init__(self, img_input, beta=2.0, channel_axis=None):
+        arguments.check_number("beta", beta, above=0, fix="use an exponent > 0, e.g. TotalVariation(image, beta=2.0)")
         self.name = f"TV({beta}) Loss"
         self.img = img_input
         self.beta = beta
@@ -127,8 +129,9 @@ class LPNorm(Loss):
     """
 
     def __init__(self, img_input, p=6.0):
-        if p < 1:
-            raise ValueError(f"p value should range between [1, inf); got p={p}.")
+        if not (isinstance(p, (int, float)) and p == math.inf):
+            arguments.check_number("p", p, minimum=1, fix="p value should range between [1, inf): e.g. "
+                                                           "LPNorm(image, p=6.0), or p=math.inf for the maximum")
         self.name = f"L-{p} Norm Loss"
         self.p = p
         self.img = img_input

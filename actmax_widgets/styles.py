@@ -26,7 +26,7 @@ import inspect
 
 import keras
 
-from . import transforms
+from . import arguments, transforms
 from .engine import KERAS_VIS_RMSPROP
 from .parameterizations import FourierImage
 
@@ -69,10 +69,7 @@ def names():
 
 def get(name):
     """The keyword arguments of style ``name`` (a fresh dict, with a fresh parameterization)."""
-    try:
-        preset = dict(STYLES[name])
-    except (KeyError, TypeError):
-        raise ValueError(f"Unknown style {name!r}: use one of {', '.join(names())}.") from None
+    preset = dict(STYLES[arguments.check_choice("style", name, names())])
     if isinstance(preset["param"], functools.partial):
         preset["param"] = preset["param"]()
     return preset

@@ -65,7 +65,10 @@ class TargetHead:
     def __call__(self, trunk, channels):
         """The layer's output for ``channels`` (int32 (K,)): ``(B, ..., K)``."""
         layer = self.mixing
-        dtype = trunk.dtype
+        # The layer's own compute dtype, as the layer would: the trunk may be the float32 input
+        # of a model rebuilt in bfloat16 (precision), whose first convolution computes in bfloat16.
+        dtype = layer.compute_dtype
+        trunk = tf.cast(trunk, dtype)
         kernel = tf.cast(tf.gather(layer.kernel, channels, axis=-1), dtype)
         if isinstance(layer, keras.layers.Dense):
             out = tf.tensordot(trunk, kernel, axes=[[trunk.shape.rank - 1], [0]])

@@ -12,10 +12,10 @@ import numpy as np
 
 from . import backprop_modifiers, batchnorm_folding, catalogue, grad_modifiers, input_modifiers as modifiers_module
 from . import model_cut, parameterizations, precision as precision_module, relu_warmup as relu_warmup_module
-from . import styles, target_head, utils
+from . import arguments, styles, target_head, utils
 from .engine import CompiledOptimizer, Problem
 from .losses import ActivationMaximization, ChannelActivations, Diversity
-from .optimizer import Optimizer
+from .optimizer import MINIMIZE_KEYWORDS, Optimizer
 from .regularizers import LPNorm, TotalVariation
 from .result import ActMaxResult, Snapshot
 from .sample_random import run_seed, sample_keys
@@ -44,6 +44,8 @@ def visualize_activation_with_losses(input_tensor, losses, wrt_tensor=None, seed
     np.ndarray
         One image, channels-last.
     """
+    arguments.check_keywords("visualize_activation_with_losses", optimizer_params, MINIMIZE_KEYWORDS)
+    arguments.check(losses=losses, seed_input=seed_input, input_range=input_range, **optimizer_params)
     optimizer_params = {"max_iter": 200, "verbose": False, **optimizer_params}
     init_params = {k: optimizer_params.pop(k) for k in ("channels_first", "norm_grads") if k in optimizer_params}
     optimizer = Optimizer(input_tensor, losses, input_range, wrt_tensor=wrt_tensor, **init_params)
@@ -83,6 +85,8 @@ def visualize_activation(model, layer_idx, filter_indices=None, wrt_tensor=None,
     np.ndarray
         One image, channels-last, uint8 for an int ``input_range``.
     """
+    arguments.check_keywords("visualize_activation", optimizer_params, MINIMIZE_KEYWORDS | {"uncap_relu6"})
+    arguments.check(**locals(), **optimizer_params)
     if style is not None:
         weights = {"act_max_weight": act_max_weight, "lp_norm_weight": lp_norm_weight, "tv_weight": tv_weight}
         resolved = styles.apply(style, {**weights, **optimizer_params, "backprop_modifier": backprop_modifier},
@@ -331,6 +335,10 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
         ``.images`` ``(N, H, W, C)``, histories, ``.dead`` flags. A stopped run returns what it
         reached.
     """
+    arguments.check(**locals())
+    image_size = arguments.check_image_size("image_size", image_size)  # NumPy ints as ints
+    if input_modifiers is not None:  # one modifier on its own, or a typo such as "jitter": say so now
+        input_modifiers = modifiers_module.checked(input_modifiers)
     if style is not None:
         return visualize_filters(model, layer, filter_indices, **styles.resolve(style, visualize_filters, locals()))
     if relu_warmup:
