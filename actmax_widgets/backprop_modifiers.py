@@ -14,7 +14,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from . import model_cut, utils
+from . import model_cut, model_facts, utils
 
 
 def _gate(x, forward, active, use_forward_gate):
@@ -86,7 +86,7 @@ def _modify(model, rule):
 
     modified = keras.models.clone_model(model, clone_function=clone_function)
     modified.set_weights(model.get_weights())
-    return modified
+    return model_facts.carry_names(model, modified)
 
 
 def guided(model):

@@ -10,7 +10,7 @@ import re
 
 import keras
 
-from . import utils
+from . import model_facts, utils
 
 # Layers whose output is the input in another shape or scale: their "filters" are input pixels.
 _NOT_VISUALIZABLE = (
@@ -88,7 +88,8 @@ def producer_of(layer):
 
 
 def describe_layer(model, layer) -> LayerInfo:
-    """``LayerInfo`` for ``layer`` (an index into ``model.layers``, a name or a layer object).
+    """``LayerInfo`` for ``layer`` (an index into ``model.layers``, a name or a layer object; a
+    layer inside a nested model by ``'<nested model>/<layer>'``, see ``model_facts``).
 
     Raises
     ------
@@ -97,35 +98,38 @@ def describe_layer(model, layer) -> LayerInfo:
         output is not one tensor of shape ``(B, units)``, ``(B, L, C)``,
         ``(B, H, W, C)``/``(B, C, H, W)`` or 3-D volumes; if the model has several inputs.
     TypeError
-        If the model has no symbolic input (subclassed): it must be rebuilt functionally.
+        If the model has no symbolic input (subclassed): it must be rebuilt functionally; if its
+        input is integer (token ids): it has no gradient.
     """
-    utils.model_input(model)  # subclassed or multi-input models: say so before anything else
-    layer = resolve_layer(model, layer)
+    facts = model_facts.of(model)  # subclassed, multi-input, integer-input models: say so first
+    model = facts.working
+    layer = resolve_layer(model, facts.working_name(layer))
     index = model.layers.index(layer)
+    name = facts.catalogue_name(layer.name)
     if layer.__class__.__name__ in _NOT_VISUALIZABLE:
         raise ValueError(
-            f"Layer '{layer.name}' ({layer.__class__.__name__}) only reshapes, rescales or passes on "
+            f"Layer '{name}' ({layer.__class__.__name__}) only reshapes, rescales or passes on "
             "its input: its units are input values, not features. Pick a layer that computes "
             "features (a convolution, an activation, a dense layer)."
         )
     shape = _single_output_shape(layer)
     if shape is None:
         raise ValueError(
-            f"Layer '{layer.name}' has no single symbolic output (it is shared, has several "
+            f"Layer '{name}' has no single symbolic output (it is shared, has several "
             "outputs, or the model is subclassed); pick another layer."
         )
     rank = len(shape)
     if rank < 2 or rank > 5:
         raise ValueError(
-            f"Layer '{layer.name}' outputs shape {shape}; only (batch, units), (batch, length, "
+            f"Layer '{name}' outputs shape {shape}; only (batch, units), (batch, length, "
             "channels) and image-like (batch, H, W, channels) outputs can be visualized."
         )
     axis = channel_axis_of(layer, rank, model_is_channels_first(model))
     n_filters = shape[axis]
     if n_filters is None:
-        raise ValueError(f"Layer '{layer.name}' outputs shape {shape} with an unknown channel count.")
+        raise ValueError(f"Layer '{name}' outputs shape {shape} with an unknown channel count.")
     kind = {2: "dense", 3: "conv1d", 4: "conv2d", 5: "conv3d"}[rank]
-    return LayerInfo(layer.name, index, layer.__class__.__name__, kind, int(n_filters), shape, axis)
+    return LayerInfo(name, index, layer.__class__.__name__, kind, int(n_filters), shape, axis)
 
 
 def resolve_layer(model, layer):
@@ -146,10 +150,10 @@ def resolve_layer(model, layer):
 
 
 def visualizable_layers(model) -> list[LayerInfo]:
-    """The layers worth visualizing, in model order, each with its kind and filter count."""
-    utils.model_input(model)
+    """The layers worth visualizing, in model order, each with its kind and filter count; those
+    inside nested models (a pretrained base) too, named ``'<nested model>/<layer>'``."""
     infos = []
-    for layer in model.layers:
+    for layer in model_facts.of(model).working.layers:
         if layer.__class__.__name__ in _NOT_VISUALIZABLE:
             continue
         try:

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from . import names
 from .losses import ChannelActivations, ActivationMaximization, Diversity
 from .relu_warmup import warming_up
 from .sample_random import SampleRandom
@@ -60,6 +61,9 @@ class Problem:
         self.channels_first = channels_first
         self.precision = precision
         outputs = [_build(loss) for loss in self.losses]
+        # The losses' operations are named by a per-process counter: one may take the name of a
+        # layer of a model loaded from a file (its 'add' and a loss's 'add').
+        names.rename_clashing_operations([input_tensor], outputs)
         self.loss_model = keras.Model(input_tensor, outputs, name="actmax_losses")
         shape = tuple(input_tensor.shape[1:])
         self.image_shape = (shape[1:] + shape[:1]) if channels_first else shape

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import keras
 
-from . import catalogue, precision as precision_module, utils
+from . import catalogue, model_facts, precision as precision_module, utils
 
 DEFAULT_IMAGE_SIZE = 128
 
@@ -77,7 +77,9 @@ def cut_at(model, layer, image_size=None):
     channels_first = catalogue.model_is_channels_first(model)
     new_shape = (channels,) + size if channels_first else size + (channels,)
     try:
-        resized = clone_with_weights(cut, input_tensors=keras.Input(shape=new_shape))
+        # The input keeps its name: a new one could be taken by a layer of a model loaded from a file.
+        image = keras.Input(shape=new_shape, name=utils.model_input(model)._keras_history.operation.name)
+        resized = clone_with_weights(cut, input_tensors=image)
     except Exception as error:
         raise ValueError(
             f"Model '{model.name}' takes images of size {model_size} and the layers up to "
@@ -95,9 +97,10 @@ def with_linear_activation(model, layer):
     muddy images; maximizing the logit (the linear output) shows the class itself. Only
     ``layer`` gets a new copy (with the same weights); all other layers are shared.
     """
-    target = catalogue.resolve_layer(model, layer)
+    source = model_facts.of(model).working  # a nested layer is a layer of the working model
+    target = catalogue.resolve_layer(source, model_facts.of(model).working_name(layer))
     if getattr(target, "activation", None) is None:
-        raise ValueError(f"Layer '{target.name}' has no activation to make linear.")
+        raise ValueError(f"Layer '{layer}' has no activation to make linear.")
     if target.activation is keras.activations.linear:
         return model
     copies = []
@@ -108,10 +111,10 @@ def with_linear_activation(model, layer):
         copies.append(rebuild_layer(layer_to_clone, activation="linear"))
         return copies[-1]
 
-    linear = keras.models.clone_model(model, clone_function=clone_function)
+    linear = keras.models.clone_model(source, clone_function=clone_function)
     for copy in copies:
         copy.set_weights(target.get_weights())
-    return linear
+    return model_facts.carry_names(source, linear)
 
 
 def with_precision(model, precision):

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from . import backprop_modifiers, batchnorm_folding, catalogue, grad_modifiers, input_modifiers as modifiers_module
-from . import model_cut, parameterizations, precision as precision_module, relu_warmup as relu_warmup_module
+from . import model_cut, model_facts, parameterizations, precision as precision_module, relu_warmup as relu_warmup_module
 from . import arguments, styles, target_head, utils
 from .engine import CompiledOptimizer, Problem
 from .losses import ActivationMaximization, ChannelActivations, Diversity
@@ -95,6 +95,9 @@ def visualize_activation(model, layer_idx, filter_indices=None, wrt_tensor=None,
         resolved.pop("backprop_modifier")
         optimizer_params = resolved
     uncap_relu6 = optimizer_params.pop("uncap_relu6", False)
+    facts = model_facts.of(model)  # nested models inlined, names TensorFlow accepts
+    facts.check_computable()
+    model, layer_idx = facts.working, facts.working_name(layer_idx)
     modifier = backprop_modifiers.get(backprop_modifier)
     if modifier is not None:
         if optimizer_params.get("relu_warmup"):
@@ -168,8 +171,10 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
     ``fold_batchnorm`` (``batchnorm_folding``) and ``target_channels_only`` (``target_head``) are
     exact speed-ups, on by default; switching them off is for measuring them (bench/).
     """
-    modified = _with_backprop_modifier(model, backprop_modifier)
-    info = catalogue.describe_layer(modified, layer)
+    facts = model_facts.of(model)  # nested models inlined, names TensorFlow accepts
+    facts.check_computable()
+    modified = _with_backprop_modifier(facts.working, backprop_modifier)
+    info = catalogue.describe_layer(modified, facts.working_name(layer))
     size = model_cut.resolve_image_size(modified, image_size)
     parameterization = parameterizations.get(param)
     grad_modifier_fn = grad_modifiers.get(grad_modifier)
@@ -214,7 +219,7 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
                 maximize_loss=grad_modifier == "negate", jit_compile=jit_compile,
                 optimizer_settings=optimizer_settings)
         per_model[key(precision)] = compiled
-    return compiled, info
+    return compiled, facts.described(info)
 
 
 def _in_precision(cut, computed_in, fall_back):
@@ -344,7 +349,7 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
     if relu_warmup:
         if backprop_modifier is not None:
             raise ValueError("relu_warmup and backprop_modifier both change the ReLU gradients: use one.")
-        model = relu_warmup_module.redirected(model)
+        model = relu_warmup_module.redirected(model_facts.of(model).working)  # answers to the same names
     started = time.perf_counter()
     modifiers = list(input_modifiers or [])
     compiled, info = compiled_for(

@@ -1,0 +1,69 @@
+"""Names of what the library builds from a user's model, kept legal and unique.
+
+A user's model can break two rules of Keras and TensorFlow without its owner knowing:
+
+* every operation in one Keras graph needs its own name. Keras names the operations it makes
+  (``keras.ops.add`` inside a loss) ``add``, ``mean``, ... from a per-process counter that a
+  model loaded from a file does not advance: that model's layer ``add`` then clashes with a
+  loss's ``add`` (``'The name "add" is used 2 times in the model'``);
+* TensorFlow traces each layer inside a name scope named after it and refuses names that are
+  not scope names (``'my conv'``, ``'conv:1'``, ``'<x>'``).
+"""
+from __future__ import annotations
+
+import re
+
+import keras
+
+# What TensorFlow accepts in a layer's name scope (inside its model's) and in graph node names;
+# Keras forbids "/" in names anyway.
+_SCOPE_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+def is_scope_name(name: str) -> bool:
+    """Whether TensorFlow accepts ``name`` as the name scope a layer is traced in."""
+    return _SCOPE_NAME.fullmatch(name) is not None
+
+
+def unique_scope_name(name: str, taken: set) -> str:
+    """``name`` with characters TensorFlow refuses replaced by ``_`` and a ``_2``, ``_3``, ...
+    suffix where needed to be unique among ``taken``; the result is added to ``taken``."""
+    base = re.sub(r"[^A-Za-z0-9_.\-]", "_", name) or "layer"
+    candidate, k = base, 1
+    while candidate in taken:
+        k += 1
+        candidate = f"{base}_{k}"
+    taken.add(candidate)
+    return candidate
+
+
+def operations_between(inputs, outputs) -> list:
+    """The operations that compute ``outputs`` from ``inputs`` (symbolic Keras tensors), each
+    once, outputs first."""
+    stop = {id(tensor) for tensor in inputs}
+    seen, found, pending = set(), [], list(outputs)
+    while pending:
+        tensor = pending.pop()
+        history = getattr(tensor, "_keras_history", None)
+        if id(tensor) in stop or history is None or id(history.operation) in seen:
+            continue
+        operation = history.operation
+        seen.add(id(operation))
+        found.append(operation)
+        for node in operation._inbound_nodes:
+            pending.extend(node.input_tensors)
+    return found
+
+
+def rename_clashing_operations(inputs, outputs) -> None:
+    """Give a new name to each operation behind ``outputs`` whose name another one has, so a
+    ``keras.Model(inputs, outputs)`` can be built; layers (the model's) keep theirs.
+
+    Only operations that are not layers are renamed (those ``keras.ops`` makes for the losses):
+    their names appear nowhere else, while a layer's name is how a person finds it.
+    """
+    operations = operations_between(inputs, outputs)
+    taken = {op.name for op in operations if isinstance(op, keras.layers.Layer)}
+    for op in operations:
+        if not isinstance(op, keras.layers.Layer):
+            op.name = unique_scope_name(op.name, taken)
