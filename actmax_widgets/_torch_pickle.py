@@ -169,12 +169,17 @@ def _checked_tensor(tensor: _TensorRef) -> _TensorRef:
     return tensor
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+class _RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 - see below
     """Unpickler that resolves only the globals a tensor state dict needs.
 
     Anything else (``os.system``, ``builtins.eval``, ``subprocess.Popen`` ...)
     raises :class:`pickle.UnpicklingError` naming the refused global, before
     it could be called.
+
+    It is the pure-Python unpickler: the C one allocates the size a BINBYTES8
+    or BINUNICODE8 opcode claims (up to 2**64 bytes) before reading a byte,
+    while this one asks the file for it, and the file only has what it has.
+    The pickle of a state dict is small (the tensor bytes are outside it).
     """
 
     def __init__(self, file, storages: dict[str, _Storage]):
@@ -227,10 +232,11 @@ class _BoundedReader:
 
     def __init__(self, file):
         self._file = file
+        self._size = os.fstat(file.fileno()).st_size
         self.tell, self.seek, self.readline = file.tell, file.seek, file.readline
 
     def read(self, size=-1):
-        left = _bytes_left(self._file)
+        left = self._size - self._file.tell()
         return self._file.read(left if size is None or size < 0 else min(size, left))
 
 
@@ -346,4 +352,6 @@ def _with_path(path, load, source):
         return load(source)
     except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, struct.error, ValueError, TypeError, IndexError,
             KeyError, OverflowError) as error:  # what a garbled pickle or zip raises
-        raise pickle.UnpicklingError(f"cannot read checkpoint {os.fspath(path)!r}: {error}") from error
+        reason = str(error) or ("the file is truncated" if isinstance(error, EOFError) else type(error).__name__)
+        fix = "" if _FIX in reason else f" ({_FIX})"
+        raise pickle.UnpicklingError(f"cannot read checkpoint {os.fspath(path)!r}: {reason}{fix}") from error

@@ -60,24 +60,34 @@ def fake_torch(monkeypatch):
     return torch
 
 
-def _save_zip(state, path, torch):
-    """Write ``state`` (name -> _FakeTensor) as torch.save's zip format does."""
+def _pickled(state, torch, claimed=None):
+    """``state`` pickled as torch.save does, and its storages (key -> array). ``claimed``
+    (key -> element count) makes a storage record claim another size than it has."""
     storages = {}
 
     class Pickler(pickle.Pickler):
         def persistent_id(self, obj):
             if isinstance(obj, _FakeStorage):
                 storages[obj.key] = obj.array
-                return ("storage", torch.FloatStorage, obj.key, "cpu", obj.array.size)
+                numel = (claimed or {}).get(obj.key, obj.array.size)
+                return ("storage", torch.FloatStorage, obj.key, "cpu", numel)
             return None
 
     buffer = io.BytesIO()
     Pickler(buffer, protocol=2).dump(collections.OrderedDict(state))
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("archive/data.pkl", buffer.getvalue())
+    return buffer.getvalue(), storages
+
+
+def _save_zip(state, path, torch, claimed=None, omit=(), compression=zipfile.ZIP_STORED):
+    """Write ``state`` (name -> _FakeTensor) as torch.save's zip format does; hostile variants
+    claim other storage sizes (``claimed``), leave storages out (``omit``) or compress them."""
+    data, storages = _pickled(state, torch, claimed)
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
+        archive.writestr("archive/data.pkl", data)
         archive.writestr("archive/byteorder", "little")
         for key, array in storages.items():
-            archive.writestr(f"archive/data/{key}", array.astype("<f4").tobytes())
+            if key not in omit:
+                archive.writestr(f"archive/data/{key}", array.astype("<f4").tobytes())
 
 
 # --- the restricted unpickler ------------------------------------------------------------
