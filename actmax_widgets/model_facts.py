@@ -148,16 +148,14 @@ def _check_differentiable(model, image):
     dtype = keras.backend.standardize_dtype(image.dtype)
     if "int" not in dtype and dtype != "bool":
         return
-    consumers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    embedding = next((layer for layer in consumers if isinstance(layer, keras.layers.Embedding)), None)
+    embedding = next((layer for layer in model.layers if isinstance(layer, keras.layers.Embedding)), None)
     start = f"model.get_layer('{embedding.name}').output" if embedding is not None else \
         "the output of the first layer that turns the ids into float vectors"
     raise TypeError(
         f"Model '{model.name}' takes a {dtype} input (token ids or indices): an integer input has no "
         "gradient, so it cannot be optimized into the input that excites a filter. Visualize from the "
         f"float vectors instead: build sub = keras.Model({start}, model.output) and visualize sub "
-        "(its input, the embedded sequence, is optimized; for 1-D sequences pass tv_weight=0 if the "
-        "smoothing is unwanted).")
+        "(its input, the embedded sequence, is what gets optimized).")
 
 
 @functools.cache
