@@ -83,24 +83,34 @@ def _checked(argv):
 
 def _check_out(path):
     """Refuse an --out the PNG could not be written to, before minutes of optimizing."""
-    if not path.lower().endswith(".png"):
-        raise UsageError(f"--out {path!r} does not end in .png: the grid is written as a PNG, e.g. --out grid.png")
     if os.path.isdir(path):
         raise UsageError(f"--out {path!r} is a directory: give a file name, e.g. --out {os.path.join(path, 'grid.png')}")
+    if not path.lower().endswith(".png"):
+        raise UsageError(f"--out {path!r} does not end in .png: the grid is written as a PNG, e.g. --out grid.png")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UsageError(f"--out {path!r}: the folder {folder!r} does not exist: create it or pick another path")
-    target = path if os.path.exists(path) else folder
-    if not os.access(target, os.W_OK):
-        raise UsageError(f"--out {path!r} is not writable (no permission on {target!r}): pick another path")
+    # Try it (os.access says yes to root on read-only file systems): append nothing to an existing
+    # file, or create and remove a new one.
+    try:
+        if os.path.exists(path):
+            open(path, "ab").close()
+        else:
+            open(path, "xb").close()
+            os.remove(path)
+    except OSError as error:
+        raise UsageError(f"--out {path!r} cannot be written ({error.strerror}): pick a path in a folder you "
+                         "can write to") from None
 
 
 def _check_model_file(path):
     if not os.path.isfile(path):
         raise UsageError(f"--model {path!r} does not exist (or is not a file): give the path of a saved "
                          "model, e.g. --model model.keras")
-    if not os.access(path, os.R_OK):
-        raise UsageError(f"--model {path!r} is not readable (no permission): check its permissions")
+    try:
+        open(path, "rb").close()
+    except OSError as error:
+        raise UsageError(f"--model {path!r} cannot be read ({error.strerror}): check its permissions") from None
     if not path.lower().endswith(MODEL_SUFFIXES):
         raise UsageError(f"--model {path!r} is not a Keras model file: save one with model.save('model.keras') "
                          "(.keras, .h5 or .hdf5)")
