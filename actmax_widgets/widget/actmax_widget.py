@@ -311,7 +311,7 @@ class _GridUpdater(Listener):
         self._request = request
         self.layer_shown = request.layer
         self.widget._images = None
-        info = self.widget.controls._by_name[request.layer]
+        info = self.widget.controls.layer_info  # the request's layer: it was just read from the controls
         grid = self.grid
         with self._lock, grid.hold_sync():
             grid.set_tiles([], [])

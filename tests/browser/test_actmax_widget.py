@@ -124,10 +124,14 @@ def test_stop_mid_run_and_change_layer_from_the_controls(lab_server, page):
     screenshot(page, "widget-light-stopped")
     print(f"stop click -> stopped state in the page: {stop_seconds:.2f} s")
 
-    # Pick another layer in the picker and run again: new tiles for that layer.
+    # Pick another layer in the picker: the stopped tiles keep their own layer's name, marked
+    # as from the previous layer, until Run brings the new layer's tiles.
     output.locator("select").first.select_option(label="block1a_project_conv — conv 16 ch")
-    expect(page.locator(".actmax-grid__layer")).to_have_text("block1a_project_conv")
+    expect(page.locator(".actmax-grid__stale")).to_contain_text("Press Run to show block1a_project_conv")
+    expect(page.locator(".actmax-grid__layer")).to_have_text("block2a_expand_activation")
     output.get_by_role("button", name="Run").click()
+    expect(page.locator(".actmax-grid__layer")).to_have_text("block1a_project_conv")
+    expect(page.locator(".actmax-grid__stale")).to_be_hidden()
     wait_for_state(page, "running", timeout=120_000)
     output.get_by_role("button", name="Stop").click()
     wait_for_state(page, "stopped", timeout=60_000)
