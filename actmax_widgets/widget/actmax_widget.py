@@ -40,7 +40,9 @@ class ActMaxWidget(w.VBox):
         ``'keras-vis defaults'`` (see ``widget.presets``).
     steps, image_size : int, optional
         Override the preset's values; a value the preset does not have shows the preset as
-        "custom" (what the widget will run).
+        "custom" (what the widget will run). ``image_size`` must be one the starting layer runs
+        at (``actmax_widgets.image_sizes``: a ValueError says which); by default the preset's,
+        capped at a fixed-size model's own size (28 for an MNIST-style net).
     precision : str
         ``'auto'`` (default: bfloat16 where this machine is measured to compute it clearly faster
         with images as good — an AMX CPU and no depthwise convolutions up to the layer — and
@@ -80,7 +82,7 @@ class ActMaxWidget(w.VBox):
         if steps is not None:
             self.controls.steps.value = steps
         if image_size is not None:
-            self.controls.image_size.value = image_size
+            self.controls.image_sizes.choose(image_size)  # ValueError: a size this layer cannot run
         self.controls.precision.value = precision_module.check(
             precision, tuple(value for _, value in PRECISION_OPTIONS))
         self.grid = GridWidget()

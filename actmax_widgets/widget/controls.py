@@ -12,6 +12,7 @@ import ipywidgets as w
 from .. import catalogue, grad_modifiers
 from .job import RunRequest
 from .presets import DEFAULT_PRESET, PRESETS, STYLE_OPTIONS
+from .size_control import ImageSizeControl
 
 _LABEL_WIDTH = "118px"
 _STYLE = {"description_width": _LABEL_WIDTH}
@@ -113,8 +114,10 @@ class Controls:
                                 tooltip="How the image is parameterized and regularized")
         # step=1: a coarser step makes the slider show a value set from code (steps=128) rounded.
         self.steps = w.IntSlider(value=64, min=1, max=1000, step=1, description="Steps", style=_STYLE)
-        self.image_size = w.Dropdown(options=[64, 96, 128, 160, 224], value=96, description="Image size",
-                                     style=_STYLE, layout=_layout("220px"))
+        # Bounded to the sizes the current layer runs at (a Dense after a Flatten: the model's own).
+        self.image_sizes = ImageSizeControl(model, _STYLE, _layout("200px"))
+        self.image_sizes.show_layer(initial.name)
+        self.image_size = self.image_sizes.box
         self.jitter = w.FloatSlider(value=0.05, min=0.0, max=0.25, step=0.01, description="Jitter",
                                     style=_STYLE, tooltip="Random shift per step (fraction of the size)")
         self.act_max_weight = w.FloatSlider(value=1.0, min=0.0, max=10.0, step=0.1,
@@ -178,7 +181,8 @@ class Controls:
                                                                                flex_flow="row wrap")),
         ])
         tuning = w.VBox([
-            w.HBox([self.steps, self.image_size], layout=_layout(flex_flow="row wrap")),
+            w.HBox([self.steps, self.image_size, self.image_sizes.note],
+                   layout=_layout(flex_flow="row wrap", align_items="center")),
             w.HBox([self.act_max_weight, self.tv_weight, self.tv_enabled], layout=_layout(flex_flow="row wrap")),
             w.HBox([self.jitter, self.lp_norm_weight, self.lp_enabled], layout=_layout(flex_flow="row wrap")),
             w.HBox([self.grad_modifier, self.backprop_modifier], layout=_layout(flex_flow="row wrap")),
@@ -216,7 +220,7 @@ class Controls:
         labels = self.labels if info.kind == "dense" else None
         return RunRequest(
             layer=info.name, targets=tuple(self.targets()), steps=self.steps.value,
-            image_size=self.image_size.value, style=self.style.value,
+            image_size=self.image_sizes.run_size(), style=self.style.value,
             grad_modifier=_or_none(self.grad_modifier.value),
             backprop_modifier=_or_none(self.backprop_modifier.value),
             jitter=self.jitter.value, act_max_weight=self.act_max_weight.value,
@@ -274,6 +278,7 @@ class Controls:
 
     def _layer_changed(self):
         info = self.layer_info
+        self.image_sizes.show_layer(info.name)
         self.page.max = max(0, (info.n_filters - 1) // self.page_size.value)
         self.page.value = 0
         softmax = self._has_softmax(info)
@@ -377,10 +382,13 @@ class Controls:
                     if value > 0:
                         getattr(self, key).value = value
                     continue
+                if key == "image_size":  # never a size the layer cannot run
+                    self.image_sizes.prefer(value)
+                    continue
                 getattr(self, key).value = value
         finally:
             self._applying_preset = False
 
     def _mark_custom(self):
-        if not self._applying_preset and self.preset.value != "custom":
+        if not self._applying_preset and not self.image_sizes.adjusting and self.preset.value != "custom":
             self.preset.value = "custom"

@@ -2,7 +2,9 @@
 
 Each preset sets these controls; anything else stays as the user left it. ``style`` picks how
 images are made (``actmax_widgets.styles``): the Fourier style gives clean, recognisable
-features in few steps; 'keras-vis' is the classic pixel recipe.
+features in few steps; 'keras-vis' is the classic pixel recipe. ``image_size`` is a wish: the
+widget takes it where the layer runs at it, capped at a fixed-size model's own size (a 28 px
+MNIST-style net stays at 28; a layer after a ``Flatten`` runs at no other, see ``image_sizes``).
 """
 from __future__ import annotations
 
