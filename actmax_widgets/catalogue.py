@@ -24,8 +24,8 @@ _NOT_VISUALIZABLE = (
 class LayerInfo:
     """What one layer outputs, in the terms a person picking a layer thinks in."""
 
-    name: str
-    index: int
+    name: str  # as a person names it: 'conv2', or 'base/conv2' inside a nested model
+    index: int  # into the layers of the model computed with (``model_facts``): model.layers unless nested
     class_name: str
     kind: str  # "conv2d", "conv1d", "conv3d" or "dense"
     n_filters: int

@@ -1,11 +1,13 @@
 """A user's model, inspected once: the graph the library works on and the names a person uses.
 
-Most models are used as they are. Two kinds are not:
+Most models are used as they are. These are not:
 
 * a model that calls another model as a layer (a ``keras.applications`` base inside a
   ``Sequential``, a functional model calling a sub-model): its inner layers have no output in
   the outer graph, so they could be neither cut at nor listed;
-* a model whose layer names TensorFlow refuses as name scopes (``'my conv'``, ``'conv:1'``).
+* a model whose layer names TensorFlow refuses as name scopes (``'my conv'``, ``'conv:1'``);
+* a model built from an intermediate tensor (``keras.Model(embedding.output, model.output)``):
+  Keras copies that graph, and its layers' own outputs stay in the first one.
 
 For those, ``of(model)`` builds a *working model* once: the same computation as one flat
 functional graph (nested models inlined, every layer a copy with the same weights and a legal,
@@ -15,7 +17,8 @@ block_5_add'``); ``ModelFacts`` translates between them and the working model's 
 image is optimized at the outer model's input, through any layers before the nested model.
 
 A model whose input is integer (token ids into an ``Embedding``) is refused here, before any
-tracing: an integer input has no gradient.
+tracing: an integer input has no gradient. ``check_computable`` refuses, before any tracing too,
+channels-first convolutions where TensorFlow has no kernel for them (CPUs).
 """
 from __future__ import annotations
 
