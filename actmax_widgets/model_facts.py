@@ -155,11 +155,10 @@ def _check_differentiable(model, image):
     start = f"model.get_layer('{embedding.name}').output" if embedding is not None else \
         "the output of the first layer that turns the ids into float vectors"
     raise TypeError(
-        f"Model '{model.name}' takes a {dtype} input (token ids or indices): an integer input has no "
-        "gradient, so it cannot be optimized into the input that excites a filter. Visualize from the "
-        f"float vectors instead: build sub = keras.Model({start}, model.output) and visualize sub "
-        "(its input, the embedded sequence, is what gets optimized).")
-
+        f"Model '{model.name}' takes integer input ({dtype}: token ids or indices), and an integer "
+        "input has no gradient, so it cannot be optimized into the input that excites a filter. "
+        f"Visualize from the float vectors instead: build sub = keras.Model({start}, model.output) "
+        "and visualize sub (its input, the embedded sequence, is what gets optimized).")
 
 @functools.cache
 def _channels_first_convs_run_here() -> bool:
