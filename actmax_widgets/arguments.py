@@ -78,9 +78,17 @@ def check_choice(name, value, choices, fix=""):
     except TypeError:  # an unhashable value (a list) is in no table
         pass
     listed = ", ".join(repr(c) for c in choices)
-    close = difflib.get_close_matches(value, [str(c) for c in choices], n=1) if isinstance(value, str) else []
+    close = _closest(value, choices) if isinstance(value, str) else []
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise ValueError(f"Unknown {name} {show(value)}{hint}: {fix or f'use one of {listed}'}.")
+
+
+def _closest(value, choices):
+    """The choice ``value`` was probably meant to be (``'Fourier'``, ``'quick'``), in a list of one."""
+    lowered = {str(choice).lower(): choice for choice in choices}
+    close = difflib.get_close_matches(value.lower(), list(lowered), n=1)
+    starting = [choice for key, choice in lowered.items() if value and key.startswith(value.lower())]
+    return [lowered[close[0]]] if close else starting[:1]
 
 
 def check_optional(check_function, name, value, *args, **kwargs):
@@ -255,7 +263,8 @@ def _weight(name, value):
 RULES = {
     "max_iter": lambda v: check_int("max_iter", v, minimum=1, fix="pass the number of steps, at least 1, "
                                                                    "e.g. max_iter=200"),
-    "steps": lambda v: check_int("steps", v, minimum=1, fix="pass the number of steps, at least 1, e.g. steps=64"),
+    "steps": lambda v: check_optional(check_int, "steps", v, minimum=1,
+                                      fix="pass the number of steps, at least 1, e.g. steps=64"),
     "batch_size": lambda v: check_int("batch_size", v, minimum=1, fix="pass how many filters to optimize at "
                                                                       "once, at least 1, e.g. batch_size=32"),
     "image_size": lambda v: check_image_size("image_size", v),

@@ -8,12 +8,12 @@ from collections import Counter
 import ipywidgets as w
 import numpy as np
 
-from .. import models, precision as precision_module, render
+from .. import arguments, models, precision as precision_module, render
 from ..device import device_name
 from .controls import PRECISION_OPTIONS, Controls
 from .grid import GridWidget
 from .job import Listener, VisualizationJob
-from .presets import DEFAULT_PRESET
+from .presets import DEFAULT_PRESET, PRESETS
 
 
 class ActMaxWidget(w.VBox):
@@ -76,6 +76,9 @@ class ActMaxWidget(w.VBox):
 
     def __init__(self, model, layer=None, filters=None, *, labels=None, preset=DEFAULT_PRESET,
                  steps=None, image_size=None, precision="auto", prepare=True):
+        arguments.check(model=model, layer=layer, filters=filters, labels=labels, steps=steps, image_size=image_size,
+                        prepare=prepare)
+        arguments.check_choice("preset", preset, tuple(PRESETS))
         self.model = model
         labels = labels if labels is not None else models.class_names_for(model)
         self.controls = Controls(model, layer=layer, filters=filters, labels=labels, preset=preset)
@@ -133,6 +136,7 @@ class ActMaxWidget(w.VBox):
         if self._job.closed:
             raise RuntimeError("This widget was closed: create a new ActMaxWidget to run again.")
         request = self.controls.request()  # raises ValueError on a bad filter list
+        arguments.check(**vars(request))  # settings set from code (a NaN weight) fail here, named
         if not request.targets:
             raise ValueError("No filters selected.")
         if self.running:  # started by the Run button, or by run() in an earlier cell
