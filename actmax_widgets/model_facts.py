@@ -104,10 +104,11 @@ class ModelFacts:
         if convs and not _channels_first_convs_run_here():
             raise ValueError(
                 f"Model '{self.model_name}' has channels-first convolutions ({', '.join(convs[:3])}), which "
-                "TensorFlow cannot compute on this machine (its CPU kernels are channels-last only; no GPU "
-                "found). Rebuild the model "
-                "channels-last (the same layers with data_format='channels_last'; conv kernels have the "
-                "same shape in both layouts, so the weights copy over) and visualize that copy.")
+                "this TensorFlow cannot compute on this machine's CPU (its default kernels are channels-last "
+                "only; no GPU found). Set the environment variable TF_ENABLE_ONEDNN_OPTS=1 before TensorFlow "
+                "is imported (a new process or kernel): its oneDNN kernels take channels-first. Or rebuild "
+                "the model channels-last (the same layers with data_format='channels_last'; conv kernels "
+                "have the same shape in both layouts, so the weights copy over).")
 
     def catalogue_name(self, working_name: str) -> str:
         """The name a person uses for the working model's layer ``working_name``."""

@@ -322,7 +322,8 @@ ZOO = {
     "multi-input": (multi_input, "conv", (ValueError, r"has 2 inputs.*single-input model")),
     "multi-output": (multi_output, "branch_conv", None),
     "channels-first": (channels_first, "conv", None if model_facts._channels_first_convs_run_here() else
-                       (ValueError, r"channels-first convolutions \(conv\).*Rebuild the model channels-last")),
+                       (ValueError, r"channels-first convolutions \(conv\).*TF_ENABLE_ONEDNN_OPTS=1.*"
+                                    r"rebuild the model channels-last")),
     "text": (text_model, "conv", (TypeError, r"integer input \(int32.*no gradient.*get_layer\('embedding'\)")),
 }
 
