@@ -510,3 +510,14 @@ def test_opening_state_shows_the_preset_and_the_whole_filter_list(conv_model):
     steps = PRESETS["quick preview"]["steps"]
     assert ActMaxWidget(conv_model, steps=steps, prepare=False).controls.preset.value == "quick preview"
     assert ActMaxWidget(conv_model, steps=steps + 1, prepare=False).controls.preset.value == "custom"
+
+
+def test_a_log_slider_snapping_a_preset_value_keeps_the_preset(conv_model):
+    """Shown in a browser, the TV weight slider (a log slider, steps of 10^0.1) snaps the
+    presets' 0.3 to 10^-0.5 = 0.316 and sends it back: the widget then opened as "custom"."""
+    controls = ActMaxWidget(conv_model, prepare=False).controls
+    assert controls.preset.value == "quick preview"
+    controls.tv_weight.value = 10 ** -0.5  # what the front-end sends on display
+    assert controls.preset.value == "quick preview"
+    controls.tv_weight.value = 1.0  # a real move of the slider
+    assert controls.preset.value == "custom"

@@ -5,6 +5,7 @@ Controls hold the choices; they never run anything. ``ActMaxWidget`` wires the R
 from __future__ import annotations
 
 import html
+import math
 import random
 
 import ipywidgets as w
@@ -257,8 +258,10 @@ class Controls:
         self.resample.on_click(lambda _: self._draw_sample())
         self.preset.observe(lambda change: self.apply_preset(change["new"]), "value")
         for control in (self.style, self.steps, self.image_size, self.jitter, self.act_max_weight,
-                        self.tv_weight, self.lp_norm_weight, self.lp_enabled, self.tv_enabled):
+                        self.lp_enabled, self.tv_enabled):
             control.observe(lambda _: self._mark_custom(), "value")
+        for slider in (self.tv_weight, self.lp_norm_weight):
+            slider.observe(lambda change, slider=slider: self._log_slider_moved(slider, change), "value")
 
     def _layer_options(self, query):
         query = query.strip().lower()
@@ -388,6 +391,14 @@ class Controls:
                 getattr(self, key).value = value
         finally:
             self._applying_preset = False
+
+    def _log_slider_moved(self, slider, change):
+        """A log slider shown in the browser snaps a preset's 0.3 to its own step (10^-0.5) and
+        sends that back: not the user's choice, so the preset stays (a drag moves a whole step)."""
+        old, new = change["old"], change["new"]
+        if old > 0 and new > 0 and abs(math.log10(new) - math.log10(old)) < slider.step / 2 + 1e-9:
+            return
+        self._mark_custom()
 
     def _mark_custom(self):
         if not self._applying_preset and not self.image_sizes.adjusting and self.preset.value != "custom":
