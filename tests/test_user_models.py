@@ -201,6 +201,22 @@ def test_a_keras_applications_base_in_a_sequential_model():
     assert result.layer_name == target and result.images.shape == (2, 32, 32, 3)
 
 
+def test_a_model_nested_two_deep_with_names_the_outer_model_also_uses():
+    keras.utils.set_random_seed(5)
+    inner = keras.Sequential([keras.Input((16, 16, 3)), layers.Conv2D(4, 3, name="conv"), layers.ReLU(name="relu")],
+                             name="inner")
+    middle_in = keras.Input((16, 16, 3))
+    middle = keras.Model(middle_in, layers.Conv2D(5, 1, name="conv")(inner(middle_in)), name="middle")
+    outer = keras.Sequential([keras.Input((16, 16, 3)), layers.Conv2D(3, 1, name="conv"), middle,
+                              layers.GlobalAveragePooling2D(name="pool"), layers.Dense(2, name="dense")])
+    names = [info.name for info in catalogue.visualizable_layers(outer)]
+    assert names == ["conv", "middle/inner/conv", "middle/inner/relu", "middle/conv", "dense"]
+    for name, channels in (("middle/inner/conv", 4), ("middle/conv", 5), ("conv", 3)):
+        result = visualize_filters(outer, name, [0, 1], max_iter=5, seed=0, **ACT_ONLY)
+        assert result.layer_name == name and catalogue.describe_layer(outer, name).n_filters == channels
+        assert np.all(result.activation_history[-1] > result.activation_history[0])
+
+
 def test_the_cli_and_the_widget_take_a_nested_layer(transfer, tmp_path):
     path, out = tmp_path / "transfer.keras", tmp_path / "grid.png"
     transfer.save(path)
