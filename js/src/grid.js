@@ -131,11 +131,19 @@ function render({ model, el }) {
     if (!event.ctrlKey && !event.metaKey && !event.altKey) event.stopPropagation();
   });
 
+  // What was asked of the kernel and not yet answered: said at once, as a busy kernel (a
+  // step being finished, a cell running) may take seconds to start the run.
+  let asked = null;
+
   function ask(type) {
     const tile = grid.tile(zoom.index);
     if (!tile) return;
     model.send({ type, filter: tile.info.filter });
+    const what =
+      type === "diverse" ? `${model.get("diverse_copies")} diverse images of filter ${tile.info.filter}` : "its page of filters";
+    asked = { runId: model.get("run_id"), state: model.get("state"), text: `starting ${what}…` };
     zoom.close();
+    update();
   }
 
   function openZoom(index) {
@@ -175,9 +183,12 @@ function render({ model, el }) {
     layerKind.textContent = model.get("layer_kind") || "";
     layerKind.hidden = !layerKind.textContent;
 
-    stateBadge.textContent = STATE_LABELS[state];
+    // The kernel's answer (a new run, or the old one stopped or failed) replaces the request.
+    if (asked && (asked.runId !== model.get("run_id") || asked.state !== state)) asked = null;
+    root.dataset.asked = String(Boolean(asked));
+    stateBadge.textContent = asked ? "Starting" : STATE_LABELS[state];
     stateBadge.hidden = !stateBadge.textContent;
-    statusText.textContent = model.get("status") || "";
+    statusText.textContent = asked ? asked.text : model.get("status") || "";
     const waiting = BUSY_STATES.has(state);
     clock.update(model.get("run_id") || 0, waiting);
     elapsed.textContent = clock.text();

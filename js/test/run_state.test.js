@@ -207,3 +207,29 @@ describe("clock", () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 });
+
+describe("asking for diverse images", () => {
+  it("says at once that it starts them, until the kernel answers with the new run", async () => {
+    const model = fakeModel({
+      layer_name: "conv2d",
+      state: "stopped",
+      status: "stopped at 40 steps × 2 filters",
+      run_id: 5,
+      tiles: tiles(2),
+      tile_info: infos(2),
+      diverse_copies: 4,
+    });
+    const { root, text, tileButtons } = mount(model);
+    tileButtons()[1].click();
+    root.querySelector(".actmax-grid__zoom-diverse").click();
+    expect(model.send).toHaveBeenCalledWith({ type: "diverse", filter: 1 });
+    expect(text(".actmax-grid__state")).toBe("Starting");
+    expect(text(".actmax-grid__status-text")).toBe("starting 4 diverse images of filter 1…");
+    expect(root.dataset.asked).toBe("true");
+    model.update({ tiles: [], tile_info: [], state: "preparing", status: "preparing the model for layer conv2d…", run_id: 6 });
+    await settle();
+    expect(text(".actmax-grid__state")).toBe("Preparing");
+    expect(text(".actmax-grid__status-text")).toBe("preparing the model for layer conv2d…");
+    expect(root.dataset.asked).toBe("false");
+  });
+});

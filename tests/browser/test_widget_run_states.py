@@ -7,7 +7,8 @@ the run is short but its step still takes a moment to trace:
    "Preparing" badge, "preparing the model for layer …", time ticking in the browser).
 2. Another layer in the search box: the tiles keep their own layer's name, are marked as from
    the previous layer, and the enlarged tile says so.
-3. "4 diverse images": the old tiles go at once, four captioned placeholders come.
+3. "4 diverse images": "Starting" at the click, then the old tiles go and four captioned
+   placeholders come.
 4. ``w.run(blocking=True)`` in the next cell while the widget's run goes on: that run is stopped
    and the cell's own run is done.
 """
@@ -65,10 +66,10 @@ def wait_for_state(page, state, timeout=120_000):
     expect(page.locator(f".actmax-grid__progress--{state}")).to_have_count(1, timeout=timeout)
 
 
-def first_change(page):
-    """The grid's first look whose badge differs from the one it had when recording began."""
+def badge_changes(page):
+    """The grid's looks at which its badge changed since recording began (the first excluded)."""
     log = page.evaluate("() => window.gridLog")
-    return next((entry for entry in log if entry["badge"] != log[0]["badge"]), None), log
+    return [entry for before, entry in zip(log, log[1:]) if entry["badge"] != before["badge"]], log
 
 
 @pytest.mark.parametrize("kind", ["lab", "notebook7"])
@@ -87,8 +88,9 @@ def test_widget_is_never_silent_never_stale_and_survives_the_next_cell(jupyter_s
     output.get_by_role("button", name="Run").click()
     screenshot(page, f"run-states-{kind}-1-preparing")
     expect(tiles(page)).to_have_count(4, timeout=120_000)
-    change, log = first_change(page)
-    assert change is not None and change["badge"] == "Preparing", log
+    changes, log = badge_changes(page)
+    change = changes[0]
+    assert change["badge"] == "Preparing", log
     assert change["status"] == "preparing the model for layer conv_3…" and change["tiles"] == 0, log
     assert change["placeholders"] == ["0", "1", "2", "3"] and change["layer"] == "conv_3", log
     page.wait_for_function("() => window.gridLog.some((e) => /^\\d+ s$/.test(e.elapsed) && e.elapsed !== '0 s')",
@@ -117,14 +119,17 @@ def test_widget_is_never_silent_never_stale_and_survives_the_next_cell(jupyter_s
     expect(dialog.locator(".actmax-grid__zoom-subtitle")).to_have_text("conv_3 · conv 8 ch · previous layer")
     screenshot(page, f"run-states-{kind}-2-previous-layer-enlarged")
 
-    # 3. "4 diverse images": the old tiles go at once, four captioned placeholders come.
+    # 3. "4 diverse images": "Starting" at the click, then the old tiles go and four captioned
+    # placeholders come.
     page.evaluate(_RECORD)
     dialog.get_by_role("button", name="4 diverse images").click()
     expect(tiles(page).locator(".actmax-grid__label")).to_have_text(
         ["1 · #1", "1 · #2", "1 · #3", "1 · #4"], timeout=120_000)
-    change, log = first_change(page)
-    assert change is not None and change["badge"] == "Preparing" and change["tiles"] == 0, log
-    assert change["placeholders"] == ["1 · #1", "1 · #2", "1 · #3", "1 · #4"], log
+    changes, log = badge_changes(page)
+    # Said in the browser at the click, before the kernel answers; then the run's placeholders.
+    assert changes[0]["badge"] == "Starting" and changes[0]["status"] == "starting 4 diverse images of filter 1…", log
+    assert changes[1]["badge"] == "Preparing" and changes[1]["tiles"] == 0, log
+    assert changes[1]["placeholders"] == ["1 · #1", "1 · #2", "1 · #3", "1 · #4"], log
     wait_for_state(page, "done")
     # Counted from the click, and the time spent tracing the new step named.
     expect(grid.locator(".actmax-grid__status")).to_contain_text("of it preparing the model")
