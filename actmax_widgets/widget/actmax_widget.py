@@ -123,7 +123,8 @@ class ActMaxWidget(w.VBox):
 
     @property
     def images(self):
-        """The latest images, ``(N, H, W, C)`` uint8 (updated live during a run)."""
+        """The latest run's images, ``(N, H, W, C)`` uint8, updated live; None from Run until
+        its first images (keep ``run(blocking=True)``'s result to keep a run's images)."""
         return self._images
 
     def run(self, blocking=False):
