@@ -37,11 +37,9 @@ def unique_scope_name(name: str, taken: set) -> str:
     return candidate
 
 
-def operations_between(inputs, outputs) -> list:
-    """The operations that compute ``outputs`` from ``inputs`` (symbolic Keras tensors), each
-    once, outputs first."""
-    stop = {id(tensor) for tensor in inputs}
-    seen, found, pending = set(), [], list(outputs)
+def _producers(tensors, stop):
+    """Yield the operations behind ``tensors`` (back to the ``stop`` tensor ids), each once."""
+    seen, pending = set(), list(tensors)
     while pending:
         tensor = pending.pop()
         history = getattr(tensor, "_keras_history", None)
@@ -49,21 +47,26 @@ def operations_between(inputs, outputs) -> list:
             continue
         operation = history.operation
         seen.add(id(operation))
-        found.append(operation)
+        yield operation
         for node in operation._inbound_nodes:
             pending.extend(node.input_tensors)
-    return found
 
 
 def rename_clashing_operations(inputs, outputs) -> None:
     """Give a new name to each operation behind ``outputs`` whose name another one has, so a
-    ``keras.Model(inputs, outputs)`` can be built; layers (the model's) keep theirs.
+    ``keras.Model(inputs, outputs)`` can be built; the model's part keeps its names.
 
-    Only operations that are not layers are renamed (those ``keras.ops`` makes for the losses):
-    their names appear nowhere else, while a layer's name is how a person finds it.
+    The model's part is every layer and every operation that feeds a layer; what is left are the
+    operations the losses added after it (``keras.ops`` calls), whose names appear nowhere else,
+    while a layer's name is how a person finds it. Those are renamed where they clash.
     """
-    operations = operations_between(inputs, outputs)
-    taken = {op.name for op in operations if isinstance(op, keras.layers.Layer)}
+    stop = {id(tensor) for tensor in inputs}
+    operations = list(_producers(outputs, stop))
+    layer_inputs = [tensor for op in operations if isinstance(op, keras.layers.Layer)
+                    for node in op._inbound_nodes for tensor in node.input_tensors]
+    model_part = {id(op) for op in operations if isinstance(op, keras.layers.Layer)}
+    model_part.update(id(op) for op in _producers(layer_inputs, stop))
+    taken = {op.name for op in operations if id(op) in model_part}
     for op in operations:
-        if not isinstance(op, keras.layers.Layer):
+        if id(op) not in model_part:
             op.name = unique_scope_name(op.name, taken)

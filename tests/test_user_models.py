@@ -15,7 +15,7 @@ from keras import layers
 
 from core_helpers import zero_mean_kernels
 
-from actmax_widgets import ActMaxWidget, catalogue, cli, model_cut, model_facts, visualization
+from actmax_widgets import ActMaxWidget, catalogue, cli, model_cut, model_facts, names, visualization
 from actmax_widgets import visualize_activation, visualize_filters
 
 ACT_ONLY = dict(tv_weight=0, lp_norm_weight=0)  # the activation alone: the best image is the most active
@@ -88,6 +88,23 @@ def test_a_reloaded_model_with_default_names_works_everywhere_in_a_fresh_process
     # A fresh process: its name counters start where the file's names came from.
     failures = json.loads(_python(_RUN_EVERYTHING, path).strip().splitlines()[-1])
     assert failures == {}
+
+
+def test_operations_the_losses_add_yield_their_names_to_the_model():
+    image = keras.Input((8, 8, 3), name="image")
+    conv = layers.Conv2D(4, 3, name="conv")
+    features = keras.ops.abs(conv(image))  # an operation inside the user's model
+    model_op = features._keras_history.operation
+    model_op.name = "my_abs"
+    logits = layers.Dense(2, name="dense")(keras.ops.mean(features, axis=(1, 2)))
+    # What a loss adds, with names a reloaded model's counter could give it.
+    loss_ops = [keras.ops.mean(logits), keras.ops.sum(keras.ops.abs(image))]
+    for out, name in zip(loss_ops, ["dense", "my_abs"]):
+        out._keras_history.operation.name = name
+    names.rename_clashing_operations([image], loss_ops)
+    assert (conv.name, model_op.name) == ("conv", "my_abs")
+    assert [out._keras_history.operation.name for out in loss_ops] == ["dense_2", "my_abs_2"]
+    keras.Model(image, loss_ops)  # builds: every name is unique
 
 
 # --- names TensorFlow refuses as scopes -------------------------------------------------------
