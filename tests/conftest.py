@@ -17,6 +17,10 @@ Fixtures
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# TensorFlow switches oneDNN off on AMD CPUs, and its default CPU kernels then take channels-last
+# convolutions only: the channels-first tests need it on (as it is by default on Intel CPUs).
+# Without it a channels-first model gets the clear error test_user_models checks.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402

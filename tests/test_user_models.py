@@ -406,3 +406,30 @@ def test_zoo_widget(case, tmp_path):
     result = widget.run(blocking=True)
     assert result.layer_name == layer and result.steps == 3 and len(result.images) > 0
     widget.close()
+
+
+def test_channels_first_without_onednn_runs_or_names_the_fix():
+    """The tests run with oneDNN on (conftest); a user on an AMD CPU has it off by default. There a
+    channels-first model must either run (where the CPU has channels-first kernels) or stop before
+    any tracing with the error naming TF_ENABLE_ONEDNN_OPTS=1."""
+    code = textwrap.dedent("""
+        import re
+        import keras
+        from keras import layers
+        from actmax_widgets import model_facts, visualize_filters
+        inputs = keras.Input((3, 16, 16))
+        x = layers.Conv2D(4, 3, data_format="channels_first", name="conv")(inputs)
+        model = keras.Model(inputs, x)
+        runs = model_facts._channels_first_convs_run_here()
+        try:
+            result = visualize_filters(model, "conv", [0, 1], max_iter=3, seed=0)
+            outcome = "ran" if result.images.shape == (2, 16, 16, 3) else "wrong shape"
+        except ValueError as error:
+            named = re.search(r"TF_ENABLE_ONEDNN_OPTS=1.*channels-last", str(error), re.S)
+            outcome = "clear error" if named else f"unclear error: {error}"
+        print(outcome, runs)
+    """)
+    env = {**__import__("os").environ, "TF_ENABLE_ONEDNN_OPTS": "0"}
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    outcome, runs = completed.stdout.strip().splitlines()[-1].rsplit(" ", 1)
+    assert outcome == ("ran" if runs == "True" else "clear error"), completed.stdout + completed.stderr
