@@ -164,11 +164,11 @@ def _run(args):
     from .visualization import visualize_filters
 
     model = _load_model(args.model)
-    if args.list_layers:
-        for info in catalogue.visualizable_layers(model):
-            print(info.description)
-        return 0
     try:
+        if args.list_layers:
+            for info in catalogue.visualizable_layers(model):
+                print(info.description)
+            return 0
         layer = args.layer
         if layer is not None and layer.lstrip("-").isdigit():
             layer = int(layer)

@@ -395,6 +395,19 @@ def test_zoo_cli(case, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("case", list(ZOO))
+def test_zoo_cli_lists_layers(case, tmp_path, capsys):
+    _, layer, failure = ZOO[case]
+    path = tmp_path / "model.keras"
+    _build(case, tmp_path).save(path)
+    code = cli.main(["--model", str(path), "--list-layers"])
+    out, err = capsys.readouterr()
+    if failure is not None:
+        assert code == 2 and re.search(failure[1], err) and "Traceback" not in err, err
+        return
+    assert code == 0 and layer in [line.split(" — ")[0] for line in out.splitlines()], out
+
+
+@pytest.mark.parametrize("case", list(ZOO))
 def test_zoo_widget(case, tmp_path):
     _, layer, failure = ZOO[case]
     model = _build(case, tmp_path)
