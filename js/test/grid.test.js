@@ -2,52 +2,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { niceTicks } from "../src/chart.js";
 import { fileSafe, formatActivation, tileTitle } from "../src/format.js";
 import widget from "../src/grid.js";
+import { fakeModel } from "./fake_model.js";
 import { historySeries } from "../src/history.js";
 import { gridFileName, gridLayout, tileFileName } from "../src/save.js";
 
-const DEFAULTS = {
-  tiles: [],
-  tile_info: [],
-  layer_name: "",
-  layer_kind: "",
-  history: new DataView(new ArrayBuffer(0)),
-  history_steps: 0,
-  state: "idle",
-  progress: 0,
-  status: "",
-  error: "",
-  tile_size: 112,
-  columns: 0,
-  placeholder_count: 0,
-  diverse_copies: 0,
-};
-
-/** The slice of anywidget's model API that the grid uses, with a way to push kernel updates. */
-function fakeModel(initial = {}) {
-  const state = { ...DEFAULTS, ...initial };
-  const listeners = new Map();
-  return {
-    listeners,
-    get: (name) => state[name],
-    set(name, value) {
-      state[name] = value;
-      for (const callback of listeners.get(`change:${name}`) ?? []) callback();
-    },
-    /** Several traits in one kernel message, as GridWidget.hold_sync() sends them. */
-    update(values) {
-      for (const [name, value] of Object.entries(values)) this.set(name, value);
-    },
-    on(event, callback) {
-      if (!listeners.has(event)) listeners.set(event, new Set());
-      listeners.get(event).add(callback);
-    },
-    off(event, callback) {
-      listeners.get(event)?.delete(callback);
-    },
-    save_changes: vi.fn(),
-    send: vi.fn(),
-  };
-}
 
 /** Stand-in PNG bytes: the PNG signature plus a payload that identifies the frame. */
 function png(...payload) {

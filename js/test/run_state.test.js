@@ -4,48 +4,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { formatElapsed, RunClock } from "../src/clock.js";
 import widget from "../src/grid.js";
+import { fakeModel } from "./fake_model.js";
 
-const DEFAULTS = {
-  tiles: [],
-  tile_info: [],
-  layer_name: "",
-  layer_kind: "",
-  next_layer: "",
-  history: new DataView(new ArrayBuffer(0)),
-  history_steps: 0,
-  state: "idle",
-  progress: 0,
-  status: "",
-  run_id: 0,
-  error: "",
-  tile_size: 112,
-  columns: 0,
-  placeholder_count: 0,
-  placeholder_labels: [],
-  diverse_copies: 0,
-};
-
-function fakeModel(initial = {}) {
-  const state = { ...DEFAULTS, ...initial };
-  const listeners = new Map();
-  return {
-    get: (name) => state[name],
-    /** Several traits in one kernel message, as GridWidget.hold_sync() sends them. */
-    update(values) {
-      Object.assign(state, values);
-      for (const name of Object.keys(values)) for (const callback of listeners.get(`change:${name}`) ?? []) callback();
-    },
-    on(event, callback) {
-      if (!listeners.has(event)) listeners.set(event, new Set());
-      listeners.get(event).add(callback);
-    },
-    off(event, callback) {
-      listeners.get(event)?.delete(callback);
-    },
-    save_changes: vi.fn(),
-    send: vi.fn(),
-  };
-}
 
 const png = (i) => new DataView(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, i]).buffer);
 const tiles = (count) => Array.from({ length: count }, (_, i) => png(i));
