@@ -83,6 +83,18 @@ def labelled_grid(images, labels=None, cols=None, title=None, tile_size=None, ma
     return np.asarray(canvas)
 
 
+# Grids of a small net's images (MNIST 28 px, CIFAR 32 px) are enlarged to at least this size, by
+# a whole factor so every pixel stays a sharp square: at their own size a caption such as
+# "Egyptian cat" does not fit under a tile and the strokes are too small to see on a handout.
+READABLE_TILE = 96
+
+
+def readable_tile_size(images):
+    """The ``tile_size`` for ``labelled_grid`` that makes small images readable, else None."""
+    side = max(np.asarray(images[0]).shape[:2]) if len(images) else READABLE_TILE
+    return side * math.ceil(READABLE_TILE / side) if side < READABLE_TILE else None
+
+
 def _fit(draw, text, font, width):
     if draw.textlength(text, font=font) <= width:
         return text

@@ -85,7 +85,9 @@ class ActMaxResult:
         return self.activation_history[-1]
 
     def grid(self, cols=None, labels=True, title=None, tile_size=None) -> np.ndarray:
-        """All images in one labelled grid, ``(H, W, 3)`` uint8."""
+        """All images in one labelled grid, ``(H, W, 3)`` uint8; images under
+        ``render.READABLE_TILE`` px are enlarged by a whole factor unless ``tile_size`` is given."""
+        tile_size = tile_size or render.readable_tile_size(self.images)
         captions = None
         if labels:
             captions = [f"{label}{' (dead)' if dead else ''}" for label, dead in zip(self.labels, self.dead)]

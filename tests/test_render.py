@@ -104,3 +104,19 @@ def test_empty_history_and_snapshot_progress():
     snapshot = Snapshot(step=5, total_steps=20, images=[], activations=np.zeros(0), losses=np.zeros(0),
                         activation_history=np.zeros((5, 0)), dead=np.zeros(0, bool), seconds=0.0)
     assert snapshot.progress == 0.25
+
+
+def test_grids_of_a_small_nets_images_are_enlarged_by_a_whole_factor():
+    assert render.readable_tile_size(np.zeros((1, 28, 28, 1))) == 112  # MNIST: each pixel 4x4
+    assert render.readable_tile_size(np.zeros((1, 32, 32, 3))) == 96  # CIFAR: 3x3
+    assert render.readable_tile_size(np.zeros((1, 96, 96, 3))) is None
+    rng = np.random.default_rng(0)
+    result = _result(n=2, dead=(False, False))
+    result.images = rng.integers(0, 256, (2, 28, 28, 3), dtype=np.uint8)
+    result.labels = ["Egyptian cat", "espresso"]
+    grid = result.grid(cols=2, labels=False)
+    margin = 8
+    first = grid[margin:margin + 112, margin:margin + 112]
+    np.testing.assert_array_equal(first, np.kron(result.images[0], np.ones((4, 4, 1), np.uint8)))
+    # At 28 px a caption as long as "Egyptian cat" was cut to "E…"; at 112 px it fits whole.
+    assert result.grid(cols=2).shape[1] == grid.shape[1] == 2 * 112 + 3 * margin

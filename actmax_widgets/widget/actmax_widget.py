@@ -184,7 +184,8 @@ class ActMaxWidget(w.VBox):
         if self._images is None:
             raise RuntimeError("Nothing to save yet: press Run (or call run()) first.")
         labels = [info["label"] for info in self.grid.tile_info]
-        render.save_png(render.labelled_grid(self._images, labels, title=self._listener.layer_shown), path)
+        render.save_png(render.labelled_grid(self._images, labels, title=self._listener.layer_shown,
+                                            tile_size=render.readable_tile_size(self._images)), path)
         return path
 
     # -- internals ---------------------------------------------------------------------------

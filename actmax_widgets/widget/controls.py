@@ -111,7 +111,7 @@ class Controls:
         self.preset = w.Dropdown(options=list(PRESETS) + ["custom"], value=preset, description="Preset",
                                  style=_STYLE, layout=_layout("300px"))
         self.style = w.Dropdown(options=STYLE_OPTIONS, value=STYLE_OPTIONS[0][1], description="Style", style=_STYLE,
-                                layout=_layout("300px"),
+                                layout=_layout("330px"),  # "Fourier (recommended)" was clipped at 300
                                 tooltip="How the image is parameterized and regularized")
         # step=1: a coarser step makes the slider show a value set from code (steps=128) rounded.
         self.steps = w.IntSlider(value=64, min=1, max=1000, step=1, description="Steps", style=_STYLE)

@@ -4,8 +4,20 @@
 import { h } from "./dom.js";
 import { bytesEqual, formatActivation, labelName, tileInfo, tileTitle, toBytes } from "./format.js";
 
+// Images this small (an MNIST or CIFAR net's own 28-32 px) are drawn with visible pixels when
+// enlarged: smoothing them blurs the very strokes a filter responds to. Larger images, scaled
+// by a fraction, stay smooth (nearest-neighbour would make their pixels uneven).
+export const PIXELATED_UP_TO = 48;
+
+export function showPixelsWhenSmall(img) {
+  img.addEventListener("load", () => {
+    img.classList.toggle("actmax-grid__img--pixels", img.naturalWidth > 0 && img.naturalWidth <= PIXELATED_UP_TO);
+  });
+  return img;
+}
+
 function createTile(index) {
-  const img = h("img", { class: "actmax-grid__img", alt: "", draggable: "false" });
+  const img = showPixelsWhenSmall(h("img", { class: "actmax-grid__img", alt: "", draggable: "false" }));
   const badge = h("span", { class: "actmax-grid__badge", "aria-hidden": "true" }, "dead");
   const label = h("span", { class: "actmax-grid__label" });
   const activation = h("span", { class: "actmax-grid__act", "aria-hidden": "true" });

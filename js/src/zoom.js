@@ -5,6 +5,7 @@
 import { createChart } from "./chart.js";
 import { h, icon, ICONS } from "./dom.js";
 import { formatActivation, labelName } from "./format.js";
+import { showPixelsWhenSmall } from "./tiles.js";
 
 let dialogCount = 0;
 
@@ -25,7 +26,7 @@ export class ZoomView {
     this.onClose = onClose;
     this.title = h("span", { class: "actmax-grid__zoom-title", id: `${id}-title` });
     this.subtitle = h("span", { class: "actmax-grid__zoom-subtitle" });
-    this.image = h("img", { class: "actmax-grid__zoom-img", alt: "" });
+    this.image = showPixelsWhenSmall(h("img", { class: "actmax-grid__zoom-img", alt: "" }));
     this.deadNote = h(
       "p",
       { class: "actmax-grid__zoom-dead" },

@@ -3,6 +3,7 @@ import { niceTicks } from "../src/chart.js";
 import { fileSafe, formatActivation, tileTitle } from "../src/format.js";
 import widget from "../src/grid.js";
 import { fakeModel } from "./fake_model.js";
+import { PIXELATED_UP_TO, showPixelsWhenSmall } from "../src/tiles.js";
 import { historySeries } from "../src/history.js";
 import { gridFileName, gridLayout, tileFileName } from "../src/save.js";
 
@@ -157,6 +158,16 @@ describe("tiles", () => {
     expect(button.querySelector(".actmax-grid__label").textContent).toBe("Egyptian cat");
     expect(button.title).toBe("predictions · filter 285 · activation 12.50 · Egyptian cat");
     expect(button.getAttribute("aria-label")).toBe("predictions, filter 285, Egyptian cat");
+  });
+
+  it("draws a small net's 28-32 px images with visible pixels, larger ones smoothed", () => {
+    const loaded = (width) => {
+      const img = showPixelsWhenSmall(document.createElement("img"));
+      Object.defineProperty(img, "naturalWidth", { value: width });
+      img.dispatchEvent(new Event("load"));
+      return img.classList.contains("actmax-grid__img--pixels");
+    };
+    expect([loaded(28), loaded(32), loaded(PIXELATED_UP_TO), loaded(96), loaded(0)]).toEqual([true, true, true, false, false]);
   });
 
   it("applies tile_size and columns", async () => {
