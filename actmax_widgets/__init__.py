@@ -16,6 +16,10 @@ import os
 # imported, hence here, before any submodule.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from . import quiet_tensorflow  # noqa: E402  (the lines the log level cannot reach: see the module)
+
+quiet_tensorflow.install()
+
 __version__ = "0.1.0"
 
 # The public names, imported when first used: importing the package stays free of TensorFlow,

@@ -150,7 +150,11 @@ def _resample(images, inverse):
     ys, xs = tf.meshgrid(tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32), indexing="ij")
     centre = tf.constant([(height - 1) / 2.0, (width - 1) / 2.0])
     grid = tf.reshape(tf.stack([ys, xs], axis=-1), [-1, 2]) - centre  # (HW, 2)
-    source = tf.einsum("bij,pj->bpi", inverse, grid) + centre  # (B, HW, 2)
+    # inverse @ grid written out as products and sums of elements, not a matrix product: a GEMM
+    # kernel's summation order (and FMA use) depends on the batch size on some CPUs, and a
+    # sample's image must be the same whether it is transformed alone or in a batch.
+    rows = inverse[:, None]  # (B, 1, 2, 2)
+    source = rows[..., 0] * grid[None, :, :1] + rows[..., 1] * grid[None, :, 1:] + centre  # (B, HW, 2)
     source = tf.clip_by_value(source, 0.0, tf.constant([height - 1.0, width - 1.0]))
     floor = tf.floor(source)
     frac = source - floor

@@ -17,10 +17,6 @@ Fixtures
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# TensorFlow switches oneDNN off on AMD CPUs, and its default CPU kernels then take channels-last
-# convolutions only: the channels-first tests need it on (as it is by default on Intel CPUs).
-# Without it a channels-first model gets the clear error test_user_models checks.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
@@ -84,3 +80,19 @@ def data_format():
     before = keras.config.image_data_format()
     yield keras.config.set_image_data_format
     keras.config.set_image_data_format(before)
+
+
+def pytest_collection_modifyitems(items):
+    """Mark the tests that run channels-first convolutions (``-m channels_first``).
+
+    TensorFlow switches oneDNN off on AMD CPUs, and its default CPU kernels then compute
+    channels-last convolutions only; ``make test-python`` runs these tests in a second pytest
+    process with ``TF_ENABLE_ONEDNN_OPTS=1`` (the default on Intel CPUs). The rest run with
+    TensorFlow's own defaults for the machine, as a user's code does; there a channels-first
+    model gets the clear error test_user_models checks.
+    """
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "channels_first_net" in item.fixturenames or {"channels_first", "channels_first_net"} & {
+                str(value) for value in params.values()}:
+            item.add_marker("channels_first")
