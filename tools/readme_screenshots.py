@@ -1,0 +1,82 @@
+"""Re-take the README's widget screenshots in JupyterLab 4 and headless Chromium.
+
+    .venv/bin/python tools/readme_screenshots.py
+
+docs/widget.png: the widget on the embedded model mid-run (status line, progress, elapsed time).
+docs/widget-states.png: what a workshop sees around a run — at Run (a placeholder per requested
+tile, "preparing the model…") and after picking another layer (the tiles kept, faded, and said to
+be the previous layer's). Uses the browser tests' harness (tests/browser/helpers.py).
+"""
+from __future__ import annotations
+
+import pathlib
+import sys
+import tempfile
+
+from PIL import Image
+from playwright.sync_api import expect, sync_playwright
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+import helpers  # noqa: E402
+
+SETUP = """from actmax_widgets import ActMaxWidget
+from actmax_widgets.models import efficientnet_lite0
+model = efficientnet_lite0()"""
+WIDGET = "w = ActMaxWidget(model, layer='block3a_expand_activation', filters=list(range(12)))\nw"
+MID_RUN = ("() => { const s = document.querySelector('.actmax-grid__status-text');"
+           " const m = s && s.textContent.match(/step (\\d+)\\/(\\d+)/); return m && +m[1] >= 0.55 * +m[2]; }")
+
+
+def widget_crop(page, path):
+    """The widget's output area only (controls and grid), as a PNG."""
+    page.locator(".jp-OutputArea-output").filter(has=page.locator(".actmax-grid")).first.screenshot(path=str(path))
+    return Image.open(path).convert("RGB")
+
+
+def side_by_side(images, path, gap=16):
+    height = max(image.height for image in images)
+    canvas = Image.new("RGB", (sum(image.width for image in images) + gap * (len(images) - 1), height), "white")
+    left = 0
+    for image in images:
+        canvas.paste(image, (left, 0))
+        left += image.width + gap
+    canvas.save(path)
+
+
+def main():
+    docs = ROOT / "docs"
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = pathlib.Path(scratch)
+        server = helpers.start_jupyter_server("lab", scratch / "server")
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=helpers.CHROMIUM, headless=True,
+                                                     args=helpers.CHROMIUM_ARGS)
+                page = browser.new_context(viewport=helpers.VIEWPORT, device_scale_factor=1).new_page()
+                page.set_default_timeout(60_000)
+                helpers.write_notebook(server.root_dir, "readme.ipynb", [SETUP, WIDGET])
+                helpers.open_notebook(page, server, "readme.ipynb")
+                for index in range(2):
+                    helpers.run_cell(page, index, timeout=240_000)
+                output = helpers.cell_output(page, 1)
+                output.get_by_role("button", name="Run").click()
+                expect(page.locator(".actmax-grid__tile--placeholder")).to_have_count(12, timeout=10_000)
+                page.wait_for_timeout(1500)  # the elapsed time has ticked
+                preparing = widget_crop(page, scratch / "preparing.png")
+                page.wait_for_function(MID_RUN, timeout=300_000)
+                helpers.cell(page, 1).scroll_into_view_if_needed()
+                page.screenshot(path=str(docs / "widget.png"))
+                expect(page.locator(".actmax-grid__progress--done")).to_have_count(1, timeout=300_000)
+                output.get_by_placeholder("search layers…").fill("block4c_add")
+                expect(page.locator(".actmax-grid__stale")).to_be_visible(timeout=10_000)
+                previous = widget_crop(page, scratch / "previous.png")
+                side_by_side([preparing, previous], docs / "widget-states.png")
+                browser.close()
+        finally:
+            server.stop()
+    print(docs / "widget.png", docs / "widget-states.png")
+
+
+if __name__ == "__main__":
+    main()
