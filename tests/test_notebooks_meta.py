@@ -78,3 +78,13 @@ def test_runs_offline(path):
     for needle in ('weights="imagenet"', "weights='imagenet'", "keras.datasets", "urllib", "requests."):
         uncommented = [line for line in code.splitlines() if needle in line.split("#")[0]]
         assert not uncommented, f"{path.name}: {uncommented[0].strip()!r} needs the internet"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_actmax_widgets_is_imported_before_tensorflow(path):
+    """TensorFlow writes start-up lines on stderr (a pink box in Jupyter) unless actmax_widgets
+    was imported first: the package filters the first import of tensorflow (quiet_tensorflow)."""
+    imports = [line.split()[1].split(".")[0] for c in cells_of(path) if c["cell_type"] == "code"
+               for line in source(c).splitlines() if re.match(r"(import|from) \w", line)]
+    heavy = [name for name in imports if name in ("actmax_widgets", "keras", "tensorflow")]
+    assert heavy and heavy[0] == "actmax_widgets", f"{path.name}: imports {heavy[:3]} in that order"
