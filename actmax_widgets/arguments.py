@@ -64,10 +64,13 @@ def check_number(name, value, minimum=None, maximum=None, fix="", above=None):
 
 
 def check_bool(name, value):
-    """``value`` if it is a bool (a string such as ``'False'`` would count as true)."""
-    if not (isinstance(value, bool) or type(value).__name__ == "bool_"):  # numpy's bool too
-        raise TypeError(f"{name}={show(value)} is not a bool: pass True or False.")
-    return value
+    """``value`` as a bool: True, False, numpy's bools, and the ints 0 and 1 (Keras code writes
+    ``verbose=0``); anything else (a string such as ``'False'`` would count as true) is refused."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    if isinstance(value, numbers.Integral) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"{name}={show(value)} is not a bool: pass True or False.")
 
 
 def check_choice(name, value, choices, fix=""):

@@ -10,6 +10,7 @@ widget can offer only those sizes and a wrong size gets a clear error before any
 from __future__ import annotations
 
 import dataclasses
+import numbers
 
 import keras
 from keras import tree
@@ -190,13 +191,15 @@ def _spec_through(functional, inputs):
     return functional._run_through_graph(inputs, operation_fn=lambda operation: operation.compute_output_spec)
 
 
+def _is_side(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)  # numpy ints too
+
+
 def _as_tuple(size, rank):
-    if isinstance(size, bool):
-        return None
-    if isinstance(size, int):
-        return (size,) * rank
-    if isinstance(size, (tuple, list)) and all(isinstance(d, int) and not isinstance(d, bool) for d in size):
-        return tuple(size)
+    if _is_side(size):
+        return (int(size),) * rank
+    if isinstance(size, (tuple, list)) and all(_is_side(d) for d in size):
+        return tuple(int(d) for d in size)
     return None
 
 

@@ -123,7 +123,7 @@ CASES = {
     "relu_warmup float": (filters(relu_warmup=2.5), TypeError, ["relu_warmup=2.5", "relu_warmup=16"]),
     "norm_grads str": (filters(norm_grads="yes"), TypeError, ["norm_grads='yes'", "True or False"]),
     "uncap_relu6 str": (filters(uncap_relu6="no"), TypeError, ["uncap_relu6='no'", "True or False"]),
-    "jit_compile int": (filters(jit_compile=1), TypeError, ["jit_compile=1", "True or False"]),
+    "jit_compile int": (filters(jit_compile=2), TypeError, ["jit_compile=2", "True or False"]),
     # --- visualize_filters: out of range -----------------------------------------------------
     "max_iter zero": (filters(max_iter=0), ValueError, ["max_iter=0", "at least 1"]),
     "max_iter negative": (filters(max_iter=-5), ValueError, ["max_iter=-5", "at least 1"]),
@@ -351,6 +351,8 @@ ACCEPTED = {
     "Jitter per dimension": (lambda net: Jitter((0.1, 2)), lambda j: j.offsets_for((16, 16)) == [1, 2],
                              "one value per dimension, documented"),
     "stop_event": (filters(stop_event=threading.Event()), lambda r: len(r.images) == 1, "a threading.Event"),
+    "verbose=0 (keras-vis)": (activation(verbose=0), lambda image: image.shape == (SIZE, SIZE, 3),
+                              "keras-vis only tested `if verbose:`; Keras code writes verbose=0"),
 }
 
 

@@ -401,7 +401,7 @@ def test_zoo_cli_lists_layers(case, tmp_path, capsys):
     _build(case, tmp_path).save(path)
     code = cli.main(["--model", str(path), "--list-layers"])
     out, err = capsys.readouterr()
-    if failure is not None:
+    if failure is not None and case != "channels-first":  # listing computes nothing: it works there
         assert code == 2 and re.search(failure[1], err) and "Traceback" not in err, err
         return
     assert code == 0 and layer in [line.split(" — ")[0] for line in out.splitlines()], out
@@ -422,7 +422,7 @@ def test_zoo_widget(case, tmp_path):
 
 
 def test_channels_first_without_onednn_runs_or_names_the_fix():
-    """The tests run with oneDNN on (conftest); a user on an AMD CPU has it off by default. There a
+    """Whatever this process's oneDNN setting, a user on an AMD CPU has it off by default. There a
     channels-first model must either run (where the CPU has channels-first kernels) or stop before
     any tracing with the error naming TF_ENABLE_ONEDNN_OPTS=1."""
     code = textwrap.dedent("""

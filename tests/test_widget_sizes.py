@@ -114,6 +114,8 @@ def test_any_size_the_model_runs_is_accepted_from_code(any_size_head, mnist_like
     widget.run(blocking=True)
     assert widget.images.shape[1:3] == (32, 32)
     assert ActMaxWidget(mnist_like, layer="conv", image_size=36, prepare=False).controls.image_size.value == 36
+    # numpy integers are integers (a size computed with numpy)
+    assert ActMaxWidget(mnist_like, layer="conv", image_size=np.int64(40), prepare=False).controls.image_size.value == 40
 
 
 def test_a_size_the_layer_cannot_run_is_a_clear_error(mnist_like):

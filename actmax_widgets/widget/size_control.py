@@ -8,6 +8,7 @@ A side chosen on a layer that takes any size comes back when the user returns to
 from __future__ import annotations
 
 import html
+import numbers
 
 import ipywidgets as w
 
@@ -53,8 +54,9 @@ class ImageSizeControl:
     def choose(self, size, argument="image_size"):
         """Set ``size`` from code: ValueError naming ``argument`` when the layer cannot run at it."""
         self.sizes.check(size, argument)
-        side = size if isinstance(size, int) else min(size)
-        if not self.sizes.fixed and not isinstance(size, int):
+        one_side = isinstance(size, numbers.Integral)  # numpy integers too
+        side = int(size) if one_side else min(size)
+        if not self.sizes.fixed and not one_side:
             raise ValueError(f"{argument}={size!r}: the widget shows square images; give one int, e.g. "
                              f"{argument}={max(size)}.")
         self.box.value = side
