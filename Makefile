@@ -44,7 +44,7 @@ test-js: setup
 # TensorFlow's defaults for the machine, as a user's code does.
 # MARKS narrows both runs, e.g. make test-python MARKS="not browser" (status 5: nothing selected).
 test-python: setup
-	$(BIN)/python -m pytest tests -p no:cacheprovider -m "not channels_first $(if $(MARKS),and ($(MARKS)))" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -p no:cacheprovider -m "not channels_first $(if $(MARKS),and ($(MARKS)))" $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	TF_ENABLE_ONEDNN_OPTS=1 $(BIN)/python -m pytest tests -p no:cacheprovider -m "channels_first $(if $(MARKS),and ($(MARKS)))" $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test-notebooks: setup

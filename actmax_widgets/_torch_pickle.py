@@ -186,6 +186,11 @@ class _RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 - see below
         super().__init__(file)
         self._storages = storages
 
+    # BYTEARRAY8 is the one opcode the pure-Python unpickler allocates for (a zero-filled
+    # bytearray of the claimed size) before reading; a state dict never holds a bytearray.
+    dispatch = dict(pickle._Unpickler.dispatch)  # noqa: SLF001
+    del dispatch[pickle.BYTEARRAY8[0]]
+
     def find_class(self, module: str, name: str):
         if (module, name) == ("collections", "OrderedDict"):
             return collections.OrderedDict

@@ -123,3 +123,11 @@ def test_a_state_dict_at_its_exact_size_still_loads(tmp_path, fake_torch):
     loaded = load_torch_state_dict(path)
     np.testing.assert_array_equal(loaded["w"], [[0, 1], [2, 3]])
     assert loaded["empty"].shape == (0, 5)
+
+
+def test_legacy_pickle_claiming_a_huge_bytearray_is_refused_unallocated(tmp_path):
+    # BYTEARRAY8 (protocol 5) with a length of 2**33: Python's own unpickler makes a zero-filled
+    # bytearray of that size before reading; a state dict never holds one, so the opcode is refused.
+    path = tmp_path / "huge_bytearray.pth"
+    path.write_bytes(b"\x80\x05\x96" + struct.pack("<Q", 2**33) + b"tiny")
+    refused(path)

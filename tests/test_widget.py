@@ -521,3 +521,16 @@ def test_a_log_slider_snapping_a_preset_value_keeps_the_preset(conv_model):
     assert controls.preset.value == "quick preview"
     controls.tv_weight.value = 1.0  # a real move of the slider
     assert controls.preset.value == "custom"
+
+
+def test_steps_beyond_the_slider_are_run_as_asked_and_a_new_run_forgets_the_old_result(conv_model):
+    widget = ActMaxWidget(conv_model, steps=1500, prepare=False, precision="float32")
+    assert widget.controls.steps.value == 1500  # the slider clamped it to 1000 before
+    widget.controls.steps.value = 2
+    first = widget.run(blocking=True)
+    assert widget.result is first
+    widget._job.start(widget.controls.request())  # a run in the background: no result yet
+    assert widget.result is None or widget.result is not first
+    widget.wait()
+    assert widget.result is not first and widget.result.steps == 2
+    widget.close()

@@ -59,9 +59,10 @@ class ActMaxWidget(w.VBox):
 
     When a run is already going (started by the Run button or by ``run()``):
 
-    - ``run()`` and ``run(blocking=True)`` stop it (waiting for its current step; its images
-      stay on the grid until the new run draws), then start a run with the current settings;
-      ``run(blocking=True)`` returns that run's ``ActMaxResult``.
+    - ``run()`` and ``run(blocking=True)`` stop it (waiting for its current step), then start a
+      run with the current settings: the grid shows placeholders for the new run's tiles at
+      once; ``run(blocking=True)`` returns that run's ``ActMaxResult`` (None when it was stopped
+      before its first step).
     - ``stop()`` asks it to stop after the current step and, with ``wait=True`` (default),
       returns once it has; with no run going it does nothing.
     - picking another layer from code (``w.controls.layer.value = ...``) stops it too: the grid
@@ -83,6 +84,8 @@ class ActMaxWidget(w.VBox):
         labels = labels if labels is not None else models.class_names_for(model)
         self.controls = Controls(model, layer=layer, filters=filters, labels=labels, preset=preset)
         if steps is not None:
+            # The slider would clamp a longer run silently: it stretches to the steps asked for.
+            self.controls.steps.max = max(self.controls.steps.max, int(steps))
             self.controls.steps.value = steps
         if image_size is not None:
             self.controls.image_sizes.choose(image_size)  # ValueError: a size this layer cannot run
@@ -118,7 +121,8 @@ class ActMaxWidget(w.VBox):
 
     @property
     def result(self):
-        """The last finished (or stopped) run's ``ActMaxResult``, or None."""
+        """The latest run's ``ActMaxResult`` once it has ended (finished or stopped); None while
+        it runs, or when it failed or was stopped before its first step."""
         return self._job.result
 
     @property
@@ -425,5 +429,6 @@ class _GridUpdater(Listener):
             self.grid.placeholder_count = 0
             self.grid.state = "error"
             self.grid.error = readable_error(error)
-            self.grid.status = "failed — the tiles show the last images reached"
+            self.grid.status = ("failed — the tiles show the last images reached" if self.grid.tiles
+                                else "failed before the first images")
         self.widget._ended()

@@ -176,6 +176,7 @@ class VisualizationJob:
             raise RuntimeError("This widget was closed: create a new ActMaxWidget to run again.")
         if self.running:
             raise RuntimeError("A run is in progress: stop() it first.")
+        self.result = None  # the previous run's result must not pass for this one's
         self._stop = threading.Event()
         with self._lock:
             # This run replaces a different request still waiting to be prepared. The same one is
