@@ -104,8 +104,8 @@ def sizes_for(model, layer) -> LayerSizes:
 def fixing_layer(target):
     """The name of a layer up to ``target`` that pins the input size, or None.
 
-    A ``Flatten`` or ``Reshape``, or a layer this package does not know (a custom layer might
-    hold per-pixel weights), that sees the input's size on its way to ``target`` (in a model's
+    A ``Flatten`` or ``Reshape``, or a layer of the user's own whose shapes depend on the
+    input's size (``_custom_layer_fixes_size``), that sees the input's size on its way to ``target`` (in a model's
     flat working graph: ``model_facts``). A ``Resizing`` layer hides the input's size from the
     layers after it.
     """
@@ -152,7 +152,28 @@ def _topological(layers):
 
 def _fixes_size(layer) -> bool:
     kind = type(layer)
-    return kind.__name__ in _FIXES_SIZE or not kind.__module__.startswith("keras.")
+    if kind.__name__ in _FIXES_SIZE:
+        return True
+    return not kind.__module__.startswith("keras.") and _custom_layer_fixes_size(layer)
+
+
+def _custom_layer_fixes_size(layer) -> bool:
+    """Whether a layer this package does not know (a user's own) pins the input size, judged by
+    shape arithmetic at its own input size and at a larger one: it does when it fails there
+    (per-pixel weights, a reshape to fixed sizes) or flattens (fewer axes out than in, with a
+    feature count that grows with the image, as a Flatten's). A custom rescaling, activation or
+    global pooling keeps any size. When in doubt (several inputs, unknown sizes): it pins it."""
+    try:
+        (tensor,) = [t for node in layer._inbound_nodes for t in node.input_tensors]
+        shape = tuple(tensor.shape)
+        if len(shape) < 3 or None in shape[1:]:
+            return True
+        grown = (1,) + tuple(d + 8 for d in shape[1:-1]) + shape[-1:]
+        own = layer.compute_output_spec(keras.KerasTensor((1,) + shape[1:], dtype=tensor.dtype)).shape
+        larger = layer.compute_output_spec(keras.KerasTensor(grown, dtype=tensor.dtype)).shape
+    except Exception:  # noqa: BLE001 - a user's layer may raise anything on a shape it cannot take
+        return True
+    return len(own) != len(larger) or (len(own) < len(shape) and own[-1] != larger[-1])
 
 
 def _min_side(model, target) -> int:

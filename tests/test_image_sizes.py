@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from actmax_widgets import catalogue, image_sizes, model_cut, model_facts
+from actmax_widgets import catalogue, image_sizes, model_cut, model_facts, visualization
 
 
 def mnist_like():
@@ -121,15 +121,40 @@ def test_a_fixing_layer_inside_a_nested_model_is_named_with_its_model():
     assert image_sizes.sizes_for(model, "out").fixed_by == "inner/inner_flat"
 
 
-def test_an_unknown_custom_layer_keeps_the_models_own_size():
-    class Shift(layers.Layer):
-        def call(self, x):
-            return x + 1.0
+class Shift(layers.Layer):  # a user's own elementwise layer (e.g. preprocessing)
+    def call(self, x):
+        return x / 255.0 - 0.5
 
-    inputs = keras.Input((16, 16, 3))
-    model = keras.Model(inputs, layers.Conv2D(2, 3, name="conv")(Shift(name="shift")(inputs)))
-    sizes = image_sizes.sizes_for(model, "conv")
-    assert sizes.fixed_by == "shift" and sizes.accepts(16) and not sizes.accepts(32)
+
+class FlattenOwn(layers.Layer):  # a user's own Flatten
+    def call(self, x):
+        return keras.ops.reshape(x, (keras.ops.shape(x)[0], -1))
+
+    def compute_output_spec(self, x):
+        return keras.KerasTensor((x.shape[0], int(np.prod(x.shape[1:]))), dtype=x.dtype)
+
+
+class PixelBias(layers.Layer):  # one weight per input pixel
+    def build(self, shape):
+        self.bias = self.add_weight(shape=tuple(shape[1:]), initializer="zeros")
+
+    def call(self, x):
+        return x + self.bias
+
+
+def test_a_users_own_layer_pins_the_size_only_when_its_shapes_depend_on_it():
+    def model_with(custom):
+        inputs = keras.Input((16, 16, 3))
+        x = layers.Conv2D(2, 3, name="conv")(custom(inputs))
+        return keras.Model(inputs, layers.Dense(2, name="out")(FlattenOwn(name="own_flatten")(x)))
+
+    shift = model_with(Shift(name="shift"))
+    assert image_sizes.sizes_for(shift, "conv").accepts(32)  # it used to pin 16 px only
+    assert visualization.visualize_filters(shift, "conv", [0], max_iter=2, image_size=32).images.shape[1] == 32
+    assert image_sizes.sizes_for(shift, "out").fixed_by == "own_flatten"
+    pixel_bias = model_with(PixelBias(name="pixel_bias"))
+    sizes = image_sizes.sizes_for(pixel_bias, "conv")
+    assert sizes.fixed_by == "pixel_bias" and sizes.accepts(16) and not sizes.accepts(32)
 
 
 def test_minimum_side_of_valid_convolutions():
