@@ -141,7 +141,7 @@ function render({ model, el }) {
     model.send({ type, filter: tile.info.filter });
     const what =
       type === "diverse" ? `${model.get("diverse_copies")} diverse images of filter ${tile.info.filter}` : "its page of filters";
-    asked = { runId: model.get("run_id"), state: model.get("state"), text: `starting ${what}…` };
+    asked = { runId: model.get("run_id"), state: model.get("state"), error: model.get("error"), text: `starting ${what}…` };
     zoom.close();
     update();
   }
@@ -183,8 +183,10 @@ function render({ model, el }) {
     layerKind.textContent = model.get("layer_kind") || "";
     layerKind.hidden = !layerKind.textContent;
 
-    // The kernel's answer (a new run, or the old one stopped or failed) replaces the request.
-    if (asked && (asked.runId !== model.get("run_id") || asked.state !== state)) asked = null;
+    // The kernel's answer (a new run, the old one stopped or failed, or the request refused
+    // with an error while the grid already showed one) replaces the request.
+    const answered = asked && (asked.runId !== model.get("run_id") || asked.state !== state || asked.error !== model.get("error"));
+    if (answered) asked = null;
     root.dataset.asked = String(Boolean(asked));
     stateBadge.textContent = asked ? "Starting" : STATE_LABELS[state];
     stateBadge.hidden = !stateBadge.textContent;

@@ -192,4 +192,19 @@ describe("asking for diverse images", () => {
     expect(text(".actmax-grid__status-text")).toBe("preparing the model for layer conv2d…");
     expect(root.dataset.asked).toBe("false");
   });
+
+  it("stops saying it starts when the kernel refuses the request while an error shows", async () => {
+    const model = fakeModel({
+      layer_name: "conv2d", state: "error", error: "ValueError: an earlier failure", run_id: 5,
+      tiles: tiles(2), tile_info: infos(2), diverse_copies: 4,
+    });
+    const { root, text, tileButtons } = mount(model);
+    tileButtons()[0].click();
+    root.querySelector(".actmax-grid__zoom-diverse").click();
+    expect(text(".actmax-grid__state")).toBe("Starting");
+    model.update({ error: "ValueError: There is no filter 9" });  // state stays "error", no new run
+    await settle();
+    expect(root.dataset.asked).toBe("false");
+    expect(text(".actmax-grid__state")).not.toBe("Starting");
+  });
 });
