@@ -5,8 +5,11 @@ binary is optimized to use available CPU instructions…" straight to file descr
 its logging is set up, so ``TF_CPP_MIN_LOG_LEVEL`` does not hide them; Jupyter shows them in a
 pink error box that workshop participants take for a failure. After ``install()``, the first
 import of ``tensorflow`` — by this package, by Keras or by the user's own code — runs with
-descriptor 2 captured; the known start-up lines are dropped and anything else is written back,
-so a real error message is never lost. Nothing TensorFlow computes changes.
+descriptor 2 captured; the known start-up lines are dropped and anything else is written back
+once the import returns or raises, so its warnings and errors still show. One case loses them: a
+TensorFlow that aborts the process while it loads (a binary built for CPU instructions this
+machine lacks); run ``python -c "import tensorflow"`` to see why. Nothing TensorFlow computes
+changes.
 """
 from __future__ import annotations
 
