@@ -138,8 +138,7 @@ class ActMaxWidget(w.VBox):
         raises what went wrong (for scripts, tests and nbval, which do not wait for threads);
         the grid still updates live.
         """
-        if self._job.closed:
-            raise RuntimeError("This widget was closed: create a new ActMaxWidget to run again.")
+        self._job.check_open()  # before the grid is told a run is coming
         request = self.controls.request()  # raises ValueError on a bad filter list
         arguments.check(**vars(request))  # settings set from code (a NaN weight) fail here, named
         if not request.targets:
@@ -408,16 +407,18 @@ class _GridUpdater(Listener):
                                 f"{dead_note} · {self.widget._device}{computed_in}")
         self.widget._ended()
 
+    def _seconds_since_request(self, until=None):
+        until = time.perf_counter() if until is None else until
+        return until - (self._requested_at or until)
+
     def _took(self, result):
         """"61.0 s (31.4 s of it preparing the model)": from the click, preparation named."""
-        now = time.perf_counter()
-        total = now - (self._requested_at or now)
-        started = self._started_at or now
-        preparing = started - (self._requested_at or started) + result.compile_seconds
-        return f"{total:.1f} s" + (f" ({preparing:.1f} s of it preparing the model)" if preparing >= 0.05 else "")
+        preparing = self._seconds_since_request(self._started_at) + result.compile_seconds
+        return (f"{self._seconds_since_request():.1f} s"
+                + (f" ({preparing:.1f} s of it preparing the model)" if preparing >= 0.05 else ""))
 
     def on_cancelled(self, request):
-        seconds = time.perf_counter() - (self._requested_at or time.perf_counter())
+        seconds = self._seconds_since_request()
         with self._lock, self.grid.hold_sync():
             self.grid.placeholder_count = 0
             self.grid.state = "stopped"

@@ -172,8 +172,7 @@ class VisualizationJob:
         """Run ``request``; in a worker thread unless ``blocking`` (then errors propagate).
 
         A step still being prepared is finished first (the run then reuses it)."""
-        if self.closed:
-            raise RuntimeError("This widget was closed: create a new ActMaxWidget to run again.")
+        self.check_open()
         if self.running:
             raise RuntimeError("A run is in progress: stop() it first.")
         self.result = None  # the previous run's result must not pass for this one's
@@ -191,6 +190,11 @@ class VisualizationJob:
         self._thread = threading.Thread(target=self._run, args=(request, self._stop, False, preparer),
                                         name="actmax-run", daemon=True)
         self._thread.start()
+
+    def check_open(self):
+        """Raise when the job was shut down (its widget closed)."""
+        if self.closed:
+            raise RuntimeError("This widget was closed: create a new ActMaxWidget to run again.")
 
     def stop(self, wait=True, timeout=30.0):
         """Ask the run to stop after the current step; wait for it (at most ``timeout`` seconds,
