@@ -159,7 +159,7 @@ def main(argv=None):
 
 
 def _run(args):
-    from . import catalogue, models, render, styles
+    from . import catalogue, image_sizes, models, render, styles
     from .input_modifiers import Jitter
     from .visualization import visualize_filters
 
@@ -174,6 +174,8 @@ def _run(args):
             layer = int(layer)
         info = catalogue.default_layer(model) if layer is None else catalogue.describe_layer(model, layer)
         filters = catalogue.parse_filter_spec(args.filters, info.n_filters)
+        if args.size is not None:  # a size the layer cannot run at, named as typed
+            image_sizes.sizes_for(model, info.name).check(args.size, "--size")
     except (ValueError, TypeError) as error:
         raise UsageError(str(error)) from None
     options = {"max_iter": args.steps, "image_size": args.size, "seed": args.seed, "precision": args.precision,

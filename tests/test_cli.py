@@ -200,6 +200,7 @@ def test_mnist_model_runs_with_default_arguments_at_its_own_size(mnist_like, tmp
     (["--layer", "flatten"], ["flatten", "only reshapes"]),
     (["--filters", "0-99"], ["'0-99' goes past the last filter", "0..3"]),
     (["--filters", "x"], ["Can't read 'x'", "0-15"]),
+    (["--layer", "digits", "--filters", "0-1", "--size", "64"], ["--size=64", "28×28 px only", "--size=28"]),
 ])
 def test_bad_layer_or_filters_for_the_model_is_one_line(mnist_like, tmp_path, capsys, argv, words):
     status = cli.main(["--model", mnist_like, "--steps", "1", "--out", str(tmp_path / "g.png"), *argv])
