@@ -11,9 +11,9 @@ import os
 
 # TensorFlow prints C++ start-up lines on stderr when it loads (the CPU feature guard, oneDNN's
 # note on round-off, CUDA factory registration): noise to a workshop participant. Level 2 hides
-# its INFO and WARNING logs only; nothing it computes changes (TF_ENABLE_ONEDNN_OPTS, which does,
-# is left alone). setdefault: a user's own setting wins. It must run before TensorFlow is
-# imported, hence here, before any submodule.
+# the INFO and WARNING logs written once its logging is up; nothing it computes changes
+# (TF_ENABLE_ONEDNN_OPTS, which does, is left alone). setdefault: a user's own setting wins. It
+# must run before TensorFlow is imported, hence here, before any submodule.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from . import quiet_tensorflow  # noqa: E402  (the lines the log level cannot reach: see the module)
