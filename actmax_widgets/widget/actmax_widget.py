@@ -8,11 +8,13 @@ from collections import Counter
 import ipywidgets as w
 import numpy as np
 
-from .. import arguments, models, precision as precision_module, render
+from .. import arguments, models, photos, precision as precision_module, render
 from ..device import device_name
 from .controls import PRECISION_OPTIONS, Controls
+from .evidence_panel import EvidencePanel, check_images
 from .grid import GridWidget
 from .job import Listener, VisualizationJob
+from .photo_panel import PhotoPanel
 from .presets import DEFAULT_PRESET, PRESETS
 
 
@@ -52,6 +54,19 @@ class ActMaxWidget(w.VBox):
     prepare : bool
         Trace the compiled step for the current settings in the background as soon as they
         change (a second or more per layer), so Run starts drawing at once. Default True.
+    images : folder, array, list of images or tf.data.Dataset, optional
+        Natural images to explain each tile with (``actmax_widgets.dataset_examples``): after
+        every run a background scan finds each filter's top patches (the enlarged view shows
+        them beside the synthetic image with sanity badges; the grid's "Natural examples"
+        toggle puts each filter's best patch under its tile). Without it, the offline sample
+        photos are scanned when the toggle or the enlarged view asks. ``widget.evidence``
+        (``examples``, ``sanity``, ``scan()``, ``accentuate(filter, photo)``) is the panel.
+
+    photo : path, PIL image or array, optional
+        Your photo (or upload one under the controls; ``widget.photo``, uint8 ``(H, W, 3)``, is it):
+        each tile then shows where its filter fires on it (a conv layer) or its unit's Grad-CAM
+        (a dense layer), beside the synthetic image, with the model's top-5 predictions; the
+        enlarged view shows photo, heatmap and synthetic image side by side.
 
     Use from code: ``run(blocking=True)`` (scripts, tests, nbval), ``run()`` / ``stop()``,
     ``running``, ``images`` (latest ``(N, H, W, C)`` uint8), ``result`` (the last
@@ -76,9 +91,12 @@ class ActMaxWidget(w.VBox):
     """
 
     def __init__(self, model, layer=None, filters=None, *, labels=None, preset=DEFAULT_PRESET,
-                 steps=None, image_size=None, precision="auto", prepare=True):
+                 steps=None, image_size=None, precision="auto", prepare=True, images=None,
+                 photo=None):
         arguments.check(model=model, layer=layer, filters=filters, labels=labels, steps=steps, image_size=image_size,
                         prepare=prepare)
+        checked_images = check_images(images)
+        photo = None if photo is None else photos.load_photo(photo)  # a bad one fails before any thread
         arguments.check_choice("preset", preset, tuple(PRESETS))
         self.model = model
         labels = labels if labels is not None else models.class_names_for(model)
@@ -92,9 +110,12 @@ class ActMaxWidget(w.VBox):
         self.controls.precision.value = precision_module.check(
             precision, tuple(value for _, value in PRECISION_OPTIONS))
         self.grid = GridWidget()
+        self.evidence = EvidencePanel(self, checked_images, auto=images is not None)
         self._device = device_name()
         self._listener = _GridUpdater(self)
         self._job = VisualizationJob(model, self._listener)
+        self.photo_panel = PhotoPanel(self)
+        self.photo_panel.set_photo(photo)
         self._images = None
         self._targets = []
         self.controls.run_button.on_click(lambda _: self._toggle())
@@ -110,7 +131,7 @@ class ActMaxWidget(w.VBox):
                         controls.backprop_modifier, controls.linear_output, controls.precision):
             control.observe(lambda _: self._prepare(), "value")
         self._prepare()
-        super().__init__([self.controls.box(), self.grid])
+        super().__init__([self.controls.box(), self.photo_panel.box, self.grid])
         self.add_class("actmax-widget")
 
     # -- public API ------------------------------------------------------------------------
@@ -131,6 +152,16 @@ class ActMaxWidget(w.VBox):
         its first images (keep ``run(blocking=True)``'s result to keep a run's images)."""
         return self._images
 
+    @property
+    def photo(self):
+        """The photo the tiles are shown on, uint8 ``(H, W, 3)`` (uploaded or set), or None.
+        Set a path, PIL image or array (None removes it); the maps follow in the background."""
+        return self.photo_panel.photo
+
+    @photo.setter
+    def photo(self, photo):
+        self.photo_panel.set_photo(photo)
+
     def run(self, blocking=False):
         """Start a run with the current settings; a run already going is stopped first.
 
@@ -147,10 +178,13 @@ class ActMaxWidget(w.VBox):
             self.stop(wait=True)
         self._targets = list(request.targets)
         self._listener.on_requested(request)  # the grid says it is working before any slow step
+        self.photo_panel.follow(request)  # the photo's maps for the new tiles
         self.controls.set_enabled(False)
         self._set_run_button(running=True)
         try:
             self._job.start(request, blocking=blocking)
+            if blocking:
+                self.evidence.wait()  # the scan after the run (images=): its errors are in the grid
         finally:
             if blocking:
                 self._set_run_button(running=False)
@@ -161,6 +195,7 @@ class ActMaxWidget(w.VBox):
         """Stop after the current step; the images reached so far are kept. With ``wait``,
         return once the run has ended (a step being traced is finished first)."""
         self._job.stop(wait=wait, timeout=None)
+        self.evidence.stop(wait=wait)  # a scan keeps the examples it found
 
     def close(self):
         """Stop the run, end the widget's threads (the run's and the one tracing steps ahead)
@@ -168,6 +203,10 @@ class ActMaxWidget(w.VBox):
         job = getattr(self, "_job", None)  # None: __init__ failed (close() runs on collection)
         if job is not None:
             job.shutdown(timeout=None)
+        if getattr(self, "photo_panel", None) is not None:
+            self.photo_panel.shutdown()
+        if getattr(self, "evidence", None) is not None:
+            self.evidence.stop(wait=True)
         # Controls hidden from the panel (the page number) are not among its children.
         widgets = {id(widget): widget for widget in _descendants(self)}
         controls = getattr(self, "controls", None)
@@ -221,6 +260,8 @@ class ActMaxWidget(w.VBox):
         The front-end only states the intent; the controls change here and a run starts (after
         stopping the one in progress), so the panel always shows what the grid is running.
         """
+        if isinstance(content, dict) and self.evidence.on_message(content, _buffers):
+            return
         action = {"diverse": self.controls.show_diverse, "page": self.controls.show_page_of}.get(
             content.get("type") if isinstance(content, dict) else None)
         filter_index = content.get("filter") if action else None
@@ -322,6 +363,7 @@ class _GridUpdater(Listener):
         self._request = request
         self.layer_shown = request.layer
         self.widget._images = None
+        self.widget.evidence.clear(request)
         info = self.widget.controls.layer_info  # the request's layer: it was just read from the controls
         grid = self.grid
         with self._lock, grid.hold_sync():
@@ -405,6 +447,7 @@ class _GridUpdater(Listener):
             computed_in = f" · {result.precision}" if result.precision != "float32" else ""
             self.grid.status = (f"{verb} {result.steps} steps × {what} in {self._took(result)}"
                                 f"{dead_note} · {self.widget._device}{computed_in}")
+        self.widget.evidence.after_run(self._request, result)
         self.widget._ended()
 
     def _seconds_since_request(self, until=None):

@@ -93,6 +93,10 @@ class GridWidget(anywidget.AnyWidget):
         "N diverse images" was pressed in the enlarged view of a tile of ``filter``.
     ``{"type": "page", "filter": int}``
         "Back to page" was pressed in the enlarged view of a diverse copy of ``filter``.
+    ``{"type": "evidence-scan"}``, ``{"type": "evidence-stop"}``
+        Find the tiles' natural examples / stop that scan (keeping what it found).
+    ``{"type": "accentuate", "filter": int}`` (+ the uploaded file's bytes as a buffer)
+        Accentuate ``filter`` in the uploaded photo, or the widget's current one without a buffer.
     """
 
     _esm = ESM_PATH if _BUNDLE_BUILT else "export default {}"
@@ -115,6 +119,20 @@ class GridWidget(anywidget.AnyWidget):
     placeholder_count = traitlets.Int(0).tag(sync=True)
     placeholder_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
     diverse_copies = traitlets.Int(0).tag(sync=True)
+    # Photo mode (issue #13, widget/photo_panel.py): the user's photo as the model sees it (PNG,
+    # b"" without one); per distinct filter of the tiles {filter, layer, heatmap: png, saliency:
+    # png for a dense layer}; the classifier's top-5 {index, name, probability}; one status line.
+    photo = traitlets.Bytes(b"").tag(sync=True)
+    photo_views = traitlets.List(traitlets.Dict()).tag(sync=True)
+    predictions = traitlets.List(traitlets.Dict()).tag(sync=True)
+    photo_status = traitlets.Unicode("").tag(sync=True)
+    # Evidence (issue #14, widget/evidence_panel.py): per tile {filter, patches: [png],
+    # activations, sources, badges, accentuation}; the toggle showing each tile's top patch;
+    # the scan's state (idle, scanning, accentuating, done, stopped, error) and its line.
+    evidence = traitlets.List(traitlets.Dict()).tag(sync=True)
+    show_natural = traitlets.Bool(False).tag(sync=True)
+    evidence_state = traitlets.Unicode("idle").tag(sync=True)
+    evidence_status = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, **kwargs):
         if not _BUNDLE_BUILT:

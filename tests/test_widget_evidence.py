@@ -1,0 +1,311 @@
+"""ActMaxWidget(images=...): the natural-examples scan in a worker thread, its progress and Stop,
+the evidence traits per tile, the scan asked once, accentuation from the enlarged view.
+
+The core (``actmax_widgets.evidence``) is replaced by a recording stand-in here, so these tests
+check the widget's plumbing: what it asks the core and what it shows. One test at the end runs
+the real core on a tiny model.
+"""
+from __future__ import annotations
+
+import io
+import threading
+import types
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+from PIL import Image
+
+from actmax_widgets import ActMaxWidget
+from actmax_widgets.widget import evidence_panel
+
+TOP_K = 3
+
+
+@pytest.fixture(scope="module")
+def conv_model():
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((24, 24, 3))
+    x = layers.Rescaling(1 / 127.5, offset=-1, name="scale")(inputs)
+    x = layers.Conv2D(6, 3, padding="same", activation="relu", name="conv_a")(x)
+    x = layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_b")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = layers.Dense(4, name="logits")(x)
+    return keras.Model(inputs, outputs, name="tiny_evidence")
+
+
+def photos(count=12, size=24, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (count, size, size, 3), dtype=np.uint8)
+
+
+class FakeCore:
+    """Stands in for ``actmax_widgets.evidence``: records each call and the thread it ran in;
+    a scan goes through ``batches`` batches, reporting each and honouring ``should_stop``.
+    ``gate`` (an Event), when set, holds the scan after its second batch until it is set."""
+
+    def __init__(self, batches=4):
+        self.scans = []
+        self.accentuations = []
+        self.batches = batches
+        self.after_second_batch = threading.Event()
+        self.gate = None
+
+    def dataset_examples(self, model, layer, filters=None, images=None, top_k=9, image_size=None, batch_size=64,
+                         *, cache=True, progress=True, on_progress=None, should_stop=None):
+        self.scans.append({"layer": layer, "filters": list(filters), "images": images, "progress": progress,
+                           "thread": threading.current_thread().name, "image_size": image_size})
+        done = 0
+        for batch in range(self.batches):
+            done += 8
+            on_progress(done, 8 * self.batches)
+            if batch == 1:
+                self.after_second_batch.set()
+                if self.gate is not None:
+                    self.gate.wait(30)
+            if should_stop():
+                break
+        return fake_examples(layer, list(filters), done, complete=done == 8 * self.batches)
+
+    def sanity_signals(self, model, result, examples):
+        return types.SimpleNamespace(badges=lambda i: [
+            {"name": "superstimulus", "text": f"{1.5 + i:.1f}×", "level": "ok",
+             "tooltip": "The synthetic image excites this filter more than the best natural patch."},
+            {"name": "specificity", "text": "#1 of 8", "level": "warn", "tooltip": "Rank among the channels."}])
+
+    def accentuate(self, model, layer, filters, image, steps=None, strength=None, image_size=None):
+        self.accentuations.append({"layer": layer, "filters": list(filters), "image": image})
+        count = len(filters)
+        photo = np.asarray(image, dtype=np.uint8)
+        return types.SimpleNamespace(
+            images=np.repeat(photo[None], count, 0), activations=np.full(count, 2.5, "float32"),
+            start_activations=np.full(count, 0.5, "float32"), photo=photo,
+            change_maps=np.zeros((count,) + photo.shape[:2], "float32"))
+
+
+def fake_examples(layer, filters, scanned, complete):
+    """Per filter f: patches filled with f·10 + k (so a patch says whose it is), activations
+    f + 1, f + 0.5, f + 0.25 (descending)."""
+    count = len(filters)
+    patches = np.zeros((count, TOP_K, 5, 5, 3), np.uint8)
+    for row, f in enumerate(filters):
+        for k in range(TOP_K):
+            patches[row, k] = f * 10 + k
+    activations = np.array([[f + 1, f + 0.5, f + 0.25] for f in filters], "float32")
+    return types.SimpleNamespace(
+        layer=layer, filters=filters, patches=patches, activations=activations,
+        where=np.zeros((count, TOP_K, 4), int), image_indices=np.tile(np.arange(TOP_K), (count, 1)),
+        image_names=[f"images[{i}]" for i in range(TOP_K)], images_scanned=scanned, complete=complete,
+        receptive_field=(5, 5))
+
+
+@pytest.fixture
+def core(monkeypatch):
+    fake = FakeCore()
+    monkeypatch.setattr(evidence_panel, "_evidence_core", lambda: fake)
+    return fake
+
+
+def make_widget(model, **kwargs):
+    widget = ActMaxWidget(model, layer="conv_b", filters=[0, 1, 2, 3], prepare=False, precision="float32",
+                          **kwargs)
+    widget.controls.steps.value = 5
+    widget.controls.image_size.value = 24
+    return widget
+
+
+def png_pixels(data):
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+def record(grid, name):
+    seen = []
+    grid.observe(lambda change: seen.append(change["new"]), name)
+    return seen
+
+
+# -- images= ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("images, error, words", [
+    ("no/such/folder", ValueError, ["images='no/such/folder'", "does not exist", "folder of JPEG/PNG"]),
+    (np.zeros((24, 24, 3)), ValueError, ["images=<array of shape (24, 24, 3)", "images=[image]"]),
+    (np.zeros((0, 24, 24, 3)), ValueError, ["(0, 24, 24, 3)", "is empty"]),
+    ([], ValueError, ["images=[]", "is empty", "a list of arrays or PIL images"]),
+    (42, TypeError, ["images=42", "not a set of images", "tf.data.Dataset"]),
+])
+def test_bad_images_are_refused_at_once_naming_argument_value_and_fix(conv_model, images, error, words):
+    with pytest.raises(error) as raised:
+        ActMaxWidget(conv_model, images=images, prepare=False)
+    for word in words:
+        assert word in str(raised.value)
+
+
+def test_a_file_given_as_images_says_to_pass_its_folder(conv_model, tmp_path):
+    photo = tmp_path / "cat.png"
+    Image.fromarray(photos(1)[0]).save(photo)
+    with pytest.raises(ValueError, match="is a file, not a folder: pass the folder"):
+        ActMaxWidget(conv_model, images=str(photo), prepare=False)
+    assert ActMaxWidget(conv_model, images=tmp_path, prepare=False).evidence.images == tmp_path
+
+
+# -- the scan ------------------------------------------------------------------------------------
+
+def test_run_with_images_scans_in_a_worker_thread_and_fills_each_tile_s_evidence(conv_model, core):
+    images = photos()
+    widget = make_widget(conv_model, images=images)
+    statuses = record(widget.grid, "evidence_status")
+    widget.run(blocking=True)
+    (scan,) = core.scans
+    assert scan["thread"] == "actmax-evidence"  # off the kernel's thread, so Stop reaches it
+    assert scan["layer"] == "conv_b" and scan["filters"] == [0, 1, 2, 3] and scan["images"] is images
+    assert "finding natural examples: 16 of 32 images scanned…" in statuses  # progress per batch
+    assert widget.grid.evidence_state == "done"
+    assert widget.grid.evidence_status == "natural examples: the top 3 of 32 images for each filter"
+    evidence = widget.grid.evidence
+    assert [entry["filter"] for entry in evidence] == [0, 1, 2, 3]
+    for entry in evidence:
+        f = entry["filter"]
+        assert [int(png_pixels(png)[0, 0, 0]) for png in entry["patches"]] == [f * 10, f * 10 + 1, f * 10 + 2]
+        assert entry["activations"] == [f + 1, f + 0.5, f + 0.25]
+        assert entry["sources"] == ["images[0]", "images[1]", "images[2]"]
+        assert [badge["name"] for badge in entry["badges"]] == ["superstimulus", "specificity"]
+        assert all(badge["tooltip"] for badge in entry["badges"])
+    assert widget.evidence.sanity is not None
+
+
+def test_stop_during_the_scan_keeps_what_it_found(conv_model, core):
+    core.gate = threading.Event()
+    widget = make_widget(conv_model, images=photos())
+    widget.run()
+    assert core.after_second_batch.wait(60)
+    widget._on_grid_message(widget.grid, {"type": "evidence-stop"}, [])  # the grid's Stop
+    core.gate.set()
+    widget.evidence.wait(60)
+    assert widget.grid.evidence_state == "stopped"
+    assert widget.grid.evidence_status == ("natural examples: stopped after 16 images — "
+                                           "the strips show the best found so far")
+    assert len(widget.grid.evidence) == 4 and all(len(entry["patches"]) == 3 for entry in widget.grid.evidence)
+    widget.close()
+
+
+def test_widget_stop_stops_the_scan_too(conv_model, core):
+    core.gate = threading.Event()
+    widget = make_widget(conv_model, images=photos())
+    widget.run()
+    assert core.after_second_batch.wait(60)
+    stopper = threading.Thread(target=widget.stop)  # waits for the scan: release it meanwhile
+    stopper.start()
+    while not widget.evidence._stop.is_set():
+        stopper.join(0.01)
+    core.gate.set()
+    stopper.join(60)
+    assert widget.grid.evidence_state == "stopped" and widget.evidence.examples.images_scanned == 16
+    widget.close()
+
+
+def test_the_scan_is_asked_once_per_layer_and_filters(conv_model, core):
+    widget = make_widget(conv_model, images=photos())
+    widget.run(blocking=True)
+    widget.run(blocking=True)  # the same tiles again: the kept scan answers
+    assert len(core.scans) == 1
+    assert len(widget.grid.evidence) == 4 and widget.grid.evidence[3]["patches"]
+    widget.controls.layer.value = "conv_a"
+    widget.run(blocking=True)
+    assert [scan["layer"] for scan in core.scans] == ["conv_b", "conv_a"]
+
+
+def test_a_stopped_scan_is_asked_again_by_the_next_run(conv_model, core):
+    core.gate = threading.Event()
+    widget = make_widget(conv_model, images=photos())
+    widget.run()
+    assert core.after_second_batch.wait(60)
+    widget.evidence.stop(wait=False)
+    core.gate.set()
+    widget.evidence.wait(60)
+    core.gate = None
+    widget.run(blocking=True)
+    assert len(core.scans) == 2 and widget.grid.evidence_state == "done"
+
+
+def test_diverse_copies_each_show_their_filter_s_examples(conv_model, core):
+    widget = make_widget(conv_model, images=photos())
+    widget.controls.show_diverse("conv_b", 2)
+    widget.run(blocking=True)
+    assert core.scans[0]["filters"] == [2]
+    assert [entry["filter"] for entry in widget.grid.evidence] == [2] * widget.controls.copies.value
+    assert all(entry["activations"] == [3, 2.5, 2.25] for entry in widget.grid.evidence)
+
+
+def test_without_images_nothing_is_scanned_until_the_toggle_asks(conv_model, core):
+    widget = make_widget(conv_model)
+    widget.run(blocking=True)
+    assert core.scans == [] and not any(entry["patches"] for entry in widget.grid.evidence)
+    widget.grid.show_natural = True  # the grid's "Natural examples" toggle, from the browser
+    widget.evidence.wait(60)
+    (scan,) = core.scans
+    assert scan["images"] is None  # the core's offline sample photos
+    assert all(entry["patches"] for entry in widget.grid.evidence)
+
+
+def test_a_new_run_clears_the_old_tiles_evidence(conv_model, core):
+    widget = make_widget(conv_model, images=photos())
+    widget.run(blocking=True)
+    seen = record(widget.grid, "evidence")
+    widget.controls.layer.value = "conv_a"
+    widget.run(blocking=True)
+    assert seen[0] == [{"filter": f, "patches": [], "activations": [], "sources": [], "badges": [],
+                        "accentuation": None} for f in range(4)]  # at Run: no stale strips
+    assert seen[-1][0]["patches"]
+
+
+# -- accentuation --------------------------------------------------------------------------------
+
+def upload(array):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_accentuate_an_uploaded_photo_from_the_enlarged_view(conv_model, core):
+    widget = make_widget(conv_model)
+    widget.run(blocking=True)
+    photo = photos(1, size=40)[0]
+    widget._on_grid_message(widget.grid, {"type": "accentuate", "filter": 2}, [memoryview(upload(photo))])
+    widget.evidence.wait(60)
+    (call,) = core.accentuations
+    assert call["layer"] == "conv_b" and call["filters"] == [2]
+    np.testing.assert_array_equal(call["image"], photo)  # the uploaded file, decoded
+    made = widget.grid.evidence[2]["accentuation"]
+    assert made["activation"] == 2.5 and made["start_activation"] == 0.5
+    np.testing.assert_array_equal(png_pixels(made["image"]), photo)
+    assert widget.grid.evidence[1]["accentuation"] is None
+    assert widget.grid.evidence_status == "filter 2 accentuated in your photo: activation 0.50 → 2.50"
+
+
+def test_accentuate_without_a_photo_says_how_to_give_one(conv_model, core):
+    widget = make_widget(conv_model)
+    widget.run(blocking=True)
+    widget._on_grid_message(widget.grid, {"type": "accentuate", "filter": 2}, [])
+    assert widget.grid.evidence_state == "error"
+    assert "no current photo: upload one with 'Accentuate a photo…'" in widget.grid.evidence_status
+    assert core.accentuations == []
+
+
+def test_accentuate_uses_the_widget_s_current_photo(conv_model, core):
+    widget = make_widget(conv_model)
+    widget.run(blocking=True)
+    photo = photos(1, size=32, seed=3)[0]
+    widget.photo = photo  # what photo mode (issue #13) keeps
+    widget._on_grid_message(widget.grid, {"type": "accentuate", "filter": 0}, [])
+    widget.evidence.wait(60)
+    np.testing.assert_array_equal(core.accentuations[0]["image"], photo)
+    assert widget.grid.evidence[0]["accentuation"]["filter"] == 0
+
+
+def test_an_unreadable_upload_is_one_line_in_the_grid(conv_model, core):
+    widget = make_widget(conv_model)
+    widget.run(blocking=True)
+    widget._on_grid_message(widget.grid, {"type": "accentuate", "filter": 0}, [memoryview(b"not an image")])
+    assert widget.grid.evidence_state == "error"
+    assert "photo" in widget.grid.evidence_status and "\n" not in widget.grid.evidence_status
+    assert core.accentuations == []
