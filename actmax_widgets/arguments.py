@@ -300,6 +300,9 @@ RULES = {
     "layer_idx": lambda v: check_layer("layer_idx", v),
     "losses": lambda v: check_losses("losses", v),
     "callbacks": lambda v: check_callbacks("callbacks", v),
+    "keep_frames": lambda v: check_int("keep_frames", v, minimum=0,
+                                       fix="pass how many frames per image to keep for save_gif, e.g. "
+                                           "keep_frames=40, or 0 for none"),
 }
 
 

@@ -32,7 +32,8 @@ class Print(OptimizerCallback):
 
 
 class GifGenerator(OptimizerCallback):
-    """Records each step's image and writes an animated GIF to ``path`` at the end.
+    """Records each step's image (the grid of all filters, in ``visualize_filters``) and writes
+    an animated GIF to ``path`` at the end.
 
     Parameters
     ----------
@@ -54,12 +55,18 @@ class GifGenerator(OptimizerCallback):
     def callback(self, i, named_losses, overall_loss, grads, wrt_value):
         if i % self.every:
             return
-        image = np.asarray(wrt_value)
-        image = image[0] if image.ndim == 4 else image
-        if image.shape[0] in (1, 3) and image.shape[-1] not in (1, 3):  # channels-first
-            image = np.moveaxis(image, 0, -1)
-        self.frames.append(render.to_uint8(utils.deprocess_input(image, (0, 255))))
+        batch = np.asarray(wrt_value)
+        batch = batch if batch.ndim == 4 else batch[None]
+        images = [render.to_uint8(utils.deprocess_input(_channels_last(image), (0, 255))) for image in batch]
+        # visualize_filters passes the whole batch: its frames are the grid of every filter.
+        self.frames.append(images[0] if len(images) == 1 else render.labelled_grid(images, margin=2))
 
     def on_end(self):
         if self.frames:
             render.save_gif(self.frames, self.path, self.duration_ms)
+
+
+def _channels_last(image):
+    if image.shape[0] in (1, 3) and image.shape[-1] not in (1, 3):
+        return np.moveaxis(image, 0, -1)
+    return image

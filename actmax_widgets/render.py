@@ -108,9 +108,25 @@ def save_png(image, path):
     Image.fromarray(to_uint8(image)).save(path, format="PNG")
 
 
-def save_gif(frames, path, duration_ms=80):
-    """Write frames as an animated GIF that loops."""
+ANIMATION_FORMATS = {".gif": "GIF", ".webp": "WEBP"}
+
+
+def animation_bytes(frames, image_format="GIF", duration_ms=80) -> bytes:
+    """Frames as the bytes of a looping animated GIF or WebP (the last frame held longer, so the
+    finished images can be seen before the loop starts again)."""
     frames = [Image.fromarray(to_uint8(frame)[..., :3]) for frame in frames]
     if not frames:
         raise ValueError("No frames to write.")
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=duration_ms, loop=0)
+    durations = [duration_ms] * (len(frames) - 1) + [max(duration_ms, 1500)]
+    buffer = io.BytesIO()
+    extra = {"lossless": True} if image_format == "WEBP" else {}
+    frames[0].save(buffer, format=image_format, save_all=True, append_images=frames[1:],
+                   duration=durations, loop=0, **extra)
+    return buffer.getvalue()
+
+
+def save_gif(frames, path, duration_ms=80):
+    """Write frames as a looping animation: WebP for a ``.webp`` path, else GIF."""
+    suffix = str(path).lower()[str(path).rfind("."):] if "." in str(path) else ""
+    with open(path, "wb") as file:
+        file.write(animation_bytes(frames, ANIMATION_FORMATS.get(suffix, "GIF"), duration_ms))

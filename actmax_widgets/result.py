@@ -5,7 +5,7 @@ import dataclasses
 
 import numpy as np
 
-from . import render
+from . import frames as frames_module, render
 
 
 @dataclasses.dataclass
@@ -50,6 +50,8 @@ class ActMaxResult:
     seed : int — pass it back as ``seed=`` to reproduce these images
     seconds, compile_seconds : float
     precision : str — what the model computed in (``'auto'`` resolved: ``'float32'`` or ``'bfloat16'``)
+    frames : list, one per image, of ``(step, uint8 image)`` — the image every few steps, for
+        ``save_gif`` (``frames`` module: bounded memory); empty lists when the run kept none
     """
 
     images: np.ndarray
@@ -67,6 +69,7 @@ class ActMaxResult:
     seconds: float
     compile_seconds: float = 0.0
     precision: str = "float32"
+    frames: list = dataclasses.field(default_factory=list, repr=False)
 
     def __len__(self):
         return len(self.images)
@@ -97,3 +100,38 @@ class ActMaxResult:
         """Write the labelled grid as a PNG file."""
         render.save_png(self.grid(**grid_options), path)
         return path
+
+    def save_gif(self, path, filter=None, duration_ms=80):
+        """Write how the images grew over the run as a looping animation: the whole grid, or
+        one filter's image (``filter``: its index, as in ``targets``). A ``.webp`` path writes an
+        animated WebP, any other a GIF. Returns ``path``."""
+        suffix = str(path).lower().rsplit(".", 1)[-1] if "." in str(path) else ""
+        image_format = render.ANIMATION_FORMATS.get(f".{suffix}", "GIF")
+        with open(path, "wb") as file:
+            file.write(self.animation(filter, image_format, duration_ms))
+        return path
+
+    def animation(self, filter=None, image_format="GIF", duration_ms=80) -> bytes:
+        """The bytes ``save_gif`` writes (the widget's "Download GIF" sends these)."""
+        chosen = range(len(self.images)) if filter is None else [self._position(filter)]
+        if not self.frames or not any(self.frames[i] for i in chosen):
+            raise ValueError("This result kept no frames of its run: run visualize_filters with "
+                             "keep_frames > 0 (the default keeps 40) to save a GIF.")
+        tile_size = render.readable_tile_size(self.images)
+        total = self.steps
+
+        def draw(images, step):
+            return render.labelled_grid(images, [self.labels[i] for i in chosen],
+                                        title=f"{self.layer_name} · step {step + 1} of {total}",
+                                        tile_size=tile_size, cols=None if filter is None else 1)
+
+        pictures = frames_module.grid_frames([self.frames[i] for i in chosen], draw)
+        return render.animation_bytes(pictures, image_format, duration_ms)
+
+    def _position(self, filter):
+        """The image of ``filter`` (the first, for a filter listed several times)."""
+        for position, target in enumerate(self.targets):
+            if target == filter:
+                return position
+        raise ValueError(f"filter={filter!r} is not among this result's targets {self.targets}: "
+                         "pass one of them, or filter=None for the whole grid.")

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from . import backprop_modifiers, batchnorm_folding, catalogue, grad_modifiers, input_modifiers as modifiers_module
-from . import model_cut, model_facts, parameterizations, precision as precision_module, relu_warmup as relu_warmup_module
+from . import frames as frames_module, model_cut, model_facts, parameterizations, precision as precision_module, relu_warmup as relu_warmup_module
 from . import arguments, styles, target_head, utils
 from .engine import CompiledOptimizer, Problem
 from .losses import ActivationMaximization, ChannelActivations, Diversity
@@ -257,7 +257,8 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
                       input_modifiers=None, param=None, objective="mean", norm_grads=True, labels=None,
                       snapshot_every=None, snapshot_seconds=None, on_snapshot=None, stop_event=None,
                       on_start=None, jit_compile=False, precision="float32", style=None, optimizer_settings=None,
-                      relu_warmup=None, uncap_relu6=False, diversity=0):
+                      relu_warmup=None, uncap_relu6=False, diversity=0, callbacks=None,
+                      keep_frames=frames_module.MAX_FRAMES):
     """One image per filter, all filters optimized together in one compiled step per iteration.
 
     The same losses as ``visualize_activation`` (keras-vis's weights by default), but each sample
@@ -333,6 +334,15 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
         its copies, optimized in one batch, are pushed towards different patterns (similar Gram
         matrices of the layer's features are penalised). Copies split over chunks (more than
         ``batch_size`` targets) are only compared within their chunk.
+    callbacks : list of OptimizerCallback, optional
+        keras-vis's callbacks (``Print``, ``GifGenerator`` or your own), called after every step
+        with the whole batch: ``named_losses`` hold one value per image, ``grads`` and
+        ``wrt_value`` the batch in the model's layout (a ``GifGenerator`` then records the grid).
+        ``i`` counts steps over all chunks. Fetching the batch every step costs time: leave it
+        out for the fastest run.
+    keep_frames : int
+        Most frames of each image the result keeps for ``result.save_gif`` (fewer when the
+        images together would pass 64 MB); 0 keeps none.
 
     Returns
     -------
@@ -376,35 +386,55 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
         on_start(info, not compiled.is_traced(chunk_size))
     target_keys = sample_keys(seed, _numbered_copies(targets))
 
-    log = _RunLog(n, compiled.parameterization.display, input_range, started)
+    log = _RunLog(n, compiled.parameterization.display, input_range, started,
+                  frames_module.FrameRecorder(n, problem.image_shape, max_iter, keep_frames))
+    watchers = _Watchers(callbacks, problem, max_iter)
     due = _SnapshotPolicy(snapshot_every, snapshot_seconds, max_iter).due
     should_stop = (lambda: stop_event.is_set()) if stop_event is not None else None
-    for chunk_number, (start, end) in enumerate(spans):
-        # Pad the last chunk to the common size so it reuses the traced step.
-        live = end - start
-        chunk_targets = targets[start:end] + [targets[end - 1]] * (chunk_size - live)
-        chunk_keys = np.concatenate([target_keys[start:end], np.repeat(target_keys[end - 1:end], chunk_size - live)])
-        masks = _masks(chunk_targets, problem.n_channels[0]) * (-1.0 if objective == "negative" else 1.0)
-
-        def on_step(step, start=start, live=live, chunk_number=chunk_number):
-            log.record_step(step, start, live)
-            if on_snapshot is None or not due(step.step):
-                return None
-            log.show_best(step.best_images.numpy(), start, live)
-            snapshot = log.snapshot(chunk_number * max_iter + step.step + 1, len(spans) * max_iter)
-            if on_snapshot(snapshot) is False:
-                log.stopped = True
-                return False
-            return None
-
-        record = compiled.run(chunk_keys, masks, weights, max_iter=max_iter,
-                              seed_images=None if seed_images is None else np.repeat(seed_images, chunk_size, 0),
-                              input_range=input_range, on_step=on_step, should_stop=should_stop,
-                              warmup_steps=relu_warmup or 0)
-        log.finish_chunk(start, live, record)
-        if record.stopped:
-            break
+    try:
+        for chunk_number, (start, end) in enumerate(spans):
+            keys, masks = _chunk_inputs(targets, target_keys, start, end, chunk_size, problem.n_channels[0],
+                                        negative=objective == "negative")
+            on_step = _step_listener(log, watchers, on_snapshot, due, start, end - start, chunk_number,
+                                     (max_iter, len(spans) * max_iter))
+            record = compiled.run(keys, masks, weights, max_iter=max_iter,
+                                  seed_images=None if seed_images is None else np.repeat(seed_images, chunk_size, 0),
+                                  input_range=input_range, on_step=on_step, should_stop=should_stop,
+                                  warmup_steps=relu_warmup or 0)
+            log.finish_chunk(start, end - start, record)
+            if record.stopped:
+                break
+    finally:
+        watchers.end()  # keras-vis's on_end: also after a stop or an error
     return log.result(problem, info, targets, target_labels(info, targets, labels), seed)
+
+
+def _chunk_inputs(targets, target_keys, start, end, chunk_size, n_channels, negative):
+    """The keys and masks of targets ``start:end``, padded to the common chunk size so every chunk
+    reuses the traced step."""
+    pad = chunk_size - (end - start)
+    chunk_targets = targets[start:end] + [targets[end - 1]] * pad
+    keys = np.concatenate([target_keys[start:end], np.repeat(target_keys[end - 1:end], pad)])
+    return keys, _masks(chunk_targets, n_channels) * (-1.0 if negative else 1.0)
+
+
+def _step_listener(log, watchers, on_snapshot, due, start, live, chunk_number, steps):
+    """``on_step`` for one chunk: log the step, call the callbacks, send a snapshot when one is
+    due (``on_snapshot`` returning False stops the run). ``steps``: (per chunk, in all)."""
+    per_chunk, total = steps
+
+    def on_step(step):
+        log.record_step(step, start, live)
+        watchers.after_step(step, chunk_number, live)
+        if on_snapshot is None or not due(step.step):
+            return None
+        log.show_best(step.best_images.numpy(), start, live)
+        if on_snapshot(log.snapshot(chunk_number * per_chunk + step.step + 1, total)) is False:
+            log.stopped = True
+            return False
+        return None
+
+    return on_step
 
 
 class _SnapshotPolicy:
@@ -426,12 +456,35 @@ class _SnapshotPolicy:
         return due
 
 
+class _Watchers:
+    """keras-vis's callbacks on a batched run: each step's losses per image, the batch's
+    gradients and images in the model's layout (fetched only when there are callbacks)."""
+
+    def __init__(self, callbacks, problem, max_iter):
+        self.callbacks, self.problem, self.max_iter = list(callbacks or []), problem, max_iter
+
+    def after_step(self, step, chunk_number, live):
+        if not self.callbacks:
+            return
+        named = [(name, step.terms[k, :live].copy()) for k, name in enumerate(self.problem.names)]
+        grads = self.problem.to_model_format(step.grads.numpy()[:live])
+        images = self.problem.to_model_format(step.images.numpy()[:live])
+        for callback in self.callbacks:
+            callback.callback(chunk_number * self.max_iter + step.step, named, step.total[:live].copy(), grads,
+                              images)
+
+    def end(self):
+        for callback in self.callbacks:
+            callback.on_end()
+
+
 class _RunLog:
     """What a run over one or more chunks of targets has reached so far: the best images, the
     latest activations and losses, and the histories of finished chunks and the current one."""
 
-    def __init__(self, n, display, input_range, started):
+    def __init__(self, n, display, input_range, started, recorder):
         self.n, self.display, self.input_range, self.started = n, display, input_range, started
+        self.recorder = recorder  # frames for result.save_gif
         self.images = [None] * n
         self.raw = [None] * n
         self.activations = np.full(n, np.nan, "float32")
@@ -447,6 +500,10 @@ class _RunLog:
         self.losses[start:start + live] = step.total[:live]
         self.current.append(-step.terms[0, :live])
         self.current_span = (start, live)
+        if self.recorder.due(step.step):
+            best = step.best_images.numpy()[:live]
+            self.recorder.record(step.step, [self.display(image, self.input_range) for image in best], start,
+                                 self.input_range)
 
     def show_best(self, best, start, live):
         for j in range(live):
@@ -472,6 +529,8 @@ class _RunLog:
             self.raw[start + j] = record.best_images[j]
             self.images[start + j] = self.display(record.best_images[j], self.input_range)
         self.chunks.append((start, live, record))
+        if record.steps:  # a stopped chunk's last images, whatever step it stopped at
+            self.recorder.record(record.steps - 1, self.images[start:start + live], start, self.input_range)
         self.compile_seconds += record.compile_seconds
         self.stopped = self.stopped or record.stopped
         self.current = []
@@ -493,7 +552,7 @@ class _RunLog:
             term_history={name: history("term_history", k) for k, name in enumerate(problem.names)},
             dead=_dead(activation), steps=steps, stopped=self.stopped, seed=seed,
             seconds=time.perf_counter() - self.started, compile_seconds=self.compile_seconds,
-            precision=problem.precision,
+            precision=problem.precision, frames=[self.recorder.frames_of(i) for i in done],
         )
 
 
