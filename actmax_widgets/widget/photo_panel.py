@@ -1,0 +1,291 @@
+"""The widget's photo mode: "where does the network look in *my* photo?".
+
+``PhotoPanel`` is the row under the controls with the upload button, and the thread that turns
+the photo into what the grid shows beside each tile:
+
+- a conv layer: where each tile's filter fires on the photo (``attribution.activation_maps``,
+  upsampled and laid over the photo);
+- a dense (class) layer: Grad-CAM and saliency of each tile's unit on the photo
+  (``attribution.grad_cam`` / ``saliency_maps``);
+- and, for a classifier, the model's top-5 predictions with their class names.
+
+The maps follow the tiles on screen (the layer and filters of the latest Run), so a map always
+sits beside the synthetic image of the same filter. They are computed off the kernel's main
+thread, like a run (a photo takes a forward pass or a few gradients: under a second on the
+embedded model, but longer than a click should block), the newest request replacing one still
+waiting. The grid (``GridWidget``) gets PNG bytes: ``photo``, ``photo_views``, ``predictions``,
+``photo_status``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import html
+import threading
+
+import ipywidgets as w
+import numpy as np
+
+from .. import catalogue, model_cut, photos, render
+
+# The side the photo is computed at when the model takes any size: ImageNet's, at which most
+# pretrained nets see objects at the scale they learned.
+ANY_SIZE_SIDE = 224
+# The photo and its heatmaps as sent to the browser: sharp in the enlarged view, yet 16 tiles'
+# overlays stay around a megabyte per update.
+DISPLAY_SIDE = 192
+# Larger uploads are refused before decoding: a photo this heavy is a scan or not a photo, and
+# the comm would carry it whole to the kernel for a model that looks at a few hundred pixels.
+MAX_UPLOAD_BYTES = 20 * 2**20
+_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
+ACCEPT = ".png,.jpg,.jpeg,image/png,image/jpeg"
+TOP_K = 5
+
+
+def check_upload(name, content) -> bytes:
+    """``content`` of an uploaded file if it is a PNG or JPEG of at most ``MAX_UPLOAD_BYTES``;
+    else a ValueError naming the file, what it is and what to upload instead."""
+    content = bytes(content)
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise ValueError(f"'{name}' is {len(content) / 2**20:.1f} MB, more than the "
+                         f"{MAX_UPLOAD_BYTES // 2**20} MB accepted: upload a smaller PNG or JPEG "
+                         "(the model sees a few hundred pixels per side).")
+    if not any(content.startswith(signature) for signature in _SIGNATURES):
+        raise ValueError(f"'{name}' is not a PNG or JPEG image (it starts {content[:8]!r}): "
+                         "upload a photo saved as .png or .jpg.")
+    return content
+
+
+@dataclasses.dataclass(frozen=True)
+class PhotoViews:
+    """What the grid shows for one photo and one set of tiles (``compute_views``)."""
+
+    photo_png: bytes
+    views: list  # per distinct filter: {"filter", "layer", "heatmap": png[, "saliency": png]}
+    predictions: list  # {"index", "name", "probability"}, best first; empty for a non-classifier
+    status: str
+
+
+def model_side(model):
+    """``(height, width)`` the model sees a photo at: its own size, else ``ANY_SIZE_SIDE``."""
+    size, _ = model_cut.input_image_size(model)
+    if len(size) != 2:
+        raise ValueError(f"Model '{model.name}' takes {len(size)}-D inputs: photo mode needs images (H, W, C).")
+    return tuple(int(side) for side in size) if None not in size else (ANY_SIZE_SIDE, ANY_SIZE_SIDE)
+
+
+def _display_size(size):
+    """The model's size scaled so its longer side is ``DISPLAY_SIDE`` (same aspect, same crop)."""
+    scale = DISPLAY_SIDE / max(size)
+    return tuple(max(1, round(side * scale)) for side in size)
+
+
+def _overlay(display, heat):
+    """``heat`` (H, W) in 0..1 at the model's size, upsampled and laid over ``display``, as PNG."""
+    from ..attribution import heatmap_overlay
+
+    heat = photos.fit_photo(np.asarray(heat, "float32")[..., None], display.shape[:2])[..., 0]
+    return render.to_png(heatmap_overlay(display, np.clip(heat, 0.0, 1.0)))
+
+
+def _normalized(maps):
+    """Each map scaled to 0..1 by its own peak (saliency has no fixed scale); a flat map stays 0."""
+    maps = np.asarray(maps, "float32")
+    peaks = maps.reshape(len(maps), -1).max(axis=1).reshape(-1, 1, 1)
+    return np.divide(maps, peaks, out=np.zeros_like(maps), where=peaks > 0)
+
+
+def is_classifier(model) -> bool:
+    """True when the model's (single) output is a vector of class scores: top-5 make sense."""
+    shape = tuple(model.outputs[0].shape) if len(model.outputs) == 1 else ()
+    return len(shape) == 2 and (shape[-1] or 0) > 1
+
+
+def compute_views(model, layer_info, targets, photo, *, cam_model=None, labels=None) -> PhotoViews:
+    """The overlays of ``photo`` (uint8 (H, W, 3)) for the tiles of ``targets`` of ``layer_info``.
+
+    ``cam_model`` is the model Grad-CAM and saliency differentiate (the widget's linear-output
+    copy when "linear output (logits)" is on, so a class is not explained by the others' logits);
+    ``labels`` (the widget's class names, e.g. passed by the user) name the predictions.
+    ``targets`` may be empty (no tiles yet): then only the photo and the predictions.
+    """
+    from .. import attribution
+
+    size = model_side(model)
+    _, channels = model_cut.input_image_size(model)
+    seen = photos.fit_photo(photos.load_photo(photo, channels=int(channels or 3)), size)
+    display = photos.fit_photo(photo, _display_size(size)).round().clip(0, 255).astype("uint8")
+    predictions = []
+    if is_classifier(model):
+        predictions = [{"index": int(index), "name": str(labels[index] if labels and index < len(labels) else name),
+                        "probability": float(probability)}
+                       for index, name, probability in attribution.top_predictions(model, seen, k=TOP_K)]
+    filters = list(dict.fromkeys(int(target) for target in targets))
+    layer = layer_info.name if layer_info is not None else ""
+    views, status = [], "Press Run: each tile will then show where its filter looks on this photo."
+    if filters and layer_info.kind == "conv2d":
+        maps = attribution.activation_maps(model, layer, filters, seen)
+        views = [{"filter": f, "layer": layer, "heatmap": _overlay(display, heat)} for f, heat in zip(filters, maps)]
+        status = f"Where each filter of {layer} fires on your photo (red: strongest)"
+    elif filters and layer_info.kind == "dense":
+        # One photo for many units: one map per unit, in one batched call each.
+        cams = attribution.grad_cam(cam_model or model, layer, filters, seen)
+        saliency = _normalized(attribution.saliency_maps(cam_model or model, layer, filters, seen))
+        views = [{"filter": f, "layer": layer, "heatmap": _overlay(display, cam), "saliency": _overlay(display, sal)}
+                 for f, cam, sal in zip(filters, cams, saliency)]
+        status = f"Grad-CAM of each unit of {layer} on your photo: the regions that raise its score"
+    elif filters:
+        status = f"{layer} is a {layer_info.kind} layer: its maps have no place on a 2-D photo."
+    return PhotoViews(render.to_png(display), views, predictions, status)
+
+
+class _Latest:
+    """One background thread running the newest submitted task; a task still waiting when a newer
+    one comes is dropped (only the latest photo and tiles matter)."""
+
+    def __init__(self, name):
+        self._name = name
+        self._lock = threading.Lock()
+        self._pending = None
+        self._thread = None
+        self.closed = False
+
+    def submit(self, task):
+        with self._lock:
+            if self.closed:
+                return
+            self._pending = task
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._drain, name=self._name, daemon=True)
+                self._thread.start()
+
+    def _drain(self):
+        while True:
+            with self._lock:
+                task, self._pending = self._pending, None
+                if task is None:
+                    self._thread = None
+                    return
+            task()
+
+    def wait(self, timeout=None):
+        """Block until no task runs or waits (at most ``timeout`` seconds)."""
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def shutdown(self, timeout=None):
+        with self._lock:
+            self.closed = True
+            self._pending = None
+        self.wait(timeout)
+
+
+class PhotoPanel:
+    """The upload row of ``ActMaxWidget`` and the maps its grid shows for the photo."""
+
+    def __init__(self, widget):
+        self.widget = widget
+        self.upload = w.FileUpload(accept=ACCEPT, multiple=False, description="Upload photo", icon="upload",
+                                   tooltip="A PNG or JPEG: see where each filter fires on it",
+                                   layout=w.Layout(width="150px"))
+        self.clear = w.Button(description="Remove photo", icon="times", layout=w.Layout(width="140px"),
+                              tooltip="Back to the synthetic images alone")
+        self.message = w.HTML()
+        self.box = w.HBox([w.HTML('<div style="text-align:right;padding-right:8px">My photo</div>',
+                                  layout=w.Layout(width="118px")), self.upload, self.clear, self.message],
+                          layout=w.Layout(align_items="center", flex_flow="row wrap"))
+        self._photo = None
+        self._request = None  # the run whose tiles the maps are for (None: no Run yet)
+        self._generation = 0  # raised by every change: a late result for an older one is dropped
+        self._worker = _Latest("actmax-photo")
+        self.upload.observe(lambda _: self._uploaded(), "value")
+        self.clear.on_click(lambda _: self.set_photo(None))
+        self._show_clear()
+
+    @property
+    def photo(self):
+        """The photo as uint8 ``(H, W, 3)``, or None."""
+        return self._photo
+
+    def set_photo(self, photo, argument="photo"):
+        """Show ``photo`` (path, bytes, PIL image or array; None removes it): ValueError/TypeError
+        naming ``argument`` for what is not a photo, before anything changes."""
+        array = None if photo is None else photos.load_photo(photo, channels=3, argument=argument)
+        self._photo = None if array is None else array.round().clip(0, 255).astype("uint8")
+        self.message.value = ""
+        self._show_clear()
+        self._refresh(photo_changed=True)
+
+    def follow(self, request):
+        """The grid now shows ``request``'s tiles (a Run): maps for its layer and filters."""
+        self._request = request
+        self._refresh(photo_changed=False)
+
+    def wait(self, timeout=None):
+        """Block until the maps for the current photo and tiles are on the grid."""
+        self._worker.wait(timeout)
+
+    def shutdown(self, timeout=None):
+        self._worker.shutdown(timeout)
+
+    def _show_clear(self):
+        self.clear.layout.display = None if self._photo is not None else "none"
+
+    def _uploaded(self):
+        files = self.upload.value
+        if not files:
+            return
+        upload = files[-1]
+        name = str(upload.get("name") or "the file")
+        try:
+            content = check_upload(name, upload.get("content") or b"")
+            self.set_photo(content, argument=name)
+            self.message.value = (f'<span style="color:var(--jp-ui-font-color2,#757575)">'
+                                  f'{html.escape(name)}</span>')
+        except (TypeError, ValueError) as error:  # escaped: the message quotes the file's name
+            self.message.value = (f'<span style="color:var(--jp-error-color1,#d32f2f)">'
+                                  f'{html.escape(str(error))}</span>')
+        finally:
+            self.upload.value = ()  # the same file chosen again is a new upload
+
+    def _refresh(self, photo_changed):
+        """Clear what no longer holds at once, then compute the new maps in the background."""
+        self._generation += 1
+        generation, photo, request = self._generation, self._photo, self._request
+        waiting = None if photo is None else "computing the maps on your photo…"
+        self._publish(generation, photo=b"" if photo_changed or photo is None else None, views=[],
+                      predictions=[] if photo_changed or photo is None else None, status=waiting or "")
+        if photo is None:
+            return
+        widget = self.widget
+
+        def task():
+            if generation != self._generation:
+                return
+            try:
+                info = catalogue.describe_layer(widget.model, request.layer) if request else None
+                # Grad-CAM differentiates what the run maximized: the logit when "linear output" is on.
+                cam_model = widget._job.model_for(request) if info is not None and info.kind == "dense" else None
+                views = compute_views(widget.model, info, request.targets if request else (), photo,
+                                      cam_model=cam_model, labels=widget.controls.labels)
+            except Exception as error:  # noqa: BLE001 - a worker has no caller: the grid says it
+                from .actmax_widget import readable_error
+
+                self._publish(generation, status=f"The maps on your photo failed: {readable_error(error)}")
+                return
+            self._publish(generation, photo=views.photo_png, views=views.views, predictions=views.predictions,
+                          status=views.status)
+
+        self._worker.submit(task)
+
+    def _publish(self, generation, **traits):
+        """Set the grid's photo traits given (None: leave as is) in one message, unless a newer
+        photo or run has come meanwhile."""
+        grid = self.widget.grid
+        names = {"photo": "photo", "views": "photo_views", "predictions": "predictions", "status": "photo_status"}
+        with self.widget._listener._lock, grid.hold_sync():
+            if generation != self._generation:
+                return
+            for key, value in traits.items():
+                if value is not None:
+                    setattr(grid, names[key], value)
