@@ -111,9 +111,16 @@ class ActMaxResult:
             file.write(self.animation(filter, image_format, duration_ms))
         return path
 
-    def animation(self, filter=None, image_format="GIF", duration_ms=80) -> bytes:
-        """The bytes ``save_gif`` writes (the widget's "Download GIF" sends these)."""
-        chosen = range(len(self.images)) if filter is None else [self._position(filter)]
+    def animation(self, filter=None, image_format="GIF", duration_ms=80, position=None) -> bytes:
+        """The bytes ``save_gif`` writes (the widget's "Download GIF" sends these). ``position``
+        picks an image by its index in ``images`` instead (diverse copies share a filter)."""
+        if position is not None:
+            if not 0 <= position < len(self.images):
+                raise ValueError(f"position={position} is not an image of this result: pass 0 to "
+                                 f"{len(self.images) - 1}.")
+            chosen = [position]
+        else:
+            chosen = range(len(self.images)) if filter is None else [self._position(filter)]
         if not self.frames or not any(self.frames[i] for i in chosen):
             raise ValueError("This result kept no frames of its run: run visualize_filters with "
                              "keep_frames > 0 (the default keeps 40) to save a GIF.")
@@ -123,7 +130,7 @@ class ActMaxResult:
         def draw(images, step):
             return render.labelled_grid(images, [self.labels[i] for i in chosen],
                                         title=f"{self.layer_name} · step {step + 1} of {total}",
-                                        tile_size=tile_size, cols=None if filter is None else 1)
+                                        tile_size=tile_size, cols=None if len(chosen) > 1 else 1)
 
         pictures = frames_module.grid_frames([self.frames[i] for i in chosen], draw)
         return render.animation_bytes(pictures, image_format, duration_ms)

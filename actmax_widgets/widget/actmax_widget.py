@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import arguments, models, photos, precision as precision_module, render
 from ..device import device_name
+from . import gif_download
 from .controls import PRECISION_OPTIONS, Controls
 from .evidence_panel import EvidencePanel, check_images
 from .grid import GridWidget
@@ -261,6 +262,9 @@ class ActMaxWidget(w.VBox):
         stopping the one in progress), so the panel always shows what the grid is running.
         """
         if isinstance(content, dict) and self.evidence.on_message(content, _buffers):
+            return
+        if isinstance(content, dict) and content.get("type") == "gif":
+            gif_download.answer(self.grid, self.result, content)
             return
         action = {"diverse": self.controls.show_diverse, "page": self.controls.show_page_of}.get(
             content.get("type") if isinstance(content, dict) else None)

@@ -3,6 +3,7 @@
 // view per tile. Every model value is read in one coalesced update per message.
 import { RunClock } from "./clock.js";
 import { h, icon, ICONS } from "./dom.js";
+import { GifDownloads } from "./gif.js";
 import { historySeries } from "./history.js";
 import { canvasToBlob, composeGrid, downloadBlob, gridFileName, tileFileName } from "./save.js";
 import { TileGrid } from "./tiles.js";
@@ -55,6 +56,8 @@ function render({ model, el }) {
     icon(...ICONS.download),
     "Save grid",
   );
+  const gifs = new GifDownloads(model);
+  const gridGif = gifs.button("GIF", "Download the run as an animated GIF of the whole grid", () => ({}));
   const stateBadge = h("span", { class: "actmax-grid__state" });
   const statusText = h("span", { class: "actmax-grid__status-text" });
   // Outside the live region: a screen reader should not read out every second.
@@ -106,6 +109,12 @@ function render({ model, el }) {
     onClose: (index) => grid.tile(index)?.button.focus(),
   });
 
+  zoom.addAction(
+    gifs.button("Download GIF", "Download this image's growth over the run as an animated GIF", () =>
+      grid.tile(zoom.index) ? { position: zoom.index } : null,
+    ),
+  );
+
   const root = h(
     "div",
     { class: "actmax-grid", "data-state": "idle", "data-lm-suppress-shortcuts": "true" },
@@ -113,7 +122,7 @@ function render({ model, el }) {
       "div",
       { class: "actmax-grid__header" },
       h("div", { class: "actmax-grid__heading" }, layerName, layerKind),
-      saveButton,
+      h("div", { class: "actmax-grid__header-actions" }, gridGif, saveButton),
     ),
     statusLine,
     progress,
@@ -216,6 +225,7 @@ function render({ model, el }) {
     emptyHint.hidden = !(pngs.length === 0 && hint);
     emptyHint.textContent = hint || "";
     saveButton.disabled = pngs.length === 0;
+    gifs.update(state, pngs.length);
     updateZoom();
   }
 
@@ -264,6 +274,7 @@ function render({ model, el }) {
     destroyed = true;
     clock.stop();
     for (const trait of TRAITS) model.off(`change:${trait}`, scheduleUpdate);
+    gifs.destroy();
     zoom.close();
     grid.destroy();
     root.remove();

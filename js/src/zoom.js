@@ -102,7 +102,7 @@ export class ZoomView {
               this.copy,
             ),
             h("div", { class: "actmax-grid__zoom-chart" }, this.chart.element),
-            h("div", { class: "actmax-grid__zoom-actions" }, this.diverse, this.page, this.download),
+            (this.actions = h("div", { class: "actmax-grid__zoom-actions" }, this.diverse, this.page, this.download)),
           ),
         ),
       ),
@@ -146,6 +146,11 @@ export class ZoomView {
       else this.element.setAttribute("open", "");
     }
     this.closeButton.focus();
+  }
+
+  /** Adds a button to the enlarged view's actions (after Download PNG). */
+  addAction(button) {
+    this.actions.append(button);
   }
 
   close() {
