@@ -8,6 +8,7 @@ import { historySeries } from "./history.js";
 import { canvasToBlob, composeGrid, downloadBlob, gridFileName, tileFileName } from "./save.js";
 import { TileGrid } from "./tiles.js";
 import { ZoomView } from "./zoom.js";
+import { PHOTO_TRAITS, PhotoView } from "./photo.js";
 
 const TRAITS = [
   "tiles",
@@ -27,6 +28,7 @@ const TRAITS = [
   "placeholder_count",
   "placeholder_labels",
   "diverse_copies",
+  ...PHOTO_TRAITS,
 ];
 
 const STATE_LABELS = {
@@ -95,6 +97,7 @@ function render({ model, el }) {
   );
   const emptyHint = h("div", { class: "actmax-grid__empty", hidden: true });
   const grid = new TileGrid((index) => openZoom(index));
+  const photo = new PhotoView({ onToggle: () => update() });
   const zoom = new ZoomView({
     onNavigate: (delta) => {
       if (grid.length) openZoom((zoom.index + delta + grid.length) % grid.length);
@@ -129,6 +132,7 @@ function render({ model, el }) {
     staleNote,
     errorBox,
     emptyHint,
+    photo.element,
     grid.element,
     zoom.element,
   );
@@ -177,6 +181,7 @@ function render({ model, el }) {
       series: historySeries(model.get("history"), model.get("history_steps"), grid.length, zoom.index),
       copies: model.get("diverse_copies") || 0,
     });
+    photo.updateZoom(zoom, tile, model);
   }
 
   function update() {
@@ -216,6 +221,7 @@ function render({ model, el }) {
 
     grid.update(pngs, model.get("tile_info") || [], layer);
     grid.showPlaceholders(waiting ? model.get("placeholder_count") || 0 : 0, model.get("placeholder_labels") || []);
+    photo.update(model, grid);
     const next = model.get("next_layer") || "";
     const stale = Boolean(next) && next !== layer && pngs.length > 0 && !waiting;
     root.dataset.stale = String(stale);
@@ -276,6 +282,7 @@ function render({ model, el }) {
     for (const trait of TRAITS) model.off(`change:${trait}`, scheduleUpdate);
     gifs.destroy();
     zoom.close();
+    photo.destroy();
     grid.destroy();
     root.remove();
   };
