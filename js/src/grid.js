@@ -3,6 +3,7 @@
 // view per tile. Every model value is read in one coalesced update per message.
 import { RunClock } from "./clock.js";
 import { h, icon, ICONS } from "./dom.js";
+import { EVIDENCE_TRAITS, GridEvidence } from "./evidence.js";
 import { GifDownloads } from "./gif.js";
 import { historySeries } from "./history.js";
 import { canvasToBlob, composeGrid, downloadBlob, gridFileName, tileFileName } from "./save.js";
@@ -28,6 +29,7 @@ const TRAITS = [
   "placeholder_count",
   "placeholder_labels",
   "diverse_copies",
+  ...EVIDENCE_TRAITS,
   ...PHOTO_TRAITS,
 ];
 
@@ -111,6 +113,7 @@ function render({ model, el }) {
     onPage: () => ask("page"),
     onClose: (index) => grid.tile(index)?.button.focus(),
   });
+  const evidence = new GridEvidence(model, grid, zoom);
 
   zoom.addAction(
     gifs.button("Download GIF", "Download this image's growth over the run as an animated GIF", () =>
@@ -129,6 +132,7 @@ function render({ model, el }) {
     ),
     statusLine,
     progress,
+    evidence.bar.element,
     staleNote,
     errorBox,
     emptyHint,
@@ -137,6 +141,7 @@ function render({ model, el }) {
     zoom.element,
   );
   el.append(root);
+  saveButton.before(evidence.toggle.element); // with the grid's other actions
   // Plain keys typed in the widget are the widget's: a notebook in command mode would
   // otherwise take "b", "a" or "d d" on a focused tile as cell commands. Chords such as
   // Ctrl+S still reach the notebook.
@@ -181,6 +186,7 @@ function render({ model, el }) {
       series: historySeries(model.get("history"), model.get("history_steps"), grid.length, zoom.index),
       copies: model.get("diverse_copies") || 0,
     });
+    evidence.updateZoom();
     photo.updateZoom(zoom, tile, model);
   }
 
@@ -221,6 +227,7 @@ function render({ model, el }) {
 
     grid.update(pngs, model.get("tile_info") || [], layer);
     grid.showPlaceholders(waiting ? model.get("placeholder_count") || 0 : 0, model.get("placeholder_labels") || []);
+    evidence.update();
     photo.update(model, grid);
     const next = model.get("next_layer") || "";
     const stale = Boolean(next) && next !== layer && pngs.length > 0 && !waiting;
@@ -284,6 +291,7 @@ function render({ model, el }) {
     zoom.close();
     photo.destroy();
     grid.destroy();
+    evidence.destroy();
     root.remove();
   };
 }
