@@ -40,6 +40,8 @@ def _parser():
     parser.add_argument("--layer", help="layer name or index (default: a mid-depth conv layer)")
     parser.add_argument("--filters", default="0-15", help="filters, e.g. '0-15, 32' or 'all' (default 0-15)")
     parser.add_argument("--out", default="grid.png", help="output PNG path (default grid.png)")
+    parser.add_argument("--gif", default=None,
+                        help="also write the run as an animation of the grid: a .gif or .webp path")
     parser.add_argument("--steps", type=int, default=200, help="optimization steps (default 200)")
     parser.add_argument("--size", type=int, default=None,
                         help="image size in pixels (default: the model's input size, or 128 where it takes any)")
@@ -75,21 +77,25 @@ def _checked(argv):
     except (TypeError, ValueError) as error:
         raise UsageError(str(error)) from None
     if not args.list_layers:
-        _check_out(args.out)
+        _check_out("--out", args.out, (".png",), "grid.png")
+        if args.gif is not None:
+            _check_out("--gif", args.gif, (".gif", ".webp"), "run.gif")
     if args.model is not None:
         _check_model_file(args.model)
     return args
 
 
-def _check_out(path):
-    """Refuse an --out the PNG could not be written to, before minutes of optimizing."""
+def _check_out(option, path, suffixes, example):
+    """Refuse an output path (``--out``, ``--gif``) that could not be written to, before minutes
+    of optimizing."""
     if os.path.isdir(path):
-        raise UsageError(f"--out {path!r} is a directory: give a file name, e.g. --out {os.path.join(path, 'grid.png')}")
-    if not path.lower().endswith(".png"):
-        raise UsageError(f"--out {path!r} does not end in .png: the grid is written as a PNG, e.g. --out grid.png")
+        raise UsageError(f"{option} {path!r} is a directory: give a file name, e.g. "
+                         f"{option} {os.path.join(path, example)}")
+    if not path.lower().endswith(suffixes):
+        raise UsageError(f"{option} {path!r} does not end in {' or '.join(suffixes)}: e.g. {option} {example}")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise UsageError(f"--out {path!r}: the folder {folder!r} does not exist: create it or pick another path")
+        raise UsageError(f"{option} {path!r}: the folder {folder!r} does not exist: create it or pick another path")
     # Try it (os.access says yes to root on read-only file systems): append nothing to an existing
     # file, or create and remove a new one.
     try:
@@ -99,7 +105,7 @@ def _check_out(path):
             open(path, "xb").close()
             os.remove(path)
     except OSError as error:
-        raise UsageError(f"--out {path!r} cannot be written ({error.strerror}): pick a path in a folder you "
+        raise UsageError(f"{option} {path!r} cannot be written ({error.strerror}): pick a path in a folder you "
                          "can write to") from None
 
 
@@ -200,6 +206,8 @@ def _run(args):
         title += f" · {result.precision}"
     render.save_png(result.grid(cols=args.cols, title=title), args.out)
     print(args.out)
+    if args.gif is not None:
+        print(result.save_gif(args.gif))
     return 0
 
 

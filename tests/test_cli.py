@@ -119,6 +119,8 @@ BAD_ARGUMENTS = {
     "out not png": (["--out", "grid.jpg"], ["--out 'grid.jpg'", ".png", "--out grid.png"]),
     "out folder missing": (["--out", "no/such/folder/grid.png"], ["--out 'no/such/folder/grid.png'", "does not exist"]),
     "out is a folder": (["--out", "."], ["--out '.'", "is a directory"]),
+    "gif not an animation": (["--gif", "run.png"], ["--gif 'run.png'", ".gif or .webp", "--gif run.gif"]),
+    "gif folder missing": (["--gif", "no/such/run.gif"], ["--gif 'no/such/run.gif'", "does not exist"]),
     "model missing": (["--model", "missing.keras"], ["--model 'missing.keras'", "does not exist", "model.keras"]),
     "model is a folder": (["--model", "."], ["--model '.'", "does not exist (or is not a file)"]),
 }
@@ -193,6 +195,17 @@ def test_mnist_model_runs_with_default_arguments_at_its_own_size(mnist_like, tmp
     status = cli.main(["--model", mnist_like, "--filters", "0-1", "--steps", "2", "--out", str(out)])
     assert status == 0 and out.exists() and capsys.readouterr().out.strip() == str(out)
     assert seen[0].images.shape == (2, 28, 28, 1)
+
+
+def test_gif_writes_the_run_as_an_animation_of_the_grid(mnist_like, tmp_path, capsys):
+    from PIL import Image
+
+    out, gif = tmp_path / "grid.png", tmp_path / "run.gif"
+    status = cli.main(["--model", mnist_like, "--filters", "0-1", "--steps", "6", "--out", str(out),
+                       "--gif", str(gif)])
+    assert status == 0 and capsys.readouterr().out.split() == [str(out), str(gif)]
+    with Image.open(gif) as animation:
+        assert animation.n_frames == 6  # every step of a short run is kept
 
 
 @pytest.mark.parametrize("argv, words", [
