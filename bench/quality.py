@@ -36,6 +36,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from actmax_widgets import models, render, styles, transforms  # noqa: E402
+from actmax_widgets.evidence.measures import (  # noqa: E402
+    HIGH_FREQUENCY, channel_means, high_frequency_share, rank_of)
 from actmax_widgets.parameterizations import FourierImage  # noqa: E402
 from actmax_widgets.visualization import visualize_filters  # noqa: E402
 
@@ -46,7 +48,6 @@ LAYERS = ("block2b_add", "block4b_add", "block6d_add")
 CAPPED_LAYER = "top_activation"
 COMPARED = ("keras-vis", "lucid", "fourier")
 SIZE = 128
-HIGH_FREQUENCY = 0.25  # cycles per pixel: half the Nyquist frequency
 
 
 # -- natural photos ----------------------------------------------------------------------------
@@ -78,25 +79,6 @@ def photo_crops(size=SIZE, stride=None):
 
 
 # -- measures ----------------------------------------------------------------------------------
-def channel_means(probe, images, batch=32):
-    """(N, C) mean activation of each channel of ``probe``'s output."""
-    out = [np.asarray(probe(images[i:i + batch], training=False)).mean(axis=(1, 2))
-           for i in range(0, len(images), batch)]
-    return np.concatenate(out)
-
-
-def high_frequency_share(images):
-    """Per image: luminance energy above ``HIGH_FREQUENCY`` cycles/pixel ÷ all but the mean."""
-    luminance = np.asarray(images, "float64").mean(axis=-1)
-    luminance -= luminance.mean(axis=(1, 2), keepdims=True)
-    power = np.abs(np.fft.fft2(luminance)) ** 2
-    fy = np.fft.fftfreq(luminance.shape[1])[:, None]
-    fx = np.fft.fftfreq(luminance.shape[2])[None, :]
-    radius = np.sqrt(fx ** 2 + fy ** 2)
-    total = power[:, radius > 0].sum(axis=1)
-    return power[:, radius > HIGH_FREQUENCY].sum(axis=1) / np.maximum(total, 1e-12)
-
-
 def steps_to_90(history, window=9, tail=16):
     """Per sample: first step where the smoothed activation covers 90% of start → final."""
     steps = []
@@ -107,12 +89,6 @@ def steps_to_90(history, window=9, tail=16):
         reached = np.nonzero(smooth - start >= 0.9 * (final - start))[0]
         steps.append(int(reached[0]) + 1 if len(reached) else len(column))
     return np.array(steps)
-
-
-def rank_of(scores, target):
-    """1 = the target scores highest; a tie counts against it (a channel capped at 6 ties)."""
-    others = np.delete(scores, target)
-    return int(1 + np.sum(others >= scores[target]))
 
 
 class Reference:
