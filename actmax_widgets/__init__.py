@@ -29,6 +29,7 @@ _LAZY = {
     "ActMaxResult": ".result", "Snapshot": ".result", "ActMaxWidget": ".widget",
     "visualize_activation": ".visualization", "visualize_activation_with_losses": ".visualization",
     "visualize_filters": ".visualization",
+    "dataset_examples": ".evidence", "Examples": ".evidence",
 }
 
 
@@ -45,5 +46,5 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 
-__all__ = ["ActMaxResult", "ActMaxWidget", "Snapshot", "visualize_activation",
+__all__ = ["ActMaxResult", "ActMaxWidget", "Examples", "Snapshot", "dataset_examples", "visualize_activation",
            "visualize_activation_with_losses", "visualize_filters"]
