@@ -30,6 +30,10 @@ _LAZY = {
     "visualize_activation": ".visualization", "visualize_activation_with_losses": ".visualization",
     "visualize_filters": ".visualization",
     "dataset_examples": ".evidence", "Examples": ".evidence",
+    "saliency_maps": ".attribution", "grad_cam": ".attribution", "activation_maps": ".attribution",
+    "top_predictions": ".attribution", "heatmap_overlay": ".attribution", "visualize_saliency": ".attribution",
+    "visualize_saliency_with_losses": ".attribution", "visualize_cam": ".attribution",
+    "visualize_cam_with_losses": ".attribution", "overlay": ".attribution", "load_photo": ".photos",
 }
 
 
@@ -46,5 +50,7 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 
-__all__ = ["ActMaxResult", "ActMaxWidget", "Examples", "Snapshot", "dataset_examples", "visualize_activation",
-           "visualize_activation_with_losses", "visualize_filters"]
+__all__ = ["ActMaxResult", "ActMaxWidget", "Examples", "Snapshot", "activation_maps", "dataset_examples",
+           "grad_cam", "heatmap_overlay", "load_photo", "overlay", "saliency_maps", "top_predictions",
+           "visualize_activation", "visualize_activation_with_losses", "visualize_cam", "visualize_cam_with_losses",
+           "visualize_filters", "visualize_saliency", "visualize_saliency_with_losses"]

@@ -59,7 +59,7 @@ def load_photo(photo, *, channels=3, argument="photo") -> np.ndarray:
         raise TypeError(f"{argument}={arguments.show(photo)} ({type(photo).__name__}) is not a photo: pass a "
                         "file path, the bytes of a PNG/JPEG file, a PIL image or an array of shape "
                         f"{_SHAPES}.")
-    return _to_channels(array, channels)
+    return to_channels(array, channels)
 
 
 def fit_photo(array, size) -> np.ndarray:
@@ -79,10 +79,18 @@ def fit_photo(array, size) -> np.ndarray:
         (max(1, round(w * height / width)), w)
     top, left = (h - crop_h) // 2, (w - crop_w) // 2
     crop = array[top:top + crop_h, left:left + crop_w]
-    if crop.shape[:2] == (height, width):
-        return np.ascontiguousarray(crop)
-    planes = [np.asarray(Image.fromarray(np.ascontiguousarray(crop[..., c]), mode="F")
-                         .resize((width, height), Image.BILINEAR)) for c in range(crop.shape[-1])]
+    return resize(crop, (height, width))
+
+
+def resize(array, size) -> np.ndarray:
+    """A float ``(H, W, C)`` array resized to ``size`` ``(height, width)`` (squashed, not cropped)
+    with Pillow's antialiased bilinear filter, each channel at full float precision."""
+    array = np.asarray(array, dtype="float32")
+    height, width = int(size[0]), int(size[1])
+    if array.shape[:2] == (height, width):
+        return np.ascontiguousarray(array)
+    planes = [np.asarray(Image.fromarray(np.ascontiguousarray(array[..., c]), mode="F")
+                         .resize((width, height), Image.BILINEAR)) for c in range(array.shape[-1])]
     return np.stack(planes, axis=-1).astype("float32")
 
 
@@ -175,7 +183,9 @@ def _scaled(array, argument):
     return values
 
 
-def _to_channels(array, channels):
+def to_channels(array, channels) -> np.ndarray:
+    """A (H, W, 1|3|4) array with ``channels`` (1 or 3): alpha dropped, gray and colour converted;
+    the values keep their range."""
     array = array[..., :3]  # alpha dropped
     if channels == 3 and array.shape[-1] == 1:
         return np.repeat(array, 3, axis=-1).astype("float32")

@@ -6,6 +6,7 @@ and defaults are keras-vis's.
 from __future__ import annotations
 
 import math
+import sys
 
 import keras
 import numpy as np
@@ -198,3 +199,53 @@ def get_imagenet_label(indices, join=", "):
 
     labels = imagenet_labels()
     return join.join(labels[int(index)] for index in listify(indices))
+
+
+def lookup_imagenet_labels(indices):
+    """The ImageNet class names of ``indices`` (one index or a list), as a list (keras-vis)."""
+    from .models import imagenet_labels
+
+    labels = imagenet_labels()
+    return [labels[int(index)] for index in listify(indices)]
+
+
+def normalize(array, min_value=0., max_value=1.):
+    """``array`` min-max scaled to ``(min_value, max_value)`` over all its values (keras-vis)."""
+    array = np.asarray(array)
+    low, high = np.min(array), np.max(array)
+    normalized = (array - low) / (high - low + keras.config.epsilon())
+    return (max_value - min_value) * normalized + min_value
+
+
+def load_img(path, grayscale=False, target_size=None):
+    """The image file ``path`` as a uint8 array ``(H, W, 3)`` (``grayscale``: ``(H, W)``),
+    resized to ``target_size`` ``(height, width)`` when given, as keras-vis's ``load_img``.
+    Unreadable files, wrong paths and huge images get ``photos.load_photo``'s clear errors."""
+    from . import photos
+
+    image = photos.load_photo(path, channels=1 if grayscale else 3, argument="path")
+    if target_size is not None:
+        height, width = (int(target_size), int(target_size)) if np.ndim(target_size) == 0 else \
+            (int(target_size[0]), int(target_size[1]))
+        image = photos.resize(image, (height, width))  # squashed, not cropped, as keras-vis's skimage resize
+    image = np.clip(np.round(image), 0, 255).astype("uint8")
+    return image[..., 0] if grayscale else image
+
+
+def get_num_filters(layer):
+    """The number of filters (conv channels) or units (dense outputs) of ``layer``, as keras-vis."""
+    from .catalogue import channel_axis_of  # catalogue imports this module
+
+    shape = tuple(layer.output.shape)
+    channels_first = keras.config.image_data_format() == "channels_first"
+    return int(shape[channel_axis_of(layer, len(shape), channels_first)])
+
+
+def reverse_enumerate(iterable):
+    """``enumerate`` backwards, keeping the indices (keras-vis)."""
+    return zip(reversed(range(len(iterable))), reversed(iterable))
+
+
+# ``from vis.utils import utils`` becomes ``from actmax_widgets.utils import utils``: the module
+# answers to its own name.
+utils = sys.modules[__name__]

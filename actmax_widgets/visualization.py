@@ -124,11 +124,21 @@ def visualize_activation(model, layer_idx, filter_indices=None, wrt_tensor=None,
         channels_first=channels_first, **optimizer_params)
 
 
-def get_num_filters(layer):
-    """The number of filters (conv channels) or units (dense outputs) of ``layer``, as keras-vis."""
-    shape = tuple(layer.output.shape)
-    channels_first = keras.config.image_data_format() == "channels_first"
-    return int(shape[catalogue.channel_axis_of(layer, len(shape), channels_first)])
+get_num_filters = utils.get_num_filters  # keras-vis had it in both vis.visualization and vis.utils.utils
+
+
+def __getattr__(name):
+    # keras-vis's saliency and CAM functions live in ``attribution`` (which imports this module):
+    # ``from actmax_widgets.visualization import visualize_saliency`` works as with vis.visualization.
+    if name in _ATTRIBUTION:
+        from . import attribution
+
+        return getattr(attribution, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_ATTRIBUTION = ("visualize_saliency", "visualize_saliency_with_losses", "visualize_cam",
+                "visualize_cam_with_losses", "overlay")
 
 
 # Compiled optimizers survive between calls (one per model, layer and settings): re-running with

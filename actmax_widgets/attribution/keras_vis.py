@@ -1,0 +1,141 @@
+"""keras-vis 0.4.1's saliency and CAM functions: its names, signatures and defaults, as thin
+wrappers over the batched ``saliency_maps`` and ``grad_cam`` (one image, one joint target).
+
+As in keras-vis, a softmax layer is scored as it is (its examples swap in a linear activation
+with ``utils.apply_modifications`` first) and ``seed_input`` is the model's input as given.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .. import arguments, catalogue, grad_modifiers, model_facts, utils
+from ..engine import Problem
+from . import gradients
+from .grad_cam import cam_step, grad_cam
+from .saliency import saliency_maps
+
+
+def visualize_saliency(model, layer_idx, filter_indices, seed_input, wrt_tensor=None,
+                       backprop_modifier=None, grad_modifier="absolute", keepdims=False):
+    """The saliency map of ``seed_input`` for ``filter_indices`` of ``layer_idx`` (keras-vis's API).
+
+    ``filter_indices``: an index or a list maximized jointly (None: all). ``wrt_tensor``: the
+    gradient with respect to this tensor (``model.get_layer(name).output``) instead of the input.
+    ``backprop_modifier``: ``'guided'``, ``'rectified'`` (``'relu'``). ``grad_modifier``:
+    ``'absolute'`` (default), ``'relu'``, ``'negate'``, None. Returns the map, ``(H, W)``
+    (``keepdims``: ``(H, W, C)``), scaled to [0, 1].
+    """
+    return saliency_maps(model, layer_idx, [_joint(model, layer_idx, filter_indices)], seed_input,
+                         backprop_modifier=backprop_modifier, grad_modifier=grad_modifier, keepdims=keepdims,
+                         logits=False, wrt_layer=_layer_of(model, wrt_tensor))[0]
+
+
+def visualize_cam(model, layer_idx, filter_indices, seed_input, penultimate_layer_idx=None,
+                  backprop_modifier=None, grad_modifier=None):
+    """The Grad-CAM heatmap of ``seed_input`` for ``filter_indices`` of ``layer_idx`` (keras-vis's API).
+
+    ``penultimate_layer_idx``: the layer whose feature maps are weighted (default: the nearest
+    conv or pooling layer before, as keras-vis finds it). Returns ``(H, W)`` in [0, 1] at the
+    input's size.
+    """
+    return grad_cam(model, layer_idx, [_joint(model, layer_idx, filter_indices)], seed_input,
+                    penultimate_layer=penultimate_layer_idx, backprop_modifier=backprop_modifier,
+                    grad_modifier=grad_modifier, logits=False)[0]
+
+
+def visualize_saliency_with_losses(input_tensor, losses, seed_input, wrt_tensor=None, grad_modifier="absolute",
+                                   keepdims=False):
+    """The saliency map of ``seed_input`` for weighted ``losses`` (keras-vis's API): the gradient of
+    their weighted sum with respect to ``wrt_tensor`` (default: ``input_tensor``), modified, the
+    maximum over channels unless ``keepdims``, scaled to [0, 1]."""
+    arguments.check(losses=losses)
+    keepdims = arguments.check_bool("keepdims", keepdims)
+    grads, _, channels_first = _loss_gradients(input_tensor, losses, seed_input, wrt_tensor)
+    modifier = grad_modifiers.get(grad_modifier)
+    grads = grads if modifier is None else np.asarray(modifier(grads))
+    if not keepdims:
+        grads = grads.max(axis=1 if channels_first and grads.ndim > 2 else -1)
+    return utils.normalize(grads)[0]
+
+
+def visualize_cam_with_losses(input_tensor, losses, seed_input, penultimate_layer, grad_modifier=None):
+    """The Grad-CAM heatmap of ``seed_input`` for weighted ``losses`` (keras-vis's API):
+    ``penultimate_layer``'s feature maps weighted by the mean gradient of the losses, ReLU'd,
+    upsampled to the input's size and scaled to [0, 1]."""
+    arguments.check(losses=losses)
+    if len(penultimate_layer.output.shape) < 3:
+        raise ValueError(f"penultimate_layer '{penultimate_layer.name}' outputs shape "
+                         f"{tuple(penultimate_layer.output.shape)}, which has no spatial map for Grad-CAM to show: "
+                         "pass a conv or pooling layer.")
+    grads, features, channels_first = _loss_gradients(input_tensor, losses, seed_input, penultimate_layer.output)
+    image = np.zeros((1,) + _input_shape(input_tensor, channels_first), "float32")
+    post = cam_step(grad_modifiers.get(grad_modifier), False, 1 if channels_first else features.ndim - 1)
+    cam = post(None, tf.constant(features), tf.constant(grads), tf.constant(image))
+    return gradients.normalize_maps(np.asarray(cam))[0]
+
+
+def overlay(array1, array2, alpha=0.5):
+    """``array1 * alpha + array2 * (1 - alpha)`` in ``array1``'s dtype (keras-vis's API), e.g. a
+    jet-coloured heatmap over the photo."""
+    alpha = arguments.check_number("alpha", alpha, 0.0, 1.0, fix="pass a value in 0..1, e.g. alpha=0.5")
+    array1, array2 = np.asarray(array1), np.asarray(array2)
+    if array1.shape != array2.shape:
+        raise ValueError(f"array1 has shape {array1.shape} and array2 {array2.shape}: overlay blends arrays of the "
+                         "same shape (resize one, or colour a (H, W) heatmap into (H, W, 3)).")
+    return (array1 * alpha + array2 * (1.0 - alpha)).astype(array1.dtype)
+
+
+def _joint(model, layer_idx, filter_indices):
+    """``filter_indices`` as ONE joint target (keras-vis maximized a list together); None: all."""
+    if filter_indices is not None:
+        return utils.listify(filter_indices)
+    facts = model_facts.of(model)
+    return list(range(catalogue.describe_layer(facts.working, facts.working_name(layer_idx)).n_filters))
+
+
+def _layer_of(model, wrt_tensor):
+    """The layer whose output ``wrt_tensor`` is (None for the model input)."""
+    if wrt_tensor is None:
+        return None
+    history = getattr(wrt_tensor, "_keras_history", None)
+    if history is None:
+        raise TypeError(f"wrt_tensor={arguments.show(wrt_tensor)} is not a tensor of the model: pass a layer's "
+                        "output, e.g. wrt_tensor=model.get_layer('block1_conv2').output, or None for the input.")
+    if wrt_tensor is utils.model_input(model) or isinstance(history.operation, keras.layers.InputLayer):
+        return None
+    return history.operation
+
+
+def _input_shape(input_tensor, channels_first):
+    shape = tuple(input_tensor.shape[1:])
+    return shape[1:] + shape[:1] if channels_first else shape
+
+
+def _loss_gradients(input_tensor, losses, seed_input, wrt_tensor):
+    """(grads with respect to ``wrt_tensor`` or the input, the ``wrt_tensor`` value, channels_first)
+    for one ``seed_input`` in the model's layout; grads and value in the layout of their tensor."""
+    channels_first = keras.config.image_data_format() == "channels_first"
+    problem = Problem(input_tensor, [(loss, weight) for loss, weight in losses], channels_first=channels_first)
+    seed = np.asarray(seed_input, dtype="float32")
+    seed = seed[None] if seed.ndim == len(input_tensor.shape) - 1 else seed
+    if any(d is not None and d != s for d, s in zip(input_tensor.shape[1:], seed.shape[1:])) or len(seed) != 1:
+        raise ValueError(f"seed_input has shape {np.shape(seed_input)}; the model takes one input of shape "
+                         f"{tuple(input_tensor.shape[1:])}: resize it to that (with or without a batch axis of 1).")
+    to_input = wrt_tensor is None or wrt_tensor is input_tensor
+    outputs = list(problem.loss_model.outputs) + ([] if to_input else [wrt_tensor])
+    model = keras.Model(input_tensor, outputs)
+    x = tf.constant(seed)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        values = model(x, training=False)
+        values = values if isinstance(values, (list, tuple)) else [values]
+        wrt_value = x if to_input else values[-1]
+        total = tf.add_n([tf.reduce_sum(tf.cast(value, tf.float32)) * float(weight)
+                          for value, weight in zip(values[:len(problem.losses)], problem.default_weights)])
+    grads = tape.gradient(total, wrt_value)
+    if grads is None:
+        raise ValueError("The losses do not depend on wrt_tensor / penultimate_layer: pick a layer before the one "
+                         "the losses read.")
+    return np.asarray(grads), np.asarray(wrt_value), channels_first

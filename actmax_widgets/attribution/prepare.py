@@ -1,0 +1,73 @@
+"""What every attribution call does first: the model to compute with, the target layer, the
+checked targets and the image batch, each bad argument refused before anything is traced."""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import weakref
+
+import keras
+import numpy as np
+
+from .. import arguments, catalogue, model_cut, model_facts
+from ..visualization import _masks, _with_backprop_modifier
+from . import inputs
+
+_LINEAR = weakref.WeakKeyDictionary()  # working model -> {layer name: copy scoring its logits}
+_LOCK = threading.Lock()
+
+
+@dataclasses.dataclass
+class Prepared:
+    model: keras.Model  # the working model, after the linear output and the backprop modifier
+    info: catalogue.LayerInfo  # the target layer in ``model``
+    name: str  # the target layer's name as the user knows it (catalogue name)
+    targets: list  # one per image
+    images: np.ndarray  # (N, H, W, C) float32, channels-last, at the model's size
+    masks: np.ndarray  # (N, channels) float32
+
+
+def prepare(model, layer, targets, images, *, backprop_modifier=None, logits=True, input_range=(0, 255)):
+    """Everything an attribution needs, checked (see ``Prepared``)."""
+    arguments.check(model=model, layer=layer)
+    facts = model_facts.of(model)  # nested models inlined; subclassed/integer-input models refused
+    facts.check_computable()
+    working = facts.working
+    info = catalogue.describe_layer(working, facts.working_name(layer))
+    if logits and _is_softmax(working.layers[info.index]):
+        working = _linear_copy(working, info.name)
+    working = _with_backprop_modifier(working, backprop_modifier)
+    info = catalogue.describe_layer(working, info.name)  # the copies keep the layer names
+    checked = catalogue.check_filter_indices(info, targets)
+    batch = inputs.model_images(working, images, input_range=input_range)
+    paired, repeat = inputs.pair_up(checked, len(batch))
+    if repeat:
+        batch = np.repeat(batch, len(paired), axis=0)
+    return Prepared(working, info, facts.catalogue_name(info.name), paired, batch, _masks(paired, info.n_filters))
+
+
+def _is_softmax(layer):
+    # A softmax score rises most easily by lowering the other classes: its gradient says as much
+    # about them as about the class, so maps are of the logit (keras-vis's examples swap in a
+    # linear activation for the same reason; tf-keras-vis's ReplaceToLinear).
+    return getattr(getattr(layer, "activation", None), "__name__", None) == "softmax"
+
+
+def _linear_copy(working, name):
+    """A copy of ``working`` (same weights) whose layer ``name`` has a linear activation. Every
+    layer is rebuilt (``model_cut.with_linear_activation`` shares the others, whose ``output``
+    then stays in the first graph, and Grad-CAM reads a layer before the target)."""
+    def clone_function(layer):
+        try:
+            return model_cut.rebuild_layer(layer, **({"activation": "linear"} if layer.name == name else {}))
+        except (TypeError, ValueError, NotImplementedError):
+            if layer.name == name:
+                raise
+            return layer  # a custom layer its config cannot rebuild: shared as it is
+
+    with _LOCK:
+        per_model = _LINEAR.setdefault(working, {})
+        if name not in per_model:
+            copy = model_cut.clone_with_weights(working, clone_function)
+            per_model[name] = model_facts.carry_names(working, copy)
+        return per_model[name]
