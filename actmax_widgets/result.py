@@ -52,6 +52,8 @@ class ActMaxResult:
     precision : str — what the model computed in (``'auto'`` resolved: ``'float32'`` or ``'bfloat16'``)
     frames : list, one per image, of ``(step, uint8 image)`` — the image every few steps, for
         ``save_gif`` (``frames`` module: bounded memory); empty lists when the run kept none
+    sanity : ``evidence.sanity.SanitySignals`` or None — how far to trust each image (superstimulus,
+        specificity, noise); None until ``evidence.sanity_signals(model, result, examples)`` attaches it
     """
 
     images: np.ndarray
@@ -70,6 +72,7 @@ class ActMaxResult:
     compile_seconds: float = 0.0
     precision: str = "float32"
     frames: list = dataclasses.field(default_factory=list, repr=False)
+    sanity: object = dataclasses.field(default=None, repr=False)
 
     def __len__(self):
         return len(self.images)

@@ -19,10 +19,19 @@ HIGH_FREQUENCY = 0.25  # cycles per pixel: half the Nyquist frequency
 def channel_means(probe, images, batch=32):
     """``(N, C)`` mean activation of each channel of ``probe``'s output (a channels-last feature
     map, or ``(N, C)`` units of a dense layer) on ``images`` (in ``probe``'s input layout)."""
+    return _per_channel(probe, images, batch, np.mean)
+
+
+def channel_maxima(probe, images, batch=32):
+    """``(N, C)`` each channel's strongest position (as ``dataset_examples`` ranks natural images)."""
+    return _per_channel(probe, images, batch, np.max)
+
+
+def _per_channel(probe, images, batch, reduce):
     out = []
     for start in range(0, len(images), batch):
         features = np.asarray(probe(np.asarray(images[start:start + batch], "float32"), training=False), "float32")
-        out.append(features.mean(axis=tuple(range(1, features.ndim - 1))) if features.ndim > 2 else features)
+        out.append(reduce(features, axis=tuple(range(1, features.ndim - 1))) if features.ndim > 2 else features)
     return np.concatenate(out)
 
 
@@ -52,9 +61,10 @@ def rank_of(scores, target):
 
 
 class LayerProbe:
-    """A layer's per-channel mean activations on channels-last images of one size.
+    """A layer's per-channel activations on channels-last images of one size.
 
-    ``probe(images)`` -> ``(N, channels)``. Built from the model the library computes with
+    ``probe(images)`` -> ``(N, channels)`` means over positions; ``probe.strongest(images)``
+    the strongest position. Built from the model the library computes with
     (``model_facts``: nested models inlined), cut at the layer and rebuilt at ``size`` when
     that differs from the model's own.
     """
@@ -73,10 +83,16 @@ class LayerProbe:
         self.channels = int(self.info.n_filters)
 
     def __call__(self, images, batch=32):
+        """``(N, channels)`` mean activations on channels-last ``images`` (in the input range)."""
+        return channel_means(self.model, self._layout(images), batch)
+
+    def strongest(self, images, batch=32):
+        """``(N, channels)`` each channel's strongest position on ``images``."""
+        return channel_maxima(self.model, self._layout(images), batch)
+
+    def _layout(self, images):
         images = np.asarray(images, "float32")
-        if self.channels_first:
-            images = np.moveaxis(images, -1, 1)
-        return channel_means(self.model, images, batch)
+        return np.moveaxis(images, -1, 1) if self.channels_first else images
 
 
 _PROBES = weakref.WeakKeyDictionary()
