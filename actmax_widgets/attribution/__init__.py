@@ -6,11 +6,11 @@ conv filter fires), ``top_predictions``, and ``heatmap_overlay`` to draw a map o
 keras-vis's ``visualize_saliency``, ``visualize_cam`` and ``overlay`` (``keras_vis``) are thin
 wrappers with keras-vis's names, signatures and defaults.
 """
-from .activation_maps import activation_maps
-from .grad_cam import grad_cam
+from .filter_maps import activation_maps
+from .cam import grad_cam
 from .keras_vis import (overlay, visualize_cam, visualize_cam_with_losses, visualize_saliency,
                         visualize_saliency_with_losses)
-from .overlay import heatmap_overlay
+from .heatmaps import heatmap_overlay
 from .predictions import top_predictions
 from .saliency import saliency_maps
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 from .. import arguments, catalogue, grad_modifiers, model_facts, utils
 from ..engine import Problem
 from . import gradients
-from .grad_cam import cam_step, grad_cam
+from .cam import cam_step, grad_cam
 from .saliency import saliency_maps
 
 

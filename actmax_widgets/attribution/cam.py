@@ -65,7 +65,7 @@ def penultimate_info(model, target, penultimate_layer, target_name):
             raise ValueError(f"layer '{target_name}': no conv or pooling layer before it to take Grad-CAM's feature "
                              "maps from: pass penultimate_layer (or penultimate_layer_idx), a layer with a "
                              "spatial output before it.")
-        return catalogue.describe_layer(model, found)
+        return catalogue.describe_layer(model, model.layers[found].name)  # an int would index the user's layers
     info = catalogue.describe_layer(model, model_facts.of(model).working_name(penultimate_layer))
     if len(info.output_shape) < 3:
         raise ValueError(f"penultimate_layer={penultimate_layer!r} outputs shape {info.output_shape}, which has no "
