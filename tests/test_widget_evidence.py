@@ -18,6 +18,7 @@ from keras import layers
 from PIL import Image
 
 from actmax_widgets import ActMaxWidget
+from actmax_widgets.evidence import image_sources
 from actmax_widgets.widget import evidence_panel
 
 TOP_K = 3
@@ -43,6 +44,8 @@ class FakeCore:
     """Stands in for ``actmax_widgets.evidence``: records each call and the thread it ran in;
     a scan goes through ``batches`` batches, reporting each and honouring ``should_stop``.
     ``gate`` (an Event), when set, holds the scan after its second batch until it is set."""
+
+    image_sources = image_sources  # the widget checks images= with the scan's own reader
 
     def __init__(self, batches=4):
         self.scans = []
@@ -127,10 +130,10 @@ def record(grid, name):
 # -- images= ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("images, error, words", [
-    ("no/such/folder", ValueError, ["images='no/such/folder'", "does not exist", "folder of JPEG/PNG"]),
-    (np.zeros((24, 24, 3)), ValueError, ["images=<array of shape (24, 24, 3)", "images=[image]"]),
-    (np.zeros((0, 24, 24, 3)), ValueError, ["(0, 24, 24, 3)", "is empty"]),
-    ([], ValueError, ["images=[]", "is empty", "a list of arrays or PIL images"]),
+    ("no/such/folder", ValueError, ["images='no/such/folder' is not an existing folder", "folder of JPEG/PNG"]),
+    (np.zeros((24, 24, 3)), ValueError, ["images has shape (24, 24, 3)", "(N, H, W, C)"]),
+    (np.zeros((0, 24, 24, 3)), ValueError, ["images has shape (0, 24, 24, 3), no images"]),
+    ([], ValueError, ["images=[] holds no images", "a list of images"]),
     (42, TypeError, ["images=42", "not a set of images", "tf.data.Dataset"]),
 ])
 def test_bad_images_are_refused_at_once_naming_argument_value_and_fix(conv_model, images, error, words):
@@ -140,10 +143,12 @@ def test_bad_images_are_refused_at_once_naming_argument_value_and_fix(conv_model
         assert word in str(raised.value)
 
 
-def test_a_file_given_as_images_says_to_pass_its_folder(conv_model, tmp_path):
+def test_a_file_or_an_empty_folder_as_images_says_what_to_pass(conv_model, tmp_path):
+    with pytest.raises(ValueError, match="holds no JPEG or PNG files"):
+        ActMaxWidget(conv_model, images=tmp_path, prepare=False)
     photo = tmp_path / "cat.png"
     Image.fromarray(photos(1)[0]).save(photo)
-    with pytest.raises(ValueError, match="is a file, not a folder: pass the folder"):
+    with pytest.raises(ValueError, match="is a file, not a folder: pass a folder of JPEG/PNG photos"):
         ActMaxWidget(conv_model, images=str(photo), prepare=False)
     assert ActMaxWidget(conv_model, images=tmp_path, prepare=False).evidence.images == tmp_path
 
@@ -309,3 +314,25 @@ def test_an_unreadable_upload_is_one_line_in_the_grid(conv_model, core):
     assert widget.grid.evidence_state == "error"
     assert "photo" in widget.grid.evidence_status and "\n" not in widget.grid.evidence_status
     assert core.accentuations == []
+
+
+# -- the real core -------------------------------------------------------------------------------
+
+def test_real_scan_badges_and_accentuation_reach_the_tiles(conv_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("ACTMAX_CACHE_DIR", str(tmp_path))  # this test's own disk cache
+    widget = make_widget(conv_model, images=photos(16, size=24, seed=1))
+    result = widget.run(blocking=True)
+    assert widget.grid.evidence_state == "done", widget.grid.evidence_status
+    examples = widget.evidence.examples
+    assert examples.layer == "conv_b" and list(examples.filters) == [0, 1, 2, 3] and examples.complete
+    for row, entry in enumerate(widget.grid.evidence):
+        assert len(entry["patches"]) == min(9, 16)
+        assert entry["activations"] == sorted(entry["activations"], reverse=True)
+        np.testing.assert_allclose(entry["activations"], examples.activations[row][:len(entry["activations"])],
+                                   rtol=1e-6)
+        assert {badge["name"] for badge in entry["badges"]} >= {"superstimulus", "specificity"}
+        assert all(badge["tooltip"] for badge in entry["badges"])
+    assert result.sanity is widget.evidence.sanity  # kept with the run's result
+    widget.evidence.accentuate(1, photos(1, size=24, seed=2)[0], blocking=True)
+    made = widget.grid.evidence[1]["accentuation"]
+    assert made["activation"] > made["start_activation"]  # the filter was raised in the photo

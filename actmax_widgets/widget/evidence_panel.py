@@ -8,49 +8,20 @@ never asked again (the core also caches it on disk across sessions).
 """
 from __future__ import annotations
 
-import os
 import threading
 import traceback
-from pathlib import Path
 
 import numpy as np
 
-from .. import arguments, render
-
-IMAGES_FIX = ("pass a folder of JPEG/PNG images (searched recursively), an array (N, H, W, C), "
-              "a list of arrays or PIL images, or a tf.data.Dataset; or leave images out for the "
-              "offline sample photos")
-
+from .. import render
 
 def check_images(images):
-    """``images`` as the widget accepts it, refused at once with the argument, value and fix
-    (a scan that fails later runs in a thread, where an error is only a status line)."""
-    if images is None:
-        return None
-    if isinstance(images, (str, os.PathLike)):
-        path = Path(images).expanduser()
-        if not path.exists():
-            raise ValueError(f"images={arguments.show(str(images))} does not exist: {IMAGES_FIX}.")
-        if not path.is_dir():
-            raise ValueError(f"images={arguments.show(str(images))} is a file, not a folder: pass the folder "
-                             "that holds it (or [load_photo(path)] for this one image).")
-        return path
-    if isinstance(images, np.ndarray):
-        if images.ndim != 4:
-            hint = " (one image? pass images=[image])" if images.ndim in (2, 3) else ""
-            raise ValueError(f"images={arguments.show(images)} is not a batch of images (N, H, W, C){hint}: "
-                             f"{IMAGES_FIX}.")
-        if images.shape[0] == 0:
-            raise ValueError(f"images={arguments.show(images)} is empty: {IMAGES_FIX}.")
-        return images
-    if isinstance(images, (list, tuple)):
-        if not images:
-            raise ValueError(f"images={arguments.show(images)} is empty: {IMAGES_FIX}.")
-        return images
-    if type(images).__name__.endswith("Dataset") and hasattr(images, "element_spec"):
-        return images  # a tf.data.Dataset, checked batch by batch by the scan
-    raise TypeError(f"images={arguments.show(images)} ({type(images).__name__}) is not a set of images: "
-                    f"{IMAGES_FIX}.")
+    """``images`` as the scan will read it, refused at once with the argument, value and fix by
+    the scan's own reader (``evidence.image_sources.open_source``): a scan that fails later runs
+    in a thread, where an error is only a status line."""
+    if images is not None:
+        _evidence_core().image_sources.open_source(images, argument="images")
+    return images
 
 
 def _evidence_core():
@@ -167,6 +138,7 @@ class EvidencePanel:
             if examples.complete:
                 self._scans[key] = examples
         self.examples = examples
+        self._publish()  # the strips first: badges that fail must not hide them
         self._attach_sanity(request)
         self._publish()
         self._say("done" if examples.complete else "stopped", self._summary(examples))
@@ -177,9 +149,8 @@ class EvidencePanel:
         self.sanity = None
         if result is None or not len(result.images):
             return
+        # Also kept as result.sanity (the core attaches it): widget.result carries its badges.
         self.sanity = _evidence_core().sanity_signals(self.widget.model, result, self.examples)
-        if hasattr(result, "sanity"):
-            result.sanity = self.sanity
 
     def _progress(self, done, total):
         of = f" of {total}" if total else ""

@@ -249,7 +249,8 @@ export function showNaturalPatches(tileGrid, evidence, on) {
     if (!under) {
       const image = new PngImage({ class: "actmax-evidence__under-img" });
       const value = h("span", { class: "actmax-evidence__under-value" });
-      const element = h("span", { class: "actmax-evidence__under" }, image.element, value);
+      const text = h("span", { class: "actmax-evidence__under-text" }, "top natural", value);
+      const element = h("span", { class: "actmax-evidence__under" }, image.element, text);
       under = { image, value, element };
       underTiles.set(tile, under);
       tile.button.append(element);
@@ -257,7 +258,7 @@ export function showNaturalPatches(tileGrid, evidence, on) {
     under.element.hidden = !shown;
     if (!shown) continue;
     under.image.show(entry.patches[0]);
-    under.value.textContent = `top natural · ${formatActivation(entry.activations[0])}`;
+    under.value.textContent = formatActivation(entry.activations[0]);
     under.element.title = `The natural patch that excites filter ${tile.info.filter} most` +
       (entry.sources[0] === undefined ? "" : ` (${entry.sources[0]})`);
   }

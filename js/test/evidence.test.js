@@ -166,7 +166,7 @@ describe("grid", () => {
     const tileButtons = query(".actmax-grid__tile[data-index]");
     const under = tileButtons.map((b) => b.querySelector(".actmax-evidence__under"));
     expect(under.every((u) => !u.hidden)).toBe(true);
-    expect(under.map((u) => u.textContent)).toEqual(["top natural · 3.00", "top natural · 4.00", "top natural · 5.00", "top natural · 6.00"]);
+    expect(under.map((u) => u.textContent)).toEqual(["top natural3.00", "top natural4.00", "top natural5.00", "top natural6.00"]);
     expect(under[1].title).toBe("The natural patch that excites filter 2 most (a1.jpg)");
     toggle.click();
     await flush();
