@@ -105,22 +105,29 @@ def _through(operation, inputs, output, channels_first, image_size) -> Receptive
     if len(output.shape) < 3:  # (batch, units): a dense unit, or global pooling
         return _whole(inputs, None)
     out_size = _spatial(output.shape, channels_first)
-    if any(field.whole_image for _, field in inputs):
-        return _whole(inputs, None)
+    # A 1 x 1 tensor broadcast over a larger map (a squeeze-and-excite gate) only scales positions.
+    own = [(t, f) for t, f in inputs if not (_is_point(t, channels_first) and not all(s == 1 for s in out_size))]
+    if any(field.whole_image for _, field in own):
+        return _whole(own, None)
     name = type(operation).__name__
-    if name in _SLIDING and len(inputs) == 1:
-        return _slide(operation, inputs[0], out_size, channels_first)
-    if name.startswith("ZeroPadding") and len(inputs) == 1:
-        return _shift(inputs[0][1], [-before for before, _ in _pairs(operation.padding, len(out_size))])
-    if name.startswith("Cropping") and len(inputs) == 1:
-        return _shift(inputs[0][1], [before for before, _ in _pairs(operation.cropping, len(out_size))])
+    if name in _SLIDING and len(own) == 1:
+        return _slide(operation, own[0], out_size, channels_first)
+    if name.startswith("ZeroPadding") and len(own) == 1:
+        return _shift(own[0][1], [-before for before, _ in _pairs(operation.padding, len(out_size))])
+    if name.startswith("Cropping") and len(own) == 1:
+        return _shift(own[0][1], [before for before, _ in _pairs(operation.cropping, len(out_size))])
     # Element-wise (BatchNormalization, activations, Rescaling, a keras.ops expression) and merges
     # (Add, Concatenate, Multiply): positions keep their place; the union of the inputs' windows.
-    aligned = [field for tensor, field in inputs if _spatial(tensor.shape, channels_first) == out_size]
-    gates = [t for t, _ in inputs if all(side == 1 for side in _spatial(t.shape, channels_first))]
-    if aligned and len(aligned) + len(gates) == len(inputs):
+    aligned = [field for tensor, field in own if _spatial(tensor.shape, channels_first) == out_size]
+    if aligned and len(aligned) == len(own):
         return _union(aligned)
+    if all(side == 1 for side in out_size):  # global pooling that keeps the spatial axes
+        return _whole(inputs, None)
     return _whole(inputs, operation.name)
+
+
+def _is_point(tensor, channels_first):
+    return all(side == 1 for side in _spatial(tensor.shape, channels_first))
 
 
 def _whole(inputs, unknown):
