@@ -263,6 +263,14 @@ def test_a_new_run_clears_the_old_tiles_evidence(conv_model, core):
     assert seen[-1][0]["patches"]
 
 
+def test_a_dense_unit_s_whole_images_travel_small(conv_model):
+    examples = fake_examples("logits", [0], 9, complete=True)
+    examples.patches = np.full((1, TOP_K, 224, 200, 3), 90, np.uint8)  # whole photos of a dense unit
+    (entry,) = evidence_panel.tile_evidence([0], examples)
+    sizes = [Image.open(io.BytesIO(png)).size for png in entry["patches"]]
+    assert sizes == [(114, 128)] * TOP_K  # shown at ~80 px: not 9 x 224 px per tile over the wire
+
+
 # -- accentuation --------------------------------------------------------------------------------
 
 def upload(array):

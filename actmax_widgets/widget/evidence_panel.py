@@ -30,8 +30,21 @@ def _evidence_core():
     return evidence
 
 
+# The browser shows patches at about 80 px: a dense unit's whole 224 px image is sent at this
+# size at most (9 per tile would otherwise be megabytes per update).
+PATCH_SIDE = 128
+
+
 def _png_list(patches):
-    return [render.to_png(patch) for patch in patches]
+    from ..photos import resize
+    pngs = []
+    for patch in patches:
+        height, width = patch.shape[:2]
+        scale = PATCH_SIDE / max(height, width)
+        if scale < 1:
+            patch = resize(patch, (max(1, round(height * scale)), max(1, round(width * scale))))
+        pngs.append(render.to_png(patch))
+    return pngs
 
 
 def _row_of(examples, filter_index):

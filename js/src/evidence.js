@@ -114,19 +114,20 @@ export class EvidenceView {
     this.accentText = h("p", { class: "actmax-evidence__accent-text" });
     this.accentImages = []; // made with the first accentuation: no empty images before
     this.accentResult = h("div", { class: "actmax-evidence__accent-result", hidden: true });
+    this.accent = h(
+      "div",
+      { class: "actmax-evidence__accent" },
+      h("div", { class: "actmax-evidence__accent-actions" }, this.upload, this.current, this.fileInput),
+      this.accentText,
+      this.accentResult,
+    );
     this.element = h(
       "section",
       { class: "actmax-evidence" },
       h("div", { class: "actmax-evidence__head" }, this.heading, this.scan),
       this.note,
       this.strip,
-      h(
-        "div",
-        { class: "actmax-evidence__accent" },
-        h("div", { class: "actmax-evidence__accent-actions" }, this.upload, this.current, this.fileInput),
-        this.accentText,
-        this.accentResult,
-      ),
+      this.accent,
     );
     this.scan.addEventListener("click", () => onScan());
     this.upload.addEventListener("click", () => this.fileInput.click());
@@ -139,15 +140,16 @@ export class EvidenceView {
   }
 
   /** Shows `entry` (evidenceEntry) of `filter`; `state` is the scan's, `hasPhoto` whether the
-   * widget holds a current photo. */
-  update({ entry, filter, state, hasPhoto }) {
+   * widget holds a current photo, `accentuable` whether the layer's filters can be raised in a
+   * photo (a conv layer: accentuation changes the photo where the filter looks). */
+  update({ entry, filter, state, hasPhoto, accentuable = true }) {
     const count = entry.patches.length;
     this.heading.textContent = count
       ? `Natural image patches that excite filter ${filter} most`
       : `Natural examples of filter ${filter}`;
     this.scan.hidden = count > 0 || BUSY.has(state);
     this.note.textContent = count
-      ? "Each patch is the part of a photo this filter sees at its strongest position; the number is its activation."
+      ? "Each patch is the part of a photo this filter sees at its strongest position, with the filter’s activation there."
       : BUSY.has(state)
         ? "Scanning natural images…"
         : "Not scanned yet: find the photos that excite this filter most, to compare with the synthetic image.";
@@ -171,6 +173,7 @@ export class EvidenceView {
     });
     this.strip.hidden = count === 0;
 
+    this.accent.hidden = !accentuable;
     this.current.hidden = !hasPhoto;
     this.upload.disabled = this.current.disabled = BUSY.has(state);
     const made = entry.accentuation;
@@ -249,7 +252,7 @@ export function showNaturalPatches(tileGrid, evidence, on) {
     if (!under) {
       const image = new PngImage({ class: "actmax-evidence__under-img" });
       const value = h("span", { class: "actmax-evidence__under-value" });
-      const text = h("span", { class: "actmax-evidence__under-text" }, "top natural", value);
+      const text = h("span", { class: "actmax-evidence__under-text" }, "natural", value);
       const element = h("span", { class: "actmax-evidence__under" }, image.element, text);
       under = { image, value, element };
       underTiles.set(tile, under);
@@ -318,6 +321,7 @@ export class GridEvidence {
       filter: tile.info.filter,
       state: this.model.get("evidence_state") || "idle",
       hasPhoto: Boolean(toBytes(this.model.get("photo"))?.byteLength),
+      accentuable: !String(this.model.get("layer_kind") || "").startsWith("dense"),
     });
   }
 

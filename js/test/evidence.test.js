@@ -149,6 +149,15 @@ describe("enlarged view", () => {
     expect(shown.map((f) => f.textContent)).toEqual(["your photo", "accentuated", "where it changed"]);
     expect(shown.every((f) => f.querySelector("img").getAttribute("src"))).toBe(true);
   });
+
+  it("offers accentuation only on a conv layer (it changes a photo where the filter looks)", async () => {
+    const { model, open } = mount({ evidence: evidence(4), layer_kind: "dense 4 units" });
+    const dialog = await open(0);
+    expect(dialog.querySelector(".actmax-evidence__accent").hidden).toBe(true);
+    model.update({ layer_kind: "conv 8 ch" });
+    await flush();
+    expect(dialog.querySelector(".actmax-evidence__accent").hidden).toBe(false);
+  });
 });
 
 describe("grid", () => {
@@ -166,7 +175,7 @@ describe("grid", () => {
     const tileButtons = query(".actmax-grid__tile[data-index]");
     const under = tileButtons.map((b) => b.querySelector(".actmax-evidence__under"));
     expect(under.every((u) => !u.hidden)).toBe(true);
-    expect(under.map((u) => u.textContent)).toEqual(["top natural3.00", "top natural4.00", "top natural5.00", "top natural6.00"]);
+    expect(under.map((u) => u.textContent)).toEqual(["natural3.00", "natural4.00", "natural5.00", "natural6.00"]);
     expect(under[1].title).toBe("The natural patch that excites filter 2 most (a1.jpg)");
     toggle.click();
     await flush();

@@ -5,7 +5,9 @@ them with their activations beside the synthetic image, with the sanity badges; 
 from __future__ import annotations
 
 from helpers import cell_output, open_notebook, run_all_cells, screenshot, write_notebook
+from PIL import Image
 from playwright.sync_api import expect
+from skimage import data
 
 SMALL_NET = """
 import os
@@ -57,6 +59,19 @@ def test_enlarged_view_shows_natural_patches_and_badges_and_the_toggle_puts_them
     assert all(badges.nth(i).get_attribute("title") for i in range(badges.count()))  # each says what it means
     badges.first.hover()
     screenshot(page, "evidence-enlarged")
+
+    # "Accentuate a photo…": the user's photo, then the filter raised in it.
+    photo = lab_server.root_dir / "cat.png"
+    Image.fromarray(data.chelsea()).save(photo)
+    dialog.locator("input[type=file]").set_input_files(str(photo))
+    expect(status).to_contain_text("filter 2 accentuated in your photo", timeout=120_000)
+    expect(dialog.locator(".actmax-evidence__accent-text")).to_contain_text(
+        "Filter 2 accentuated in your photo: activation ")
+    shown = dialog.locator(".actmax-evidence__accent-result figure")
+    expect(shown).to_have_count(3)
+    assert shown.locator("figcaption").all_text_contents() == ["your photo", "accentuated", "where it changed"]
+    dialog.evaluate("d => d.scrollTop = d.scrollHeight")
+    screenshot(page, "evidence-accentuated")
     page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
 
@@ -65,7 +80,7 @@ def test_enlarged_view_shows_natural_patches_and_badges_and_the_toggle_puts_them
     expect(toggle).to_have_attribute("aria-pressed", "true")
     under = output.locator(".actmax-evidence__under:visible")
     expect(under).to_have_count(6)
-    expect(under.first).to_contain_text("top natural")
+    expect(under.first).to_contain_text("natural")
     # Each tile's patch sits inside that tile, under its caption.
     inside = tiles.evaluate_all("ts => ts.map(t => { const u = t.querySelector('.actmax-evidence__under');"
                                 " const c = t.querySelector('.actmax-grid__caption');"
