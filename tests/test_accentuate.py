@@ -1,15 +1,11 @@
 """Feature accentuation: the photo changed just enough to raise a filter, batched over filters."""
-import importlib
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from actmax_widgets.evidence.accentuate import PhotoFourierImage, accentuate
-
-# The package exports the function under the module's name: the module itself from sys.modules.
-accentuate_module = importlib.import_module("actmax_widgets.evidence.accentuate")
+from actmax_widgets.evidence import accentuation
+from actmax_widgets.evidence.accentuation import PhotoFourierImage, accentuate
 from core_helpers import SIZE, zero_mean_kernels
 
 
@@ -73,7 +69,7 @@ def test_the_image_changes_where_the_filter_looks():
 
 def test_a_new_photo_reuses_the_traced_step(conv_net):
     accentuate(conv_net, "conv2", [0, 1], photo(), steps=2)
-    compiled, _ = accentuate_module._anchored(conv_net, "conv2", None)
+    compiled, _ = accentuation._anchored(conv_net, "conv2", None)
     second = accentuate(conv_net, "conv2", [2, 3], photo(seed=5)[::-1], steps=8)
     assert compiled.is_traced(2)
     np.testing.assert_array_equal(second.photo, photo(seed=5)[::-1])

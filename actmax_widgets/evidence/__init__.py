@@ -7,7 +7,7 @@ and returns ``Examples``: per filter the patches its strongest position sees, be
 (superstimulus, specificity, noise; ``SanitySignals.badges``), and ``accentuate(model, layer,
 filters, photo)`` changes a photo just enough to raise each filter (``Accentuation``).
 """
-from .accentuate import Accentuation, accentuate
+from .accentuation import Accentuation, accentuate
 from .examples import Examples
 from .image_sources import default_images
 from .sanity import SanitySignals, sanity_signals

@@ -1,6 +1,6 @@
 """Measures of an image against a layer and against natural photos: how strongly each channel
 fires on it, where a target ranks among the layer's channels, and how much of its energy sits in
-fine detail. ``sanity`` turns them into signals; ``accentuate`` reports its activations with them;
+fine detail. ``sanity`` turns them into signals; ``accentuation`` reports its activations with them;
 ``bench/quality.py`` measures the styles with them.
 """
 from __future__ import annotations
