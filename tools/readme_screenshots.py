@@ -6,6 +6,9 @@ docs/widget.png: the widget on the embedded model mid-run (status line, progress
 docs/widget-states.png: what a workshop sees around a run — at Run (a placeholder per requested
 tile, "preparing the model…") and after picking another layer (the tiles kept, faded, and said to
 be the previous layer's). Uses the browser tests' harness (tests/browser/helpers.py).
+docs/widget-evidence.png: the enlarged view with its evidence (issue #14): the natural patches
+that excite the filter most, the sanity badges (one tooltip shown), "Accentuate a photo"; with
+``evidence`` as the argument, only this one is re-taken.
 """
 from __future__ import annotations
 
@@ -44,6 +47,38 @@ def side_by_side(images, path, gap=16):
     canvas.save(path)
 
 
+EVIDENCE_TILE = 3  # filter 3: a fine texture, its natural patches stripes of brick
+EVIDENCE_WIDGET = ("from actmax_widgets.evidence import default_images\n"
+                   "w = ActMaxWidget(model, layer='block3a_expand_activation', filters=list(range(12)), "
+                   "images=default_images())\nw")
+
+
+def evidence_shot(scratch, path):
+    """Run, let the scan of the offline photos finish, open a tile with its evidence."""
+    server = helpers.start_jupyter_server("lab", scratch / "evidence-server")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=helpers.CHROMIUM, headless=True,
+                                                 args=helpers.CHROMIUM_ARGS)
+            page = browser.new_context(viewport=helpers.VIEWPORT, device_scale_factor=1).new_page()
+            page.set_default_timeout(60_000)
+            helpers.write_notebook(server.root_dir, "evidence.ipynb", [SETUP, EVIDENCE_WIDGET, "w.run(blocking=True);"])
+            helpers.open_notebook(page, server, "evidence.ipynb")
+            helpers.run_all_cells(page, timeout=600_000)
+            output = helpers.cell_output(page, 1)
+            expect(output.locator(".actmax-evidence__status")).to_contain_text("natural examples: the top",
+                                                                               timeout=300_000)
+            output.locator(".actmax-grid__tile").nth(EVIDENCE_TILE).click()
+            dialog = page.locator(".actmax-grid__dialog[open]")
+            expect(dialog.locator(".actmax-evidence__strip img")).to_have_count(9)
+            dialog.locator(".actmax-evidence__badge").first.hover()
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(path))
+            browser.close()
+    finally:
+        server.stop()
+
+
 def main():
     docs = ROOT / "docs"
     with tempfile.TemporaryDirectory() as scratch:
@@ -75,8 +110,14 @@ def main():
                 browser.close()
         finally:
             server.stop()
-    print(docs / "widget.png", docs / "widget-states.png")
+        evidence_shot(scratch, docs / "widget-evidence.png")
+    print(docs / "widget.png", docs / "widget-states.png", docs / "widget-evidence.png")
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["evidence"]:
+        with tempfile.TemporaryDirectory() as scratch_dir:
+            evidence_shot(pathlib.Path(scratch_dir), ROOT / "docs" / "widget-evidence.png")
+        print(ROOT / "docs" / "widget-evidence.png")
+    else:
+        main()
