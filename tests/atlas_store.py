@@ -1,0 +1,60 @@
+"""A small atlas store written by hand in the layout of CONTRACTS.md ("atlas"), for testing the
+site and the reader without running a build: manifest.json, one PNG per channel (a distinct
+colour per filter, so a test can tell which image it got), histories, variants and examples."""
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from actmax_widgets.atlas.chunks import safe_name
+
+
+def colour(layer_index, filter_index):
+    return (40 + 50 * layer_index, (filter_index * 37) % 256, 200 - 10 * filter_index % 200)
+
+
+def write_store(out, layers, *, model_name="conv_net", input_shape=(16, 16, 3), size=16,
+                chunk=2, variants=False, examples=False, planned_chunks=None):
+    """``layers``: ``[(name, kind, n_filters, filters_done), ...]``. Returns ``out``."""
+    out = Path(out)
+    manifest = {"format": 1, "model": {"name": model_name, "input_shape": list(input_shape)},
+                "settings": {"style": "fourier", "steps": 8, "image_size": size, "seed": 0},
+                "layers": [], "chunks": {}}
+    for li, (name, kind, n_filters, done) in enumerate(layers):
+        manifest["layers"].append({"name": name, "kind": kind, "n_filters": n_filters,
+                                   "description": f"{name} — {kind} {n_filters} ch"})
+        folder = safe_name(name)
+        for start in range(0, len(done), chunk):
+            filters = list(done[start:start + chunk])
+            entry = {"layer": name, "filters": filters, "images": [], "activations": [],
+                     "histories": f"histories/{folder}/{filters[0]}-{filters[-1] + 1}.json", "seconds": 0.1}
+            for f in filters:
+                path = f"images/{folder}/{f}.png"
+                _png(out / path, colour(li, f), size)
+                entry["images"].append(path)
+                entry["activations"].append(1.5 + f)
+                if examples:
+                    for k in range(3):
+                        _png(out / f"examples/{folder}/{f}_{k}.png", (k * 80, 90, 90), size)
+            if variants:
+                entry["variants"] = []
+                for f in filters:
+                    paths = [f"images/{folder}/{f}_v{k}.png" for k in range(3)]
+                    for k, p in enumerate(paths):
+                        _png(out / p, (90, k * 80, 200), size)
+                    entry["variants"].append(paths)
+            histories = out / entry["histories"]
+            histories.parent.mkdir(parents=True, exist_ok=True)
+            histories.write_text(json.dumps({"filters": filters,
+                                             "activation_history": [list(np.linspace(0, 1.5 + f, 8)) for f in filters]}))
+            manifest["chunks"][f"{name}:{filters[0]}-{filters[-1] + 1}"] = entry
+    if planned_chunks is not None:
+        manifest["chunks_planned"] = planned_chunks
+    (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False))
+    return out
+
+
+def _png(path, rgb, size):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((size, size, 3), rgb, np.uint8)).save(path)
