@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from . import arguments, callbacks as callbacks_module
-from . import grad_modifiers, input_modifiers as input_modifiers_module, model_cut, parameterizations
+from . import grad_modifiers, input_modifiers as input_modifiers_module, model_cut, parameterizations, utils
 from .engine import CompiledOptimizer, Problem
 from .sample_random import run_seed, sample_keys
 
@@ -23,8 +23,10 @@ class Optimizer:
         What to minimize; a weight of 0 drops that loss.
     input_range : tuple
         The range of valid input values, e.g. ``(0, 255)``; the result is mapped into it.
-    wrt_tensor : None
-        Kept for keras-vis's signature; gradients are taken with respect to the input only.
+    wrt_tensor : symbolic tensor, optional
+        The tensor the gradient is taken with respect to (a layer's output); default the input.
+        As in keras-vis, the input is then never updated: ``minimize`` returns the seed and
+        the gradient with respect to ``wrt_tensor`` (callbacks see it at every step).
     norm_grads : bool
         L2-normalize the gradient before each update (keras-vis's default).
     channels_first : bool, optional
@@ -33,16 +35,15 @@ class Optimizer:
 
     def __init__(self, input_tensor, losses, input_range=(0, 255), wrt_tensor=None, norm_grads=True,
                  channels_first=None):
-        if wrt_tensor is not None and wrt_tensor is not input_tensor:
-            raise NotImplementedError(
-                "wrt_tensor other than the input is not supported: keras-vis never updated the "
-                "input in that case either. Pass wrt_tensor=None."
-            )
         arguments.check(losses=losses, input_range=input_range, norm_grads=norm_grads)
+        if wrt_tensor is not None and not hasattr(wrt_tensor, "_keras_history"):
+            raise TypeError(f"wrt_tensor={arguments.show(wrt_tensor)} is not a tensor of the model: pass a layer's "
+                            "output, e.g. wrt_tensor=model.get_layer('conv1').output, or None for the input.")
+        self.wrt_tensor = None if wrt_tensor is input_tensor else wrt_tensor
         self.input_tensor = input_tensor
         self.input_range = input_range
         self.norm_grads = norm_grads
-        losses = [(loss, weight) for loss, weight in losses if weight != 0]
+        losses = self.losses = [(loss, weight) for loss, weight in losses if weight != 0]
         self.loss_names = [loss.name for loss, _ in losses]
         if channels_first is None:
             channels_first = keras.config.image_data_format() == "channels_first"
@@ -106,6 +107,8 @@ class Optimizer:
 
         seed_images, image_shape = self._start(seed_input, image_size)
         seed = run_seed(seed)
+        if self.wrt_tensor is not None:
+            return self._gradients_only(seed_images, image_shape, seed, max_iter, grad_modifier_fn, callbacks)
 
         def on_step(step):
             if not callbacks:
@@ -127,6 +130,32 @@ class Optimizer:
         grads = None if record.last_grads is None else self.problem.to_model_format(record.last_grads)
         wrt_value = None if record.last_images is None else self.problem.to_model_format(record.last_images)
         return img, grads, wrt_value
+
+    def _gradients_only(self, seed_images, image_shape, seed, max_iter, grad_modifier, callbacks):
+        """keras-vis with ``wrt_tensor`` not the input: the input never changes, so each of the
+        ``max_iter`` steps computes the same losses and gradient (computed once here); returns
+        the deprocessed seed, the gradient and the value of ``wrt_tensor``, in the model layout."""
+        from .attribution.keras_vis import loss_gradients  # attribution imports this package's modules
+
+        if seed_images is None:
+            low, high = self.input_range
+            rng = np.random.default_rng(seed)
+            seed_images = utils.random_array((1,) + tuple(image_shape), mean=(low + high) / 2,
+                                             std=0.05 * (high - low), rng=rng)  # keras-vis's start
+        seed_input = self.problem.to_model_format(seed_images)
+        grads, wrt_value, values = loss_gradients(self.input_tensor, self.losses, seed_input, self.wrt_tensor)
+        if grad_modifier is not None:
+            grads = np.asarray(grad_modifier(grads))
+        named = [(name, float(np.sum(value))) for name, value in zip(self.loss_names, values)]
+        try:
+            for step in range(max_iter):
+                for callback in callbacks:
+                    callback.callback(step, named, sum(v * float(w) for (_, v), (_, w) in zip(named, self.losses)),
+                                      grads, wrt_value)
+        finally:
+            for callback in callbacks:
+                callback.on_end()
+        return utils.deprocess_input(seed_images[0], self.input_range), grads, wrt_value
 
     def _start(self, seed_input, image_size):
         """The seed images (channels-last, or None) and the channels-last image shape to optimize."""

@@ -106,6 +106,10 @@ def visualize_activation(model, layer_idx, filter_indices=None, wrt_tensor=None,
     elif optimizer_params.get("relu_warmup"):
         model = relu_warmup_module.redirected(model)
     info = catalogue.describe_layer(model, layer_idx)
+    if wrt_tensor is not None:  # the same layer's output in the model computed with
+        from .attribution.keras_vis import wrt_in
+
+        wrt_tensor = wrt_in(facts, model, wrt_tensor)
     if uncap_relu6:  # the layer's own output, without a ReLU6 ceiling (see visualize_filters)
         model = backprop_modifiers.without_relu6_ceiling(
             keras.Model(utils.model_input(model), model.layers[info.index].output))

@@ -243,8 +243,8 @@ CASES = {
     "Optimizer input_range None": (optimizer({"input_range": None}), TypeError, ["input_range=None", "(0, 255)"]),
     "Optimizer norm_grads str": (optimizer({"norm_grads": "yes"}), TypeError, ["norm_grads='yes'", "True or False"]),
     "Optimizer losses str": (optimizer({"losses": "activation"}), TypeError, ["losses='activation'", "(loss, weight)"]),
-    "Optimizer wrt_tensor": (lambda net: Optimizer(model_input(net), [], wrt_tensor=net.get_layer("conv1").output),
-                             NotImplementedError, ["wrt_tensor", "wrt_tensor=None"]),
+    "Optimizer wrt_tensor": (lambda net: Optimizer(model_input(net), [(ActivationMaximization(
+        net.get_layer("conv1"), [0]), 1)], wrt_tensor="conv1"), TypeError, ["wrt_tensor='conv1'", ".output"]),
     "minimize max_iter zero": (optimizer(max_iter=0), ValueError, ["max_iter=0", "at least 1"]),
     "minimize seed str": (optimizer(seed="x"), TypeError, ["seed='x'", "seed=0"]),
     "minimize seed_input NaN": (optimizer(seed_input=np.full((SIZE, SIZE, 3), NAN)), ValueError, ["seed_input", "NaN"]),

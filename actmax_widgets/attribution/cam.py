@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import arguments, catalogue, grad_modifiers, model_facts
+from .. import arguments, catalogue, grad_modifiers
 from . import gradients, prepare as prepare_module
 
 # The layers keras-vis took for Grad-CAM's feature maps (its _Conv and _Pooling classes); global
@@ -46,7 +46,8 @@ def grad_cam(model, layer, targets, images, *, penultimate_layer=None, plus_plus
     modifier = grad_modifiers.get(grad_modifier)
     job = prepare_module.prepare(model, layer, targets, images, backprop_modifier=backprop_modifier,
                                  logits=logits, input_range=input_range)
-    feature_maps = penultimate_info(job.model, job.info, penultimate_layer, job.name)
+    feature_maps = penultimate_info(job.model, job.info, None if penultimate_layer is None else
+                                    prepare_module.layer_name(model, penultimate_layer), job.name, penultimate_layer)
     post_key = ("grad_cam", plus_plus, grad_modifier if isinstance(grad_modifier, str) or grad_modifier is None
                 else id(grad_modifier))
     step = gradients.step_for(job.model, job.info, feature_maps, cam_step(modifier, plus_plus, feature_maps.channel_axis),
@@ -54,9 +55,10 @@ def grad_cam(model, layer, targets, images, *, penultimate_layer=None, plus_plus
     return gradients.normalize_maps(step(job.images, job.masks, batch_size))
 
 
-def penultimate_info(model, target, penultimate_layer, target_name):
-    """The ``LayerInfo`` of the feature maps: ``penultimate_layer``, or keras-vis's choice."""
-    if penultimate_layer is None:
+def penultimate_info(model, target, penultimate_name, target_name, penultimate_layer=None):
+    """The ``LayerInfo`` of the feature maps: layer ``penultimate_name`` of ``model`` (the user's
+    ``penultimate_layer``), or keras-vis's choice."""
+    if penultimate_name is None:
         # keras-vis searched model.layers[:layer_idx - 1] backwards: the layer right before the
         # target is never taken (the pooling before a classifier is global).
         found = next((k for k in range(target.index - 2, -1, -1)
@@ -66,7 +68,7 @@ def penultimate_info(model, target, penultimate_layer, target_name):
                              "maps from: pass penultimate_layer (or penultimate_layer_idx), a layer with a "
                              "spatial output before it.")
         return catalogue.describe_layer(model, model.layers[found].name)  # an int would index the user's layers
-    info = catalogue.describe_layer(model, model_facts.of(model).working_name(penultimate_layer))
+    info = catalogue.describe_layer(model, penultimate_name)
     if len(info.output_shape) < 3:
         raise ValueError(f"penultimate_layer={penultimate_layer!r} outputs shape {info.output_shape}, which has no "
                          "spatial map for Grad-CAM to show: pick a conv or pooling layer before "

@@ -52,7 +52,8 @@ def visualize_saliency_with_losses(input_tensor, losses, seed_input, wrt_tensor=
     maximum over channels unless ``keepdims``, scaled to [0, 1]."""
     arguments.check(losses=losses)
     keepdims = arguments.check_bool("keepdims", keepdims)
-    grads, _, channels_first = _loss_gradients(input_tensor, losses, seed_input, wrt_tensor)
+    channels_first = keras.config.image_data_format() == "channels_first"
+    grads, _, _ = loss_gradients(input_tensor, losses, seed_input, wrt_tensor)
     modifier = grad_modifiers.get(grad_modifier)
     grads = grads if modifier is None else np.asarray(modifier(grads))
     if not keepdims:
@@ -69,7 +70,8 @@ def visualize_cam_with_losses(input_tensor, losses, seed_input, penultimate_laye
         raise ValueError(f"penultimate_layer '{penultimate_layer.name}' outputs shape "
                          f"{tuple(penultimate_layer.output.shape)}, which has no spatial map for Grad-CAM to show: "
                          "pass a conv or pooling layer.")
-    grads, features, channels_first = _loss_gradients(input_tensor, losses, seed_input, penultimate_layer.output)
+    channels_first = keras.config.image_data_format() == "channels_first"
+    grads, features, _ = loss_gradients(input_tensor, losses, seed_input, penultimate_layer.output)
     image = np.zeros((1,) + _input_shape(input_tensor, channels_first), "float32")
     post = cam_step(grad_modifiers.get(grad_modifier), False, 1 if channels_first else features.ndim - 1)
     cam = post(None, tf.constant(features), tf.constant(grads), tf.constant(image))
@@ -108,14 +110,30 @@ def _layer_of(model, wrt_tensor):
     return history.operation
 
 
+def wrt_in(facts, model, wrt_tensor):
+    """The output, in ``model`` (the working model, after any modifier: its layers keep their
+    names), of the layer whose output in the user's model is ``wrt_tensor``; None for the input."""
+    if wrt_tensor is None:
+        return None
+    history = getattr(wrt_tensor, "_keras_history", None)
+    if history is None:
+        raise TypeError(f"wrt_tensor={arguments.show(wrt_tensor)} is not a tensor of the model: pass a layer's "
+                        "output, e.g. wrt_tensor=model.get_layer('block1_conv2').output, or None for the input.")
+    if isinstance(history.operation, keras.layers.InputLayer):
+        return None
+    name = facts.working_name(history.operation)  # a trivial model's facts give the layer back
+    return model.get_layer(name if isinstance(name, str) else history.operation.name).output
+
+
 def _input_shape(input_tensor, channels_first):
     shape = tuple(input_tensor.shape[1:])
     return shape[1:] + shape[:1] if channels_first else shape
 
 
-def _loss_gradients(input_tensor, losses, seed_input, wrt_tensor):
-    """(grads with respect to ``wrt_tensor`` or the input, the ``wrt_tensor`` value, channels_first)
-    for one ``seed_input`` in the model's layout; grads and value in the layout of their tensor."""
+def loss_gradients(input_tensor, losses, seed_input, wrt_tensor):
+    """``(grads, wrt_value, loss_values)`` for one ``seed_input`` (the model's layout): the gradient
+    of the weighted sum of ``losses`` with respect to ``wrt_tensor`` (None: the input), the value
+    of that tensor, and each loss's value; arrays in the layout of their tensors."""
     channels_first = keras.config.image_data_format() == "channels_first"
     problem = Problem(input_tensor, [(loss, weight) for loss, weight in losses], channels_first=channels_first)
     seed = np.asarray(seed_input, dtype="float32")
@@ -138,4 +156,4 @@ def _loss_gradients(input_tensor, losses, seed_input, wrt_tensor):
     if grads is None:
         raise ValueError("The losses do not depend on wrt_tensor / penultimate_layer: pick a layer before the one "
                          "the losses read.")
-    return np.asarray(grads), np.asarray(wrt_value), channels_first
+    return np.asarray(grads), np.asarray(wrt_value), [np.asarray(v) for v in values[:len(problem.losses)]]

@@ -71,3 +71,13 @@ def _linear_copy(working, name):
             copy = model_cut.clone_with_weights(working, clone_function)
             per_model[name] = model_facts.carry_names(working, copy)
         return per_model[name]
+
+
+def layer_name(model, layer) -> str:
+    """The name, in the working model and its copies (which keep the names), of ``layer`` as the
+    user gives it: an index into ``model.layers``, a (catalogue) name or a layer object."""
+    facts = model_facts.of(model)
+    name = facts.working_name(layer)  # a trivial model's facts hand back what they got
+    if isinstance(name, str):
+        return name
+    return catalogue.resolve_layer(facts.working, name).name
