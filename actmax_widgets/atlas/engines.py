@@ -1,0 +1,186 @@
+"""Where the atlas's chunks are computed: ``local`` (in this process) or ``ray`` (Ray tasks).
+
+Both run the same pure function, ``compute_chunk(model, chunk, settings, images)``, and hand its
+payload to the driver's ``on_done(chunk, payload)``, which writes it (``store``). Ray is imported
+only in ``RayEngine``: the local engine needs nothing beyond the package.
+
+Ray's own machinery does the distributing: tasks, retries of a task whose worker died
+(``max_retries``), and ``ray.wait`` to take results as they finish. A Keras model does not pickle
+reliably, so it travels as the bytes of a saved ``.keras`` file (``ray.put`` once) and each worker
+process loads it once.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+
+ENGINES = ("local", "ray")
+ADDRESS_TIMEOUT_S = 5.0  # how long an address= may take to answer before it is called dead
+
+
+def compute_chunk(model, chunk, settings: dict, images=None) -> dict:
+    """The images (uint8), final activations and activation histories of ``chunk``'s filters,
+    and, when ``images`` is given, each filter's top natural patches."""
+    from ..visualization import visualize_filters
+
+    started = time.perf_counter()
+    n = len(chunk.filters)
+    result = visualize_filters(model, chunk.layer, _padded(chunk, settings["filters_per_chunk"]),
+                               style=settings["style"], max_iter=settings["steps"], image_size=chunk.image_size,
+                               seed=settings["seed"], batch_size=settings["filters_per_chunk"], keep_frames=0)
+    payload = {"images": result.images[:n], "activations": result.final_activations[:n],
+               "history": result.activation_history[:, :n], "image_size": chunk.image_size,
+               "examples": None, "pid": os.getpid()}
+    if images is not None:
+        from ..evidence import dataset_examples
+
+        examples = dataset_examples(model, chunk.layer, chunk.filters, images, top_k=settings["natural_examples"]["per_channel"],
+                                    progress=False)
+        payload["examples"] = examples.patches
+        payload["example_activations"] = examples.activations.round(5).tolist()
+    payload["seconds"] = time.perf_counter() - started
+    return payload
+
+
+def _padded(chunk, filters_per_chunk) -> list:
+    """A layer's last, shorter chunk filled up with copies of its own filters to the full chunk
+    size, so the whole layer runs on one compiled step (a new batch size compiles anew: seconds
+    to minutes). Each filter's image is keyed by (seed, filter) and a repeated filter's first
+    copy keeps its key, so the padding changes no image; the copies are dropped."""
+    filters = chunk.filters
+    if chunk.start == 0 or len(filters) >= filters_per_chunk:
+        return filters
+    return filters + [filters[i % len(filters)] for i in range(filters_per_chunk - len(filters))]
+
+
+class LocalEngine:
+    """Chunks one after another in this process (the GPU when TensorFlow sees one); the compiled
+    step is cached per layer and filter count by ``visualize_filters`` itself."""
+
+    name = "local"
+
+    def __init__(self, model, images=None):
+        self.model, self.images = model, images
+
+    def run(self, chunks, settings, on_done):
+        for chunk in chunks:
+            on_done(chunk, compute_chunk(self.model, chunk, settings, self.images))
+
+    def close(self):
+        pass
+
+
+def check_address(address):
+    """Raise ConnectionError within ``ADDRESS_TIMEOUT_S`` when ``address`` ('host:port' or
+    'ray://host:port') has nothing listening; 'auto' and None are left to Ray."""
+    if address in (None, "auto", "local"):
+        return
+    text = address.split("://", 1)[-1]
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"address={address!r} is not 'host:port': give the Ray head's address, e.g. "
+                         "address='10.0.0.5:6379' (or 'ray://10.0.0.5:10001'), or None for a local cluster")
+    try:
+        socket.create_connection((host, int(port)), timeout=ADDRESS_TIMEOUT_S).close()
+    except OSError as error:
+        raise ConnectionError(
+            f"address={address!r}: no Ray cluster answers there ({error.strerror or error}): start one with "
+            f"`ray start --head --port={port}` on {host}, check the host and port, or leave address=None to "
+            "start a local cluster") from None
+
+
+def cpus_per_task(workers=None) -> int:
+    """This machine's CPUs shared by ``workers`` tasks at a time (default: one CPU per task)."""
+    return max(1, (os.cpu_count() or 1) // workers) if workers else 1
+
+
+def start_local_cluster(workers=None):
+    """``ray.init`` a quiet local cluster with this machine's CPUs; each task's TensorFlow uses
+    only its share of them (else 2 workers x 2 threads fight for 2 cores)."""
+    import ray
+
+    threads = str(cpus_per_task(workers))
+    ray.init(num_cpus=os.cpu_count() or 1, object_store_memory=256 * 2**20, include_dashboard=False,
+             log_to_driver=False, logging_level="ERROR",
+             runtime_env={"env_vars": {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1",
+                                       "TF_CPP_MIN_LOG_LEVEL": "3"}})
+
+
+class RayEngine:
+    """Chunks as Ray tasks on a local cluster (``address=None``) or an existing one."""
+
+    name = "ray"
+
+    def __init__(self, model, images=None, address=None, workers=None, max_retries=3):
+        try:
+            import ray
+        except ImportError:
+            raise ImportError("engine='ray' needs Ray: pip install 'actmax-widgets[ray]' (or 'ray>=2.9'), "
+                              "or use engine='local'") from None
+        check_address(address)
+        self.ray, self.images, self.max_retries = ray, images, max_retries
+        self.started = not ray.is_initialized()
+        if self.started and address not in (None, "local"):
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        elif self.started:
+            start_local_cluster(workers)
+        self.cpus_per_task = cpus_per_task(workers) if self.started and address in (None, "local") else 1
+        try:
+            self.gpus = ray.cluster_resources().get("GPU", 0) > 0
+            self.model_ref = ray.put(_model_bytes(model))
+        except BaseException:
+            self.close()  # a model that cannot be saved: leave no cluster behind
+            raise
+        self.task = ray.remote(_ray_compute_chunk)
+
+    def run(self, chunks, settings, on_done):
+        """Submit every chunk, then write each as it finishes (``ray.wait``); a task whose worker
+        was killed is resubmitted by Ray (``max_retries``)."""
+        resources = {"num_gpus": 1} if self.gpus else {"num_cpus": self.cpus_per_task}
+        task = self.task.options(max_retries=self.max_retries, **resources)
+        pending = {task.remote(self.model_ref, chunk, settings, self.images): chunk for chunk in chunks}
+        try:
+            while pending:
+                done, _ = self.ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    on_done(pending.pop(ref), self.ray.get(ref))
+        finally:
+            for ref in pending:  # stopped early: nothing more to compute
+                self.ray.cancel(ref, force=True)
+
+    def close(self):
+        if self.started:
+            self.ray.shutdown()
+
+
+def _model_bytes(model) -> bytes:
+    """The model as the bytes of a ``.keras`` file (what workers load)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.keras")
+        model.save(path)
+        with open(path, "rb") as file:
+            return file.read()
+
+
+_WORKER_MODELS = {}  # in a Ray worker process: hash of the model's bytes -> loaded model
+
+
+def _ray_compute_chunk(model_bytes, chunk, settings, images):
+    """A Ray task: ``compute_chunk`` on the model the bytes hold (loaded once per worker)."""
+    import hashlib
+
+    key = hashlib.blake2b(model_bytes, digest_size=16).hexdigest()
+    if key not in _WORKER_MODELS:
+        import keras
+
+        import actmax_widgets  # noqa: F401 - the package's quiet TensorFlow start-up
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "model.keras")
+            with open(path, "wb") as file:
+                file.write(model_bytes)
+            _WORKER_MODELS.clear()  # one model per worker: a new atlas frees the last one
+            _WORKER_MODELS[key] = keras.models.load_model(path, compile=False)
+    return compute_chunk(_WORKER_MODELS[key], chunk, settings, images)

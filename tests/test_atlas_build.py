@@ -1,0 +1,173 @@
+"""atlas.build (issue #15) with the local engine, on a tiny conv net (16 px, 8 steps): the images
+equal one visualize_filters call however the layer is chunked, an interrupted build resumes
+without recomputing a written chunk, another model's or settings' atlas is refused unless
+overwrite, natural examples are stored, bad arguments are named, and the CLI subcommand runs."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from actmax_widgets.atlas import build, engines, store
+from actmax_widgets.visualization import visualize_filters
+from core_helpers import SIZE, conv_layers, functional, zero_mean_kernels
+
+SETTINGS = {"steps": 8, "image_size": SIZE, "seed": 3, "style": "fourier"}
+
+
+def tiny(seed=0, name="conv_net"):
+    keras.utils.set_random_seed(seed)
+    return zero_mean_kernels(functional((SIZE, SIZE, 3), conv_layers(), name))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny()
+
+
+@pytest.fixture(scope="module")
+def atlas(model, tmp_path_factory):
+    """conv2 (8 filters) in chunks of 3: 0-3, 3-6 and 6-8 (the last one padded to 3)."""
+    out = tmp_path_factory.mktemp("atlas")
+    summary = build(model, out, layers=["conv2"], filters_per_chunk=3, progress=False, **SETTINGS)
+    return out, summary
+
+
+def read_images(out, layer, filters):
+    manifest = json.loads((Path(out) / "manifest.json").read_text())
+    paths = {f: p for c in manifest["chunks"].values() if c["layer"] == layer for f, p in zip(c["filters"], c["images"])}
+    return np.stack([np.asarray(Image.open(Path(out) / paths[f])) for f in filters])
+
+
+def test_chunked_atlas_equals_one_call_for_all_filters(model, atlas):
+    out, summary = atlas
+    assert (summary.chunks_total, summary.chunks_computed, summary.channels_computed) == (3, 3, 8)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(manifest["chunks"]) == ["conv2:0-3", "conv2:3-6", "conv2:6-8"]
+    assert manifest["layers"][0]["name"] == "conv2" and manifest["layers"][0]["n_filters"] == 8
+    one_call = visualize_filters(model, "conv2", list(range(8)), max_iter=8, image_size=SIZE, seed=3,
+                                 style="fourier", batch_size=8)
+    np.testing.assert_array_equal(read_images(out, "conv2", range(8)), one_call.images)
+    entry = manifest["chunks"]["conv2:6-8"]
+    np.testing.assert_allclose(entry["activations"], one_call.final_activations[6:], rtol=1e-4)
+    history = json.loads((out / entry["histories"]).read_text())
+    assert history["filters"] == [6, 7] and len(history["activation_history"][0]) == 8
+
+
+def test_rerun_with_the_same_settings_computes_nothing(model, atlas, monkeypatch):
+    out, _ = atlas
+    computed = []
+    monkeypatch.setattr(engines, "compute_chunk", lambda *a, **k: computed.append(a[1].key))
+    summary = build(model, out, layers=["conv2"], filters_per_chunk=3, progress=False, **SETTINGS)
+    assert computed == [] and (summary.chunks_computed, summary.chunks_skipped) == (0, 3)
+
+
+def test_an_interrupted_build_resumes_without_recomputing_written_chunks(model, atlas, tmp_path, monkeypatch):
+    out = tmp_path / "atlas"
+    real = engines.compute_chunk
+    computed = []
+
+    def counting(*args, **kwargs):
+        computed.append(args[1].key)
+        return real(*args, **kwargs)
+
+    def stop_after_two(key, entry, done, total):
+        if done == 2:
+            raise KeyboardInterrupt("stopped by the test")
+
+    monkeypatch.setattr(engines, "compute_chunk", counting)
+    with pytest.raises(KeyboardInterrupt):
+        build(model, out, layers=["conv2"], filters_per_chunk=3, progress=False, on_chunk=stop_after_two, **SETTINGS)
+    assert computed == ["conv2:0-3", "conv2:3-6"]
+    written = {p: p.stat().st_mtime_ns for p in (out / "images").rglob("*.png")}
+    assert len(written) == 6
+    computed.clear()
+    summary = build(model, out, layers=["conv2"], filters_per_chunk=3, progress=False, **SETTINGS)
+    assert computed == ["conv2:6-8"]
+    assert (summary.chunks_computed, summary.chunks_skipped) == (1, 2)
+    assert all(p.stat().st_mtime_ns == t for p, t in written.items())  # nothing rewritten
+    np.testing.assert_array_equal(read_images(out, "conv2", range(8)), read_images(atlas[0], "conv2", range(8)))
+
+
+def test_a_killed_write_leaves_no_half_file(tmp_path, monkeypatch):
+    """A chunk's manifest entry is written after its files, each through a temporary name."""
+    target = tmp_path / "a.json"
+    target.write_bytes(b"old")
+
+    def fail(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError):
+        store.write_atomic(target, b"new")
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_another_models_or_settings_atlas_is_refused_unless_overwrite(model, atlas, tmp_path, monkeypatch):
+    out = tmp_path / "atlas"
+    shutil.copytree(atlas[0], out)
+    monkeypatch.setattr(engines, "compute_chunk", lambda *a: pytest.fail("refused folders compute nothing"))
+    other = tiny(seed=5, name="other_net")
+    with pytest.raises(ValueError, match=r"another model \('conv_net'.*'other_net'.*overwrite=True"):
+        build(other, out, layers=["conv2"], filters_per_chunk=3, progress=False, **SETTINGS)
+    with pytest.raises(ValueError, match=r"other settings: steps=8 \(now 9\).*overwrite=True"):
+        build(model, out, layers=["conv2"], filters_per_chunk=3, progress=False, **{**SETTINGS, "steps": 9})
+    assert (out / "images" / "conv2" / "0.png").is_file()  # refusing deletes nothing
+    monkeypatch.undo()
+    summary = build(other, out, layers=["predictions"], filters_per_chunk=4, overwrite=True, progress=False,
+                    **SETTINGS)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert summary.chunks_computed == 1 and list(manifest["chunks"]) == ["predictions:0-4"]
+    assert manifest["model"]["name"] == "other_net" and not (out / "images" / "conv2").exists()
+
+
+def test_a_folder_that_is_not_an_atlas_is_never_overwritten(model, tmp_path):
+    (tmp_path / "thesis.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"not empty and holds no atlas.*nothing in it is deleted"):
+        build(model, tmp_path, layers=["conv2"], overwrite=True, progress=False, **SETTINGS)
+    assert (tmp_path / "thesis.txt").read_text() == "mine"
+
+
+def test_natural_examples_are_stored_per_channel(model, tmp_path):
+    photos = np.random.default_rng(0).integers(0, 256, (5, SIZE, SIZE, 3)).astype("uint8")
+    build(model, tmp_path / "a", layers=["conv1"], filters_per_chunk=8, images=photos, examples_per_channel=2,
+          progress=False, **SETTINGS)
+    entry = json.loads((tmp_path / "a" / "manifest.json").read_text())["chunks"]["conv1:0-8"]
+    assert entry["examples"][3] == ["examples/conv1/3_0.png", "examples/conv1/3_1.png"]
+    assert all((tmp_path / "a" / name).is_file() for row in entry["examples"] for name in row)
+    assert entry["example_activations"][3][0] >= entry["example_activations"][3][1]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"layers": ["conv2", "nope"]}, r"layers: 'nope' cannot be visualized .*catalogue.visualizable_layers"),
+    ({"engine": "spark"}, r"Unknown engine 'spark'.*engine='local'.*engine='ray'"),
+    ({"address": "10.0.0.5:6379"}, r"address='10.0.0.5:6379' is for engine='ray'"),
+    ({"filters_per_chunk": 0}, r"filters_per_chunk.*1..1024"),
+    ({"steps": 0}, r"steps.*at least 1 step"),
+    ({"style": "fourrier"}, r"style 'fourrier'.*did you mean 'fourier'"),
+    ({"images": "/no/such/folder"}, r"images.*/no/such/folder"),
+])
+def test_bad_arguments_are_named_with_value_and_fix(model, tmp_path, kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        build(model, tmp_path / "a", progress=False, **{**SETTINGS, **kwargs})
+    assert not (tmp_path / "a").exists()  # refused before anything is written
+
+
+def test_cli_atlas_subcommand(model, tmp_path):
+    path = tmp_path / "tiny.keras"
+    model.save(path)
+    command = [sys.executable, "-m", "actmax_widgets", "atlas", "--model", str(path), "--out", str(tmp_path / "a"),
+               "--layers", "predictions", "--steps", "2", "--size", str(SIZE)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "a" / "images" / "predictions" / "3.png").is_file()
+    assert done.stdout.strip().endswith("index.html")
+    bad = subprocess.run(command[:-6] + ["--engine", "spark"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--engine" in bad.stderr and "spark" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
