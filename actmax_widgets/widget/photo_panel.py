@@ -25,7 +25,7 @@ import threading
 import ipywidgets as w
 import numpy as np
 
-from .. import catalogue, model_cut, photos, render
+from .. import attribution, catalogue, model_cut, photos, render
 
 # The side the photo is computed at when the model takes any size: ImageNet's, at which most
 # pretrained nets see objects at the scale they learned.
@@ -81,17 +81,16 @@ def _display_size(size):
 
 def _overlay(display, heat):
     """``heat`` (H, W) in 0..1 at the model's size, upsampled and laid over ``display``, as PNG."""
-    from ..attribution import heatmap_overlay
-
     heat = photos.fit_photo(np.asarray(heat, "float32")[..., None], display.shape[:2])[..., 0]
-    return render.to_png(heatmap_overlay(display, np.clip(heat, 0.0, 1.0)))
+    return render.to_png(attribution.heatmap_overlay(display, np.clip(heat, 0.0, 1.0)))
 
 
 def _normalized(maps):
-    """Each map scaled to 0..1 by its own peak (saliency has no fixed scale); a flat map stays 0."""
+    """Each map scaled to 0..1 by its own 99th percentile, clipped: saliency has no fixed scale,
+    and scaled by its peak (a few pixels) the rest of the map would all look cold."""
     maps = np.asarray(maps, "float32")
-    peaks = maps.reshape(len(maps), -1).max(axis=1).reshape(-1, 1, 1)
-    return np.divide(maps, peaks, out=np.zeros_like(maps), where=peaks > 0)
+    tops = np.percentile(maps.reshape(len(maps), -1), 99, axis=1).reshape(-1, 1, 1)
+    return np.clip(np.divide(maps, tops, out=np.zeros_like(maps), where=tops > 0), 0.0, 1.0)
 
 
 def is_classifier(model) -> bool:
@@ -108,8 +107,6 @@ def compute_views(model, layer_info, targets, photo, *, cam_model=None, labels=N
     ``labels`` (the widget's class names, e.g. passed by the user) name the predictions.
     ``targets`` may be empty (no tiles yet): then only the photo and the predictions.
     """
-    from .. import attribution
-
     size = model_side(model)
     _, channels = model_cut.input_image_size(model)
     seen = photos.fit_photo(photos.load_photo(photo, channels=int(channels or 3)), size)
