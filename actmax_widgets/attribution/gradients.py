@@ -9,6 +9,7 @@ unit, and a joint target sums its indices, as keras-vis's ``ActivationMaximizati
 """
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 
@@ -49,9 +50,9 @@ class GradientStep:
         self.forward = keras.Model(utils.model_input(model), outputs)
         shape = tuple(utils.model_input(model).shape[1:])
         image_shape = shape[1:] + shape[:1] if self.channels_first else shape
-        # A closure per step: TensorFlow counts traces per Python function, and one function for
-        # every model, layer and option would draw its "frequent retracing" warning.
-        self.step = tf.function(lambda images, masks: self._step(images, masks), input_signature=[
+        # A partial (no __code__) per step: TensorFlow counts traces per code object, and one
+        # trace for every model, layer and option would draw its "frequent retracing" warning.
+        self.step = tf.function(functools.partial(GradientStep._step, self), input_signature=[
             tf.TensorSpec((None,) + tuple(image_shape), tf.float32),
             tf.TensorSpec((None, target.n_filters), tf.float32)])
 
