@@ -144,12 +144,18 @@ export class EvidenceView {
    * photo (a conv layer: accentuation changes the photo where the filter looks). */
   update({ entry, filter, state, hasPhoto, accentuable = true }) {
     const count = entry.patches.length;
+    const unit = accentuable ? `filter ${filter}` : `unit ${filter}`;
     this.heading.textContent = count
-      ? `Natural image patches that excite filter ${filter} most`
-      : `Natural examples of filter ${filter}`;
+      ? `Natural ${accentuable ? "image patches" : "images"} that excite ${unit} most`
+      : `Natural examples of ${unit}`;
     this.scan.hidden = count > 0 || BUSY.has(state);
+    // A conv filter's figure above is the synthetic image's mean over positions; a patch's is
+    // its strongest position's: said, so 0.48 under 0.18 is not read as "the photo wins".
+    const patchNote = accentuable
+      ? "Each patch is the part of a photo this filter sees at its strongest position, with the filter’s activation there (the activation above is the synthetic image’s mean over all positions)."
+      : "Each image is a whole photo, with this unit’s activation on it.";
     this.note.textContent = count
-      ? "Each patch is the part of a photo this filter sees at its strongest position, with the filter’s activation there."
+      ? patchNote
       : BUSY.has(state)
         ? "Scanning natural images…"
         : "Not scanned yet: find the photos that excite this filter most, to compare with the synthetic image.";

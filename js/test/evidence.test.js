@@ -154,9 +154,15 @@ describe("enlarged view", () => {
     const { model, open } = mount({ evidence: evidence(4), layer_kind: "dense 4 units" });
     const dialog = await open(0);
     expect(dialog.querySelector(".actmax-evidence__accent").hidden).toBe(true);
+    expect(dialog.querySelector(".actmax-evidence__note").textContent).toBe(
+      "Each image is a whole photo, with this unit’s activation on it.",
+    );
     model.update({ layer_kind: "conv 8 ch" });
     await flush();
     expect(dialog.querySelector(".actmax-evidence__accent").hidden).toBe(false);
+    expect(dialog.querySelector(".actmax-evidence__note").textContent).toContain(
+      "the activation above is the synthetic image’s mean over all positions",
+    );
   });
 });
 
