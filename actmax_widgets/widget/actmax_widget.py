@@ -17,6 +17,7 @@ from .grid import GridWidget
 from .job import Listener, VisualizationJob
 from .photo_panel import PhotoPanel
 from .presets import DEFAULT_PRESET, PRESETS
+from .atlas_tiles import AtlasTiles
 
 
 class ActMaxWidget(w.VBox):
@@ -63,6 +64,12 @@ class ActMaxWidget(w.VBox):
         photos are scanned when the toggle or the enlarged view asks. ``widget.evidence``
         (``examples``, ``sanity``, ``scan()``, ``accentuate(filter, photo)``) is the panel.
 
+    atlas : folder, optional
+        A built atlas of this model (``actmax_widgets.atlas.build``): the tiles it holds are
+        shown at once, badged "atlas" (precomputed), for the layer and filters picked; Run
+        computes only the tiles it lacks. An atlas of another model is refused.
+        ``widget.atlas_tiles.enabled = False`` computes every tile again.
+
     photo : path, PIL image or array, optional
         Your photo (or upload one under the controls; ``widget.photo``, uint8 ``(H, W, 3)``, is it):
         each tile then shows where its filter fires on it (a conv layer) or its unit's Grad-CAM
@@ -93,13 +100,15 @@ class ActMaxWidget(w.VBox):
 
     def __init__(self, model, layer=None, filters=None, *, labels=None, preset=DEFAULT_PRESET,
                  steps=None, image_size=None, precision="auto", prepare=True, images=None,
-                 photo=None):
+                 photo=None, atlas=None):
         arguments.check(model=model, layer=layer, filters=filters, labels=labels, steps=steps, image_size=image_size,
                         prepare=prepare)
         checked_images = check_images(images)
         photo = None if photo is None else photos.load_photo(photo)  # a bad one fails before any thread
         arguments.check_choice("preset", preset, tuple(PRESETS))
         self.model = model
+        # A built atlas's tiles are shown at once; another model's atlas is refused here.
+        self.atlas_tiles = None if atlas is None else AtlasTiles(self, atlas)
         labels = labels if labels is not None else models.class_names_for(model)
         self.controls = Controls(model, layer=layer, filters=filters, labels=labels, preset=preset)
         if steps is not None:
@@ -133,6 +142,8 @@ class ActMaxWidget(w.VBox):
             control.observe(lambda _: self._prepare(), "value")
         self._prepare()
         super().__init__([self.controls.box(), self.photo_panel.box, self.grid])
+        if self.atlas_tiles is not None:
+            self.atlas_tiles.attach()
         self.add_class("actmax-widget")
 
     # -- public API ------------------------------------------------------------------------
@@ -416,7 +427,8 @@ class _GridUpdater(Listener):
         targets = self._request.targets
         copies = _copy_numbers(targets)
         return [{"filter": int(targets[i]), "label": label, "activation": float(activations[i]),
-                 "dead": bool(dead[i]), "copy": copies[i]}
+                 "dead": bool(dead[i]), "copy": copies[i],
+                 "precomputed": i in (atlas.positions if (atlas := self.widget.atlas_tiles) else ())}
                 for i, label in zip(indices, self._labels(indices))]
 
     def _status(self, snapshot, now):
@@ -449,8 +461,9 @@ class _GridUpdater(Listener):
             what = f"{len(result.images)} {'diverse copies' if len(set(targets)) < len(targets) else 'filters'}"
             # Say so when the model computed in reduced precision (chosen, or picked by 'auto').
             computed_in = f" · {result.precision}" if result.precision != "float32" else ""
+            from_atlas = self.widget.atlas_tiles.status_note() if self.widget.atlas_tiles else ""
             self.grid.status = (f"{verb} {result.steps} steps × {what} in {self._took(result)}"
-                                f"{dead_note} · {self.widget._device}{computed_in}")
+                                f"{dead_note} · {self.widget._device}{computed_in}{from_atlas}")
         self.widget.evidence.after_run(self._request, result)
         self.widget._ended()
 

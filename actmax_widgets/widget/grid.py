@@ -48,6 +48,7 @@ class GridWidget(anywidget.AnyWidget):
         "copy": int | None}``; ``label`` is the filter index as text or a class name such as
         ``"Egyptian cat"``; ``copy`` numbers the images of one filter shown several times
         (diverse images: ``"12 · #1"`` … ``"12 · #4"``), None otherwise.
+        ``precomputed``: True when the image came from a built atlas (absent otherwise).
     layer_name, layer_kind : str
         Shown in the header, e.g. ``"block4a_expand_conv"`` and ``"conv 144 ch"``: always the
         layer of the tiles on show (the enlarged view names it too).
@@ -184,10 +185,13 @@ def _tile_info(info: Mapping, index: int) -> dict:
             activation = None
     label = info.get("label")
     copy = info.get("copy")
-    return {
+    normalised = {
         "filter": filter_index,
         "label": str(filter_index) if label is None else str(label),
         "activation": activation,
         "dead": bool(info.get("dead", False)),
         "copy": None if copy is None else int(copy),
     }
+    if info.get("precomputed"):  # from a built atlas (atlas_tiles.py); absent otherwise
+        normalised["precomputed"] = True
+    return normalised

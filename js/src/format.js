@@ -42,6 +42,7 @@ export function tileInfo(infos, index) {
     activation: typeof info.activation === "number" ? info.activation : null,
     dead: Boolean(info.dead),
     copy: Number.isInteger(info.copy) ? info.copy : null,
+    precomputed: Boolean(info.precomputed), // read from a built atlas, not computed by this run
   };
 }
 
@@ -58,5 +59,6 @@ export function tileTitle(layer, info) {
   if (name !== String(info.filter)) parts.push(name);
   if (Number.isInteger(info.copy)) parts.push(`diverse copy #${info.copy}`);
   if (info.dead) parts.push("dead (never activates)");
+  if (info.precomputed) parts.push("precomputed (from the atlas)");
   return parts.join(" · ");
 }

@@ -21,10 +21,11 @@ function createTile(index) {
   const badge = h("span", { class: "actmax-grid__badge", "aria-hidden": "true" }, "dead");
   const label = h("span", { class: "actmax-grid__label" });
   const activation = h("span", { class: "actmax-grid__act", "aria-hidden": "true" });
+  const atlas = h("span", { class: "actmax-grid__atlas", "aria-hidden": "true" }, "atlas");
   const button = h(
     "button",
     { type: "button", class: "actmax-grid__tile", "data-index": index },
-    h("span", { class: "actmax-grid__thumb" }, img, badge, activation),
+    h("span", { class: "actmax-grid__thumb" }, img, badge, atlas, activation),
     h("span", { class: "actmax-grid__caption" }, label),
   );
   return { button, img, label, activation, bytes: null, blob: null, url: null, info: null };
@@ -103,9 +104,11 @@ export class TileGrid {
       `${layer || "layer"}, filter ${info.filter}` +
         (name !== String(info.filter) ? `, ${name}` : "") +
         (info.copy !== null ? `, copy ${info.copy}` : "") +
-        (info.dead ? ", dead" : ""),
+        (info.dead ? ", dead" : "") +
+        (info.precomputed ? ", precomputed from the atlas" : ""),
     );
     tile.button.classList.toggle("actmax-grid__tile--dead", info.dead);
+    tile.button.classList.toggle("actmax-grid__tile--precomputed", info.precomputed);
   }
 
   removeTile(tile) {
