@@ -74,7 +74,8 @@ class ActMaxWidget(w.VBox):
         Your photo (or upload one under the controls; ``widget.photo``, uint8 ``(H, W, 3)``, is it):
         each tile then shows where its filter fires on it (a conv layer) or its unit's Grad-CAM
         (a dense layer), beside the synthetic image, with the model's top-5 predictions; the
-        enlarged view shows photo, heatmap and synthetic image side by side.
+        enlarged view shows photo, heatmap and synthetic image side by side. The maps are
+        computed in the background after each Run; ``photo_panel.wait()`` blocks until they show.
 
     Use from code: ``run(blocking=True)`` (scripts, tests, nbval), ``run()`` / ``stop()``,
     ``running``, ``images`` (latest ``(N, H, W, C)`` uint8), ``result`` (the last

@@ -135,6 +135,11 @@ def compute_views(model, layer_info, targets, photo, *, cam_model=None, labels=N
     return PhotoViews(render.to_png(display), views, predictions, status)
 
 
+def _maps_of(request):
+    """What a request's maps depend on (not its steps, style or seed)."""
+    return request.layer, tuple(request.targets), request.linear_output
+
+
 class _Latest:
     """One background thread running the newest submitted task; a task still waiting when a newer
     one comes is dropped (only the latest photo and tiles matter)."""
@@ -214,9 +219,11 @@ class PhotoPanel:
         self._refresh(photo_changed=True)
 
     def follow(self, request):
-        """The grid now shows ``request``'s tiles (a Run): maps for its layer and filters."""
-        self._request = request
-        self._refresh(photo_changed=False)
+        """The grid now shows ``request``'s tiles (a Run): maps for its layer and filters (kept
+        as they are when those and the model differentiated are the same as the last run's)."""
+        previous, self._request = self._request, request
+        if previous is None or _maps_of(previous) != _maps_of(request):
+            self._refresh(photo_changed=False)
 
     def wait(self, timeout=None):
         """Block until the maps for the current photo and tiles are on the grid."""
