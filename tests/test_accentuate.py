@@ -37,6 +37,12 @@ def test_accentuation_raises_each_filter_and_stays_near_the_photo(conv_net):
     assert result.change_maps.min() >= 0 and np.allclose(result.change_maps.max(axis=(1, 2)), 1)
 
 
+def test_a_photo_held_firmly_comes_back_unchanged_with_a_dark_change_map(conv_net):
+    result = accentuate(conv_net, "conv2", [0], photo(), steps=4, strength=1e6)
+    assert np.abs(result.images[0].astype(int) - photo()).max() <= 1
+    assert result.change_maps.max() < 0.2
+
+
 def test_a_higher_strength_stays_closer_to_the_photo(conv_net):
     loose = accentuate(conv_net, "conv2", [0, 1, 2], photo(), steps=24, strength=0.5)
     firm = accentuate(conv_net, "conv2", [0, 1, 2], photo(), steps=24, strength=32)
@@ -77,7 +83,7 @@ def test_a_new_photo_reuses_the_traced_step(conv_net):
 
 
 @pytest.mark.parametrize("arguments, error, words", [
-    ({"strength": -1}, ValueError, ["strength=-1", "strength=4"]),
+    ({"strength": -1}, ValueError, ["strength=-1", "strength=8"]),
     ({"strength": "high"}, TypeError, ["strength", "'high'"]),
     ({"steps": 0}, ValueError, ["steps=0", "steps=64"]),
     ({"filters": []}, ValueError, ["filters=[]", "at least one filter"]),
