@@ -156,3 +156,11 @@ def test_an_atlas_of_another_model_is_refused_naming_the_argument(full_atlas, tm
         ActMaxWidget(retrained, atlas=full_atlas, prepare=False)
     with pytest.raises(FileNotFoundError, match=r"atlas=.*not a built atlas"):
         ActMaxWidget(_model(), atlas=tmp_path, prepare=False)
+
+
+def test_tracing_ahead_traces_only_for_the_tiles_the_atlas_lacks(model, half_atlas, computed):
+    widget = ActMaxWidget(model, layer="conv1", filters=list(range(8)), atlas=half_atlas, prepare=True,
+                          precision="float32")
+    widget._job.wait_prepared()
+    assert computed and all(call == ("conv1", [4, 5, 6, 7]) for call in computed)
+    widget.close()

@@ -141,10 +141,10 @@ class ActMaxWidget(w.VBox):
                         controls.style, controls.image_size, controls.jitter, controls.grad_modifier,
                         controls.backprop_modifier, controls.linear_output, controls.precision):
             control.observe(lambda _: self._prepare(), "value")
+        if self.atlas_tiles is not None:  # before tracing ahead: it traces only what the atlas lacks
+            self.atlas_tiles.attach()
         self._prepare()
         super().__init__([self.controls.box(), self.photo_panel.box, self.grid])
-        if self.atlas_tiles is not None:
-            self.atlas_tiles.attach()
         self.add_class("actmax-widget")
 
     # -- public API ------------------------------------------------------------------------

@@ -166,7 +166,8 @@ class VisualizationJob:
                 # seed=0: an unseeded run would draw its seed from NumPy's global generator, which
                 # the user's own code may have seeded.
                 options = {**self.options_for(request), "max_iter": 1, "seed": 0}
-                visualize_filters(self.model_for(request), request.layer, list(request.targets), **options)
+                # self.compute: with an atlas, only the tiles it lacks are traced for.
+                self.compute(self.model_for(request), request.layer, list(request.targets), **options)
             except Exception:  # noqa: BLE001 - the real Run reports it
                 pass
 
