@@ -42,6 +42,9 @@ def _parser():
     parser.add_argument("--out", default="grid.png", help="output PNG path (default grid.png)")
     parser.add_argument("--gif", default=None,
                         help="also write the run as an animation of the grid: a .gif or .webp path")
+    parser.add_argument("--images", default=None, metavar="DIR",
+                        help="a folder of photos (JPEG/PNG, searched recursively): each filter's 3 strongest "
+                             "natural patches are drawn under its tile")
     parser.add_argument("--steps", type=int, default=200, help="optimization steps (default 200)")
     parser.add_argument("--size", type=int, default=None,
                         help="image size in pixels (default: the model's input size, or 128 where it takes any)")
@@ -82,7 +85,19 @@ def _checked(argv):
             _check_out("--gif", args.gif, (".gif", ".webp"), "run.gif")
     if args.model is not None:
         _check_model_file(args.model)
+    if args.images is not None and not args.list_layers:
+        _check_images(args.images)
     return args
+
+
+def _check_images(folder):
+    """Refuse an --images folder with no photos before the model loads (image_sources is light)."""
+    from .evidence import image_sources
+
+    try:
+        image_sources.open_source(folder, "--images")
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def _check_out(option, path, suffixes, example):
@@ -193,6 +208,7 @@ def _run(args):
         options["tv_weight"] = args.tv_weight
     if args.lp_weight is not None:
         options["lp_norm_weight"] = args.lp_weight
+    examples = _natural_examples(model, info.name, filters, args) if args.images else None
     progress = _ProgressBar()
     try:
         result = visualize_filters(model, info.name, filters, labels=models.class_names_for(model),
@@ -204,11 +220,27 @@ def _run(args):
     title = f"{model.name} · {info.description} · {result.steps} steps"
     if result.precision != "float32":  # say so: chosen, or picked by --precision auto
         title += f" · {result.precision}"
+    if examples is not None:
+        from .evidence import tiles
+
+        result = tiles.result_with_examples(result, examples)
+        title += f" · under each: its top patches of {examples.images_scanned} photos"
     render.save_png(result.grid(cols=args.cols, title=title), args.out)
     print(args.out)
     if args.gif is not None:
         print(result.save_gif(args.gif))
     return 0
+
+
+def _natural_examples(model, layer, filters, args):
+    """Each filter's top natural patches in the --images folder (scanned before optimizing, so a
+    folder of unreadable files stops the run at once)."""
+    from .evidence import dataset_examples
+
+    try:
+        return dataset_examples(model, layer, filters, images=args.images, top_k=3, image_size=args.size)
+    except (ValueError, TypeError) as error:
+        raise UsageError(str(error).replace("images", "--images", 1)) from None
 
 
 if __name__ == "__main__":

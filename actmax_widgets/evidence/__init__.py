@@ -7,11 +7,29 @@ and returns ``Examples``: per filter the patches its strongest position sees, be
 (superstimulus, specificity, noise; ``SanitySignals.badges``), and ``accentuate(model, layer,
 filters, photo)`` changes a photo just enough to raise each filter (``Accentuation``).
 """
-from .accentuation import Accentuation, accentuate
-from .examples import Examples
-from .image_sources import default_images
-from .sanity import SanitySignals, sanity_signals
-from .scan import dataset_examples
+from __future__ import annotations
+
+import importlib
+
+# Public names, imported when first used: ``image_sources`` stays free of TensorFlow, so the CLI
+# checks an ``--images`` folder before TensorFlow loads.
+_LAZY = {"Examples": ".examples", "dataset_examples": ".scan", "default_images": ".image_sources",
+         "Accentuation": ".accentuation", "accentuate": ".accentuation", "SanitySignals": ".sanity",
+         "sanity_signals": ".sanity"}
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'actmax_widgets.evidence' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = ["Accentuation", "Examples", "SanitySignals", "accentuate", "dataset_examples", "default_images",
            "sanity_signals"]

@@ -7,9 +7,12 @@ patches kept, whatever the number of images. Finished scans are cached on disk (
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import sys
+import threading
 import time
+import weakref
 
 import numpy as np
 
@@ -18,12 +21,19 @@ from . import cache as cache_module, image_sources, receptive_field
 from .examples import Examples
 from .top_k import TopK
 
+# The latest compiled forwards, by layer, size and input range. A few only: each holds its model's
+# layers alive (the function calls them), so an unbounded cache would keep every model ever scanned.
+_FORWARDS: collections.OrderedDict = collections.OrderedDict()
+_FORWARDS_KEPT = 4
+_FORWARDS_LOCK = threading.Lock()
+
 
 @dataclasses.dataclass
 class _Plan:
     """What a scan of one layer needs, worked out before any image is read."""
 
     name: str  # the layer as a person names it
+    target: object  # the layer object in the model computed with
     cut: object  # the model from the image to the layer, at ``size``
     filters: list
     size: tuple
@@ -112,8 +122,8 @@ def _plan(model, layer, filters, image_size) -> _Plan:
     cut, info = model_cut.cut_at(working, info.name, size)
     channels_first = catalogue.model_is_channels_first(working)
     field = receptive_field.of_layer(cut, channels_first)
-    return _Plan(name, cut, _checked_filters(filters, info, name), tuple(size), int(channels), channels_first,
-                 field, _windows(cut, field, size, channels_first))
+    return _Plan(name, working.layers[info.index], cut, _checked_filters(filters, info, name), tuple(size),
+                 int(channels), channels_first, field, _windows(cut, field, size, channels_first))
 
 
 def _checked_filters(filters, info, name):
@@ -142,32 +152,48 @@ def _windows(cut, field, size, channels_first):
 
 
 def _forward(plan, input_range):
-    """One compiled function: images (B, H, W, C) in 0..255 -> per filter, the strongest
-    activation over positions and its flat position, both (B, F)."""
+    """One compiled function: images (B, H, W, C) in 0..255 and filter indices -> per filter, the
+    strongest activation over positions and its flat position, both (B, F). Traced once per
+    model, layer, size and input range (the filters are an input): a second scan of the layer,
+    other filters included, starts at once."""
+    shares_weights = plan.cut.layers[-1] is plan.target  # a resized cut holds copies: never reused
+    if not shares_weights:
+        return _compiled_forward(plan.cut, plan.size + (plan.channels,), plan.channels_first, input_range)
+    key = (id(plan.target), plan.size, tuple(input_range))
+    with _FORWARDS_LOCK:
+        target, forward = _FORWARDS.get(key, (None, None))
+        if target is None or target() is not plan.target:  # an id can be reused by a new layer
+            forward = _compiled_forward(plan.cut, plan.size + (plan.channels,), plan.channels_first, input_range)
+            _FORWARDS[key] = (weakref.ref(plan.target), forward)
+        _FORWARDS.move_to_end(key)
+        while len(_FORWARDS) > _FORWARDS_KEPT:
+            _FORWARDS.popitem(last=False)
+    return forward
+
+
+def _compiled_forward(cut, image_shape, channels_first, input_range):
     import tensorflow as tf
 
     low, high = (float(v) for v in input_range)
-    index = tf.constant(plan.filters, tf.int32)
-    cut, channels_first = plan.cut, plan.channels_first
     dtype = cut.inputs[0].dtype
 
-    @tf.function(input_signature=[tf.TensorSpec((None,) + plan.size + (plan.channels,), tf.float32)])
-    def forward(images):
+    @tf.function(input_signature=[tf.TensorSpec((None,) + image_shape, tf.float32), tf.TensorSpec((None,), tf.int32)])
+    def forward(images, filters):
         x = images * ((high - low) / 255.0) + low
         if channels_first:
             x = tf.transpose(x, [0, 3, 1, 2])
         out = tf.cast(cut(tf.cast(x, dtype), training=False), tf.float32)
         if channels_first and out.shape.rank > 2:
             out = tf.transpose(out, [0, 2, 3, 1])
-        out = tf.gather(out, index, axis=-1)
-        flat = tf.reshape(out, [tf.shape(out)[0], -1, len(plan.filters)])
+        out = tf.gather(out, filters, axis=-1)
+        flat = tf.reshape(out, [tf.shape(out)[0], -1, tf.shape(filters)[0]])
         return tf.reduce_max(flat, axis=1), tf.argmax(flat, axis=1, output_type=tf.int32)
 
     return forward
 
 
 def _scan(plan, source, top_k, batch_size, input_range, progress, on_progress, should_stop) -> Examples:
-    forward = _forward(plan, input_range)
+    forward, filters = _forward(plan, input_range), np.array(plan.filters, np.int32)
     best = TopK(len(plan.filters), top_k, plan.windows, plan.channels)
     names, complete = [], True
     bar = ProgressBar(source.total) if progress else None
@@ -176,7 +202,7 @@ def _scan(plan, source, top_k, batch_size, input_range, progress, on_progress, s
             if should_stop is not None and should_stop():
                 complete = False
                 break
-            values, positions = forward(batch.images)
+            values, positions = forward(batch.images, filters)
             best.add(values.numpy(), positions.numpy(), np.clip(np.round(batch.images), 0, 255).astype(np.uint8))
             names.extend(batch.names)
             done = best.seen + len(source.unreadable)

@@ -64,7 +64,7 @@ class TopK:
     @property
     def patches(self):
         """``(F, k, h, w, C)`` uint8, best first (slots still empty are black)."""
-        return np.take_along_axis(self._store, self.slots[..., None, None, None], axis=1)
+        return self._store[np.arange(len(self.slots))[:, None], self.slots]  # one copy per patch
 
     def filled(self):
         """How many of the k slots hold an image: ``min(k, images seen)``."""
