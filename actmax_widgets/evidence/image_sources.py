@@ -104,7 +104,7 @@ def open_source(images, argument="images") -> Source:
     if images is None:
         images = default_images()
     if isinstance(images, (str, os.PathLike)):
-        return _folder(pathlib.Path(images), argument)
+        return _folder(pathlib.Path(images).expanduser(), argument)
     if isinstance(images, ImageSet):
         pairs = list(zip(images.names, images.images))
         return Source(lambda: iter(pairs), len(pairs), images.fingerprint)
