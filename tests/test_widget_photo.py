@@ -218,5 +218,9 @@ def test_a_new_photo_replaces_the_maps_for_the_same_tiles(model):
         widget.photo = 255 - square_photo()  # now the square is dark and the rest bright
         widget.photo_panel.wait()
         assert heat_on_square(widget.grid.photo_views[0]["heatmap"]) < -60
+        assert widget.grid.photo_views[0]["fires"]
+        widget.photo = np.zeros((40, 40, 3), "uint8")  # black: the brightness filter is silent on it
+        widget.photo_panel.wait()
+        assert widget.grid.photo_views[0]["fires"] is False
     finally:
         widget.close()

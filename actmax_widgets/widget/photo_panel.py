@@ -60,7 +60,7 @@ class PhotoViews:
     """What the grid shows for one photo and one set of tiles (``compute_views``)."""
 
     photo_png: bytes
-    views: list  # per distinct filter: {"filter", "layer", "heatmap": png[, "saliency": png]}
+    views: list  # per distinct filter: {"filter", "layer", "heatmap": png, "fires"[, "saliency": png]}
     predictions: list  # {"index", "name", "probability"}, best first; empty for a non-classifier
     status: str
 
@@ -121,7 +121,9 @@ def compute_views(model, layer_info, targets, photo, *, cam_model=None, labels=N
     views, status = [], "Press Run: each tile will then show where its filter looks on this photo."
     if filters and layer_info.kind == "conv2d":
         maps = attribution.activation_maps(model, layer, filters, seen)
-        views = [{"filter": f, "layer": layer, "heatmap": _overlay(display, heat)} for f, heat in zip(filters, maps)]
+        # "fires": False for a filter silent on the whole photo (its map is all 0, i.e. all blue).
+        views = [{"filter": f, "layer": layer, "heatmap": _overlay(display, heat), "fires": bool(heat.max() > 0)}
+                 for f, heat in zip(filters, maps)]
         status = f"Where each filter of {layer} fires on your photo (red: strongest)"
     elif filters and layer_info.kind == "dense":
         # One photo for many units: one map per unit, in one batched call each.

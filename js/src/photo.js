@@ -50,6 +50,11 @@ class PngImage {
   }
 }
 
+/** A conv filter that does not fire anywhere on the photo (its map is all cold). */
+function silent(view) {
+  return view.fires === false;
+}
+
 function figure(image, caption) {
   return h("figure", { class: "actmax-photo__figure" }, h("span", { class: "actmax-photo__frame" }, image), caption);
 }
@@ -170,7 +175,8 @@ export class PhotoView {
       }
       if (!thumb) thumb = this.tiles[i] = this.addThumb(tile.button);
       thumb.image.set(view.heatmap);
-      thumb.image.img.alt = `Where ${labelName(tile.info)} fires on your photo`;
+      thumb.image.img.alt = silent(view) ? `${labelName(tile.info)} does not fire on your photo` : `Where ${labelName(tile.info)} fires on your photo`;
+      thumb.tag.textContent = silent(view) ? "photo · silent" : "photo";
       shown++;
     }
     grid.element.classList.toggle("actmax-photo--tiles", shown > 0);
@@ -178,10 +184,11 @@ export class PhotoView {
 
   addThumb(button) {
     const image = new PngImage({ class: "actmax-grid__img actmax-photo__tile-img" });
-    const thumb = h("span", { class: "actmax-grid__thumb actmax-photo__tile-thumb" }, image.img, h("span", { class: "actmax-photo__tag" }, "photo"));
+    const tag = h("span", { class: "actmax-photo__tag" }, "photo");
+    const thumb = h("span", { class: "actmax-grid__thumb actmax-photo__tile-thumb" }, image.img, tag);
     button.querySelector(".actmax-grid__thumb")?.after(thumb);
     button.classList.add("actmax-photo__tile");
-    return { button, thumb, image };
+    return { button, thumb, image, tag };
   }
 
   removeThumb(thumb) {
@@ -214,7 +221,11 @@ export class PhotoView {
     strip.heat.set(view.heatmap);
     strip.saliency.set(dense ? view.saliency : null);
     strip.saliencyFigure.hidden = !dense;
-    strip.heatCaption.textContent = dense ? `Grad-CAM: where the photo shows ${what}` : `Where ${what} fires on your photo`;
+    strip.heatCaption.textContent = dense
+      ? `Grad-CAM: where the photo shows ${what}`
+      : silent(view)
+        ? `${what[0].toUpperCase()}${what.slice(1)} does not fire anywhere on your photo`
+        : `Where ${what} fires on your photo`;
     strip.saliencyCaption.textContent = `Saliency: the pixels that change ${what} most`;
     strip.syntheticCaption.textContent = `Synthetic: what excites ${what} most`;
     strip.heat.img.alt = strip.heatCaption.textContent;

@@ -133,6 +133,23 @@ describe("tiles on the photo", () => {
     expect(thumbs[1].querySelector("img").alt).toBe("Where 4 fires on your photo");
   });
 
+  it("says so on a tile whose filter does not fire on the photo, and in its enlarged view", async () => {
+    const model = fakeModel({
+      layer_name: "conv_b",
+      ...tiles([0, 1]),
+      ...PHOTO,
+      photo_views: [...views("conv_b", [0], { fires: true }), ...views("conv_b", [1], { fires: false })],
+    });
+    const { root, photoThumbs, tileButtons } = mount(model);
+    await flush();
+    expect([...root.querySelectorAll(".actmax-photo__tag")].map((tag) => tag.textContent)).toEqual(["photo", "photo · silent"]);
+    expect(photoThumbs()[1].alt).toBe("1 does not fire on your photo");
+    tileButtons()[1].click();
+    expect(root.querySelectorAll(".actmax-photo__figure figcaption")[1].textContent).toBe(
+      "Filter 1 does not fire anywhere on your photo",
+    );
+  });
+
   it("shows no map of another layer (a new run's maps not there yet)", async () => {
     const model = fakeModel({ layer_name: "conv_b", ...tiles([0, 1]), ...PHOTO, photo_views: views("conv_b", [0, 1]) });
     const { photoThumbs } = mount(model);
