@@ -58,6 +58,13 @@ def test_batched_equals_one_at_a_time(conv_net):
         np.testing.assert_allclose(alone.activations[0], together.activations[row], rtol=1e-3, atol=1e-3)
 
 
+def test_a_channels_first_model_gets_the_same_images(conv_net, channels_first_net):
+    last = accentuate(conv_net, "conv2", [0, 1], photo(), steps=16)
+    first = accentuate(channels_first_net, "conv2", [0, 1], photo(), steps=16)
+    assert np.abs(last.images.astype(int) - first.images).max() <= 1
+    np.testing.assert_allclose(first.activations, last.activations, rtol=1e-3)
+
+
 def test_the_image_changes_where_the_filter_looks():
     """A net that sees only the left half of the image: the right half stays the photo."""
     keras.utils.set_random_seed(3)

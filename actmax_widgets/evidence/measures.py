@@ -78,7 +78,7 @@ class LayerProbe:
         self.channels_first = catalogue.model_is_channels_first(working)
         output = self.model.outputs[0]
         if self.channels_first and len(output.shape) > 2:  # channels last for channel_means
-            self.model = keras.Model(self.model.inputs, keras.ops.moveaxis(output, 1, -1))
+            self.model = keras.Model(self.model.inputs[0], keras.ops.moveaxis(output, 1, -1))
         self.size = tuple(size)
         self.channels = int(self.info.n_filters)
 
