@@ -271,6 +271,15 @@ def test_a_dense_unit_s_whole_images_travel_small(conv_model):
     assert sizes == [(114, 128)] * TOP_K  # shown at ~80 px: not 9 x 224 px per tile over the wire
 
 
+def test_a_scan_of_fewer_images_than_top_k_shows_only_what_it_found():
+    examples = fake_examples("conv_b", [0], 2, complete=True)
+    examples.activations[0, 2] = -np.inf  # the core's empty slot: 2 images for 3 places
+    examples.image_indices[0, 2] = -1
+    (entry,) = evidence_panel.tile_evidence([0], examples)
+    assert entry["activations"] == [1, 0.5] and len(entry["patches"]) == 2
+    assert entry["sources"] == ["images[0]", "images[1]"]
+
+
 # -- accentuation --------------------------------------------------------------------------------
 
 def upload(array):

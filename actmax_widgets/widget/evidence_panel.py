@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import render
 
+
 def check_images(images):
     """``images`` as the scan will read it, refused at once with the argument, value and fix by
     the scan's own reader (``evidence.image_sources.open_source``): a scan that fails later runs
