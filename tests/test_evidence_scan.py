@@ -171,3 +171,26 @@ def test_top_patch_of_a_filter_not_scanned_names_the_fix(net, photos):
     examples = dataset_examples(net, "conv2", filters=[0], images=photos[:2], cache=False, progress=False)
     with pytest.raises(ValueError, match=r"filter=3 was not scanned.*filters=\[3\]"):
         examples.top_patch(3)
+
+
+def test_a_second_scan_of_the_layer_reuses_the_compiled_forward(net, photos, monkeypatch):
+    built = []
+    compile_forward = scan._compiled_forward
+    monkeypatch.setattr(scan, "_compiled_forward", lambda *args: built.append(1) or compile_forward(*args))
+    scan._FORWARDS.clear()
+    dataset_examples(net, "conv2", filters=[0, 1], images=photos[:4], cache=False, progress=False)
+    other = dataset_examples(net, "conv2", filters=[4], images=photos, top_k=3, cache=False, progress=False)
+    assert len(built) == 1
+    np.testing.assert_array_equal(other.image_indices[0], brute_force(net, "conv2", photos, 3)[1][4])
+
+
+def test_a_resized_scan_sees_new_weights(any_size_net):
+    """At a size other than the model's the cut is a copy with the weights of its time: never reused."""
+    images = np.random.default_rng(3).integers(0, 256, (6, 24, 24, 3)).astype(np.uint8)
+    layer = any_size_net.layers[-1].name
+    before = dataset_examples(any_size_net, layer, images=images, image_size=24, cache=False, progress=False)
+    conv = any_size_net.get_layer("conv2")
+    kernel, bias = conv.get_weights()
+    conv.set_weights([kernel * 2, bias * 2])
+    after = dataset_examples(any_size_net, layer, images=images, image_size=24, cache=False, progress=False)
+    np.testing.assert_allclose(after.activations, before.activations * 2, rtol=1e-4)
