@@ -9,6 +9,9 @@ be the previous layer's). Uses the browser tests' harness (tests/browser/helpers
 docs/widget-evidence.png: the enlarged view with its evidence (issue #14): the natural patches
 that excite the filter most, the sanity badges (one tooltip shown), "Accentuate a photo"; with
 ``evidence`` as the argument, only this one is re-taken.
+docs/widget-photo.png: photo mode (issue #13) on scikit-image's coffee photo: each tile's map on
+the photo beside its synthetic image, the top-5, and the enlarged view's photo | heatmap |
+synthetic; with ``photo`` as the argument, only this one is re-taken.
 """
 from __future__ import annotations
 
@@ -79,6 +82,39 @@ def evidence_shot(scratch, path):
         server.stop()
 
 
+PHOTO_TILE = 2  # block6a_expand_activation filter 2 fires on the cup's rim and the saucer
+PHOTO_WIDGET = ("import skimage.data\n"
+                "w = ActMaxWidget(model, layer='block6a_expand_activation', filters=list(range(8)), "
+                "photo=skimage.data.coffee())\nw")
+
+
+def photo_shot(scratch, path):
+    """Run with a photo, crop the grid with its maps, and beside it the enlarged view of one tile."""
+    server = helpers.start_jupyter_server("lab", scratch / "photo-server")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=helpers.CHROMIUM, headless=True,
+                                                 args=helpers.CHROMIUM_ARGS)
+            page = browser.new_context(viewport=helpers.VIEWPORT, device_scale_factor=1).new_page()
+            page.set_default_timeout(60_000)
+            helpers.write_notebook(server.root_dir, "photo.ipynb", [SETUP, PHOTO_WIDGET])
+            helpers.open_notebook(page, server, "photo.ipynb")
+            helpers.run_all_cells(page, timeout=600_000)
+            output = helpers.cell_output(page, 1)
+            output.get_by_role("button", name="Run").click()
+            expect(page.locator(".actmax-grid__progress--done")).to_have_count(1, timeout=600_000)
+            expect(page.locator(".actmax-photo__tile-thumb img")).to_have_count(8, timeout=60_000)
+            page.locator(".actmax-grid").screenshot(path=str(scratch / "photo-grid.png"))
+            output.locator(".actmax-grid__tile[data-index]").nth(PHOTO_TILE).click()
+            page.locator(".actmax-grid__dialog[open] .actmax-photo__strip").wait_for()
+            page.locator(".actmax-grid__dialog[open] .actmax-grid__zoom").screenshot(path=str(scratch / "photo-zoom.png"))
+            browser.close()
+        grid, zoom = (Image.open(scratch / name).convert("RGB") for name in ("photo-grid.png", "photo-zoom.png"))
+        side_by_side([grid, zoom.crop((0, 0, zoom.width, min(zoom.height, grid.height)))], path)
+    finally:
+        server.stop()
+
+
 def main():
     docs = ROOT / "docs"
     with tempfile.TemporaryDirectory() as scratch:
@@ -111,7 +147,8 @@ def main():
         finally:
             server.stop()
         evidence_shot(scratch, docs / "widget-evidence.png")
-    print(docs / "widget.png", docs / "widget-states.png", docs / "widget-evidence.png")
+        photo_shot(scratch, docs / "widget-photo.png")
+    print(docs / "widget.png", docs / "widget-states.png", docs / "widget-evidence.png", docs / "widget-photo.png")
 
 
 if __name__ == "__main__":
@@ -119,5 +156,9 @@ if __name__ == "__main__":
         with tempfile.TemporaryDirectory() as scratch_dir:
             evidence_shot(pathlib.Path(scratch_dir), ROOT / "docs" / "widget-evidence.png")
         print(ROOT / "docs" / "widget-evidence.png")
+    elif sys.argv[1:] == ["photo"]:
+        with tempfile.TemporaryDirectory() as scratch_dir:
+            photo_shot(pathlib.Path(scratch_dir), ROOT / "docs" / "widget-photo.png")
+        print(ROOT / "docs" / "widget-photo.png")
     else:
         main()
