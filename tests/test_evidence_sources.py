@@ -192,3 +192,13 @@ def test_iterate_streams_batches_at_the_size(tmp_path):
     batches = list(image_sources.iterate(str(tmp_path), (8, 8), batch_size=2))
     assert [batch.images.shape for batch in batches] == [(2, 8, 8, 3), (2, 8, 8, 3), (1, 8, 8, 3)]
     assert batches[0].images.dtype == np.float32
+
+
+def test_the_reader_thread_ends_when_the_scan_stops(conv_net):
+    import threading
+
+    images = noise((40, 16, 16, 3), 10)
+    examples = dataset_examples(conv_net, "conv2", images=images, batch_size=4, progress=False,
+                                should_stop=lambda: True)
+    assert examples.images_scanned == 0 and not examples.complete and examples.patches.shape[1] == 0
+    assert not [t for t in threading.enumerate() if t.name == "actmax-image-reader"]

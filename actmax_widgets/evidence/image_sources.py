@@ -13,6 +13,8 @@ import functools
 import hashlib
 import os
 import pathlib
+import queue
+import threading
 import warnings
 
 import numpy as np
@@ -219,3 +221,39 @@ def warn_unreadable(source, argument="images"):
         more = f" and {len(source.unreadable) - 10} more" if len(source.unreadable) > 10 else ""
         warnings.warn(f"{argument}: skipped {len(source.unreadable)} file(s) that are not images Pillow can read: "
                       f"{shown}{more}. ({source.unreadable[0][1]})", stacklevel=3)
+
+
+def prefetched(batches, depth=2):
+    """``batches`` (an iterator) read ahead by ``depth`` in a thread: files are decoded and
+    resized while the model runs on the batch before (TensorFlow releases the GIL). An error in
+    the reader is raised here; closing this generator (a ``break``) stops the reader."""
+    ready, stop, end = queue.Queue(maxsize=depth), threading.Event(), object()
+
+    def hand_over(item):
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read():
+        try:
+            for batch in batches:
+                if not hand_over(batch):
+                    return
+            hand_over(end)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, raised there
+            hand_over(error)
+
+    reader = threading.Thread(target=read, name="actmax-image-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := ready.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join(timeout=5)

@@ -198,7 +198,8 @@ def _scan(plan, source, top_k, batch_size, input_range, progress, on_progress, s
     names, complete = [], True
     bar = ProgressBar(source.total) if progress else None
     try:
-        for batch in image_sources.iterate(None, plan.size, batch_size, plan.channels, source=source):
+        batches = image_sources.iterate(None, plan.size, batch_size, plan.channels, source=source)
+        for batch in image_sources.prefetched(batches):
             if should_stop is not None and should_stop():
                 complete = False
                 break
