@@ -184,7 +184,7 @@ export class PhotoView {
 
   addThumb(button) {
     const image = new PngImage({ class: "actmax-grid__img actmax-photo__tile-img" });
-    const tag = h("span", { class: "actmax-photo__tag" }, "photo");
+    const tag = h("span", { class: "actmax-grid__act actmax-photo__tag" }, "photo");
     const thumb = h("span", { class: "actmax-grid__thumb actmax-photo__tile-thumb" }, image.img, tag);
     button.querySelector(".actmax-grid__thumb")?.after(thumb);
     button.classList.add("actmax-photo__tile");

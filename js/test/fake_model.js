@@ -51,3 +51,18 @@ export function fakeModel(initial = {}) {
     send: vi.fn(),
   };
 }
+
+/** Blob URLs as happy-dom lacks them: `createObjectURL` hands out `blob:test/N` and the returned
+ * Set holds the ones not yet revoked (a test of leaks checks its size). Call in beforeEach;
+ * `vi.restoreAllMocks()` undoes it. */
+export function trackObjectUrls() {
+  const live = new Set();
+  let counter = 0;
+  vi.spyOn(URL, "createObjectURL").mockImplementation(() => {
+    const url = `blob:test/${++counter}`;
+    live.add(url);
+    return url;
+  });
+  vi.spyOn(URL, "revokeObjectURL").mockImplementation((url) => live.delete(url));
+  return live;
+}

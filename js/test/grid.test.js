@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { niceTicks } from "../src/chart.js";
 import { fileSafe, formatActivation, tileTitle } from "../src/format.js";
 import widget from "../src/grid.js";
-import { fakeModel } from "./fake_model.js";
+import { fakeModel, trackObjectUrls } from "./fake_model.js";
 import { PIXELATED_UP_TO, showPixelsWhenSmall } from "../src/tiles.js";
 import { historySeries } from "../src/history.js";
 import { gridFileName, gridLayout, tileFileName } from "../src/save.js";
@@ -51,14 +51,7 @@ function mount(model) {
 beforeEach(() => {
   el = document.createElement("div");
   document.body.append(el);
-  liveUrls = new Set();
-  let counter = 0;
-  vi.spyOn(URL, "createObjectURL").mockImplementation(() => {
-    const url = `blob:test/${++counter}`;
-    liveUrls.add(url);
-    return url;
-  });
-  vi.spyOn(URL, "revokeObjectURL").mockImplementation((url) => liveUrls.delete(url));
+  liveUrls = trackObjectUrls();
 });
 
 afterEach(() => {

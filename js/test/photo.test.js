@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import widget from "../src/grid.js";
 import { formatProbability, viewsByFilter } from "../src/photo.js";
-import { fakeModel } from "./fake_model.js";
+import { fakeModel, trackObjectUrls } from "./fake_model.js";
 
 /** Stand-in PNG bytes: the PNG signature plus a payload that identifies the picture. */
 function png(...payload) {
@@ -49,14 +49,7 @@ function mount(model) {
 beforeEach(() => {
   el = document.createElement("div");
   document.body.append(el);
-  liveUrls = new Set();
-  let counter = 0;
-  vi.spyOn(URL, "createObjectURL").mockImplementation(() => {
-    const url = `blob:test/${++counter}`;
-    liveUrls.add(url);
-    return url;
-  });
-  vi.spyOn(URL, "revokeObjectURL").mockImplementation((url) => liveUrls.delete(url));
+  liveUrls = trackObjectUrls();
 });
 
 afterEach(() => {
