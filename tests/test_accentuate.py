@@ -93,6 +93,7 @@ def test_a_new_photo_reuses_the_traced_step(conv_net):
     ({"strength": -1}, ValueError, ["strength=-1", "strength=8"]),
     ({"strength": "high"}, TypeError, ["strength", "'high'"]),
     ({"steps": 0}, ValueError, ["steps=0", "steps=64"]),
+    ({"steps": None}, TypeError, ["steps=None", "steps=64"]),
     ({"filters": []}, ValueError, ["filters=[]", "at least one filter"]),
     ({"filters": [99]}, ValueError, ["99"]),
     ({"image": np.zeros((4, 4, 4, 4))}, ValueError, ["image", "(4, 4, 4, 4)"]),

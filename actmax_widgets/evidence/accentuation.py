@@ -105,6 +105,7 @@ class PhotoDistance(Loss):
 
 _ANCHORED = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
+_RUN_LOCK = threading.Lock()
 
 
 def _anchored(model, layer, image_size):
@@ -174,7 +175,8 @@ def accentuate(model, layer, filters, image, steps=64, strength=8.0, image_size=
     layer : int or str
         The layer (index into ``model.layers`` or name).
     filters : list of int
-        Conv channels or dense units of ``layer``; one image each, all optimized together.
+        Channels of ``layer`` (a 2-D convolutional layer, or one after it); one image each, all
+        optimized together.
     image : path, bytes, PIL image or array
         The photo (anything ``photos.load_photo`` reads), centre-cropped and resized to the size
         the model sees.
@@ -197,8 +199,9 @@ def accentuate(model, layer, filters, image, steps=64, strength=8.0, image_size=
     -------
     Accentuation
     """
-    arguments.check(model=model, layer=layer, filters=filters, steps=steps, image_size=image_size,
-                    batch_size=batch_size, input_range=input_range)
+    arguments.check(model=model, layer=layer, filters=filters, image_size=image_size, batch_size=batch_size,
+                    input_range=input_range)
+    steps = arguments.check_int("steps", steps, minimum=1, fix="pass the number of steps, at least 1, e.g. steps=64")
     strength = arguments.check_number("strength", strength, minimum=0, fix=(
         "use a weight >= 0, e.g. strength=8 (higher keeps the image closer to the photo, 0 lets it drift)"))
     if filters is not None and not list(filters):
@@ -214,14 +217,14 @@ def accentuate(model, layer, filters, image, steps=64, strength=8.0, image_size=
     photo = photos.fit_photo(photos.load_photo(image, channels=channels, argument="image"), (height, width))
     photo_uint8 = np.clip(np.round(photo), 0, 255).astype(np.uint8)
     photo_in_range = low + photo_uint8.astype("float32") / 255.0 * (high - low)
-    problem.losses[1].set_photo(problem.to_model_format(photo_in_range[None])[0], input_range)
-
     probe = measures.probe_for(model, layer, (height, width))
     on_photo = probe(photo_in_range[None])[0]
     # The layer's typical activation on this photo: the unit in which activation gain is counted,
     # so one strength means the same at every layer.
     typical = max(float(np.mean(np.abs(on_photo))), 1e-6)
-    images = _optimize(compiled, targets, photo_in_range, steps, strength, typical, batch_size, input_range)
+    with _RUN_LOCK:  # the photo lives in the shared compiled step: one accentuation at a time
+        problem.losses[1].set_photo(problem.to_model_format(photo_in_range[None])[0], input_range)
+        images = _optimize(compiled, targets, photo_in_range, steps, strength, typical, batch_size, input_range)
     return _report(probe, info, targets, images, photo_uint8, on_photo, strength, steps, input_range)
 
 
