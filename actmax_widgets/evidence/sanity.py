@@ -6,7 +6,8 @@ than from its synthetic image, Borowski et al., ICLR 2021). Each image gets:
 - **superstimulus**: the filter's strongest response on the image ÷ its strongest response on
   the natural images scanned (``dataset_examples``; both at the strongest position). Above 1
   the image excites the filter more than any natural image found; below 1 it falls short of
-  them, so the natural examples are the better evidence.
+  them, so the natural examples are the better evidence. (A layer capped at 6, ReLU6, caps
+  both: there the ratio is often exactly 1.)
 - **specificity**: the target's rank among all the layer's channels by mean activation on the
   image (1 = the image excites this filter more than any other). A poor rank means the image
   shows something many filters like, not this filter's own feature.
