@@ -202,3 +202,14 @@ def test_the_reader_thread_ends_when_the_scan_stops(conv_net):
                                 should_stop=lambda: True)
     assert examples.images_scanned == 0 and not examples.complete and examples.patches.shape[1] == 0
     assert not [t for t in threading.enumerate() if t.name == "actmax-image-reader"]
+
+
+def test_submodules_are_attributes_of_the_package_as_if_imported_eagerly():
+    import subprocess
+    import sys
+
+    code = ("import sys, actmax_widgets.evidence as e; print(e.image_sources.SUFFIXES[0], "
+            "'tensorflow' in sys.modules); e.nope")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == [".jpg", "False"]
+    assert "has no attribute 'nope'" in done.stderr

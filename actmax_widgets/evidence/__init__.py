@@ -20,8 +20,13 @@ _LAZY = {"Examples": ".examples", "dataset_examples": ".scan", "default_images":
 
 def __getattr__(name):
     module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'actmax_widgets.evidence' has no attribute {name!r}")
+    if module is None:  # a submodule (evidence.image_sources), as an eager package would have it
+        try:
+            return importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as error:
+            if error.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module 'actmax_widgets.evidence' has no attribute {name!r}") from None
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
