@@ -206,6 +206,8 @@ def test_heatmap_overlay_blends_jet_over_the_photo():
     (lambda m: grad_cam(m, "predictions", 1, np.zeros((16, 16, 3)), penultimate_layer="pool"), ValueError,
      ["penultimate_layer='pool'", "no spatial map", "pick a conv or pooling layer"]),
     (lambda m: grad_cam(m, "predictions", 9, np.zeros((16, 16, 3))), ValueError, ["index 9 is out of range", "0..3"]),
+    (lambda m: grad_cam(m, "predictions", "cat", np.zeros((16, 16, 3))), TypeError,
+     ["targets entry 'cat' is not an integer"]),
     (lambda m: grad_cam(m, "predictions", [0, 1, 2], np.zeros((2, 16, 16, 3))), ValueError,
      ["targets has 3 entries for 2 images"]),
     (lambda m: saliency_maps(m, "predictions", 1, np.zeros((16, 16, 3)), smooth_samples=-1), ValueError,

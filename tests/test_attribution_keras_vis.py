@@ -125,6 +125,14 @@ def test_visualize_activation_with_wrt_tensor_as_keras_vis(conv_net):
         visualize_activation(conv_net, "conv2", 4, wrt_tensor="conv1", max_iter=1)
 
 
+def test_bad_filter_indices_are_named_as_the_caller_wrote_them(conv_net):
+    image = np.zeros((16, 16, 3), "float32")
+    with pytest.raises(ValueError, match=r"filter_indices: Unit index 7 is out of range .* 0\.\.3"):
+        visualize_saliency(conv_net, -1, 7, image)
+    with pytest.raises(ValueError, match=r"filter_indices: Unit index 4 is out of range"):
+        visualize_cam(conv_net, -1, [1, 4], image)
+
+
 def test_overlay_as_keras_vis():
     a, b = np.full((2, 2, 3), 200, np.uint8), np.full((2, 2, 3), 100, np.uint8)
     blended = overlay(a, b)

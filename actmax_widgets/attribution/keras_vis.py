@@ -90,11 +90,12 @@ def overlay(array1, array2, alpha=0.5):
 
 
 def _joint(model, layer_idx, filter_indices):
-    """``filter_indices`` as ONE joint target (keras-vis maximized a list together); None: all."""
-    if filter_indices is not None:
-        return utils.listify(filter_indices)
+    """``filter_indices`` as ONE joint target (keras-vis maximized a list together); None: all.
+    Checked here, so an error names ``filter_indices``."""
     facts = model_facts.of(model)
-    return list(range(catalogue.describe_layer(facts.working, facts.working_name(layer_idx)).n_filters))
+    info = catalogue.describe_layer(facts.working, facts.working_name(layer_idx))
+    checked = catalogue.check_filter_indices(info, filter_indices)
+    return [index for entry in checked for index in utils.listify(entry)]
 
 
 def _layer_of(model, wrt_tensor):

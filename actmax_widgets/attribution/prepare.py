@@ -27,8 +27,10 @@ class Prepared:
     masks: np.ndarray  # (N, channels) float32
 
 
-def prepare(model, layer, targets, images, *, backprop_modifier=None, logits=True, input_range=(0, 255)):
-    """Everything an attribution needs, checked (see ``Prepared``)."""
+def prepare(model, layer, targets, images, *, backprop_modifier=None, logits=True, input_range=(0, 255),
+            targets_argument="targets"):
+    """Everything an attribution needs, checked (see ``Prepared``); errors about ``targets`` call it
+    ``targets_argument`` (keras-vis's wrappers: ``filter_indices``)."""
     arguments.check(model=model, layer=layer)
     facts = model_facts.of(model)  # nested models inlined; subclassed/integer-input models refused
     facts.check_computable()
@@ -38,9 +40,12 @@ def prepare(model, layer, targets, images, *, backprop_modifier=None, logits=Tru
         working = _linear_copy(working, info.name)
     working = _with_backprop_modifier(working, backprop_modifier)
     info = catalogue.describe_layer(working, info.name)  # the copies keep the layer names
-    checked = catalogue.check_filter_indices(info, targets)
+    try:
+        checked = catalogue.check_filter_indices(info, targets)
+    except (TypeError, ValueError) as error:  # its messages say filter_indices: say what the caller wrote
+        raise type(error)(str(error).replace("filter_indices", targets_argument)) from None
     batch = inputs.model_images(working, images, input_range=input_range)
-    paired, repeat = inputs.pair_up(checked, len(batch))
+    paired, repeat = inputs.pair_up(checked, len(batch), targets_argument)
     if repeat:
         batch = np.repeat(batch, len(paired), axis=0)
     return Prepared(working, info, facts.catalogue_name(info.name), paired, batch, _masks(paired, info.n_filters))
