@@ -224,3 +224,17 @@ def test_a_new_photo_replaces_the_maps_for_the_same_tiles(model):
         assert widget.grid.photo_views[0]["fires"] is False
     finally:
         widget.close()
+
+
+def test_a_class_layer_without_a_conv_layer_before_it_gets_saliency_and_says_why_not_grad_cam():
+    inputs = keras.Input((16, 16, 3))
+    outputs = layers.Dense(4, activation="softmax", name="predictions")(layers.Flatten(name="flat")(inputs))
+    widget = make_widget(keras.Model(inputs, outputs, name="mlp"), photo=square_photo())
+    try:
+        grid = run(widget, "predictions", [0, 2])
+        assert [(v["filter"], v["kind"]) for v in grid.photo_views] == [(0, "saliency"), (2, "saliency")]
+        assert grid.photo_status.startswith("Saliency of each unit of predictions on your photo. No Grad-CAM: ")
+        assert "no conv or pooling layer before it" in grid.photo_status
+        assert grid.photo and len(grid.predictions) == 4  # the photo and the predictions stand
+    finally:
+        widget.close()

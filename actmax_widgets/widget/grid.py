@@ -121,8 +121,9 @@ class GridWidget(anywidget.AnyWidget):
     placeholder_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
     diverse_copies = traitlets.Int(0).tag(sync=True)
     # Photo mode (issue #13, widget/photo_panel.py): the user's photo as the model sees it (PNG,
-    # b"" without one); per distinct filter of the tiles {filter, layer, heatmap: png, saliency:
-    # png for a dense layer}; the classifier's top-5 {index, name, probability}; one status line.
+    # b"" without one); per distinct filter of the tiles {filter, layer, kind ("activation",
+    # "grad-cam" or "saliency"), heatmap: png, fires (activation), saliency: png (grad-cam)}; the
+    # classifier's top-5 {index, name, probability}; one status line.
     photo = traitlets.Bytes(b"").tag(sync=True)
     photo_views = traitlets.List(traitlets.Dict()).tag(sync=True)
     predictions = traitlets.List(traitlets.Dict()).tag(sync=True)

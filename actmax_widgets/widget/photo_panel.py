@@ -60,7 +60,7 @@ class PhotoViews:
     """What the grid shows for one photo and one set of tiles (``compute_views``)."""
 
     photo_png: bytes
-    views: list  # per distinct filter: {"filter", "layer", "heatmap": png, "fires"[, "saliency": png]}
+    views: list  # per distinct filter: {"filter", "layer", "kind", "heatmap": png[, "fires"][, "saliency": png]}
     predictions: list  # {"index", "name", "probability"}, best first; empty for a non-classifier
     status: str
 
@@ -105,7 +105,8 @@ def compute_views(model, layer_info, targets, photo, *, cam_model=None, labels=N
     ``cam_model`` is the model Grad-CAM and saliency differentiate (the widget's linear-output
     copy when "linear output (logits)" is on, so a class is not explained by the others' logits);
     ``labels`` (the widget's class names, e.g. passed by the user) name the predictions.
-    ``targets`` may be empty (no tiles yet): then only the photo and the predictions.
+    ``targets`` may be empty (no tiles yet): then only the photo and the predictions. When the
+    maps fail, the photo and predictions still come, with the reason as the status.
     """
     size = model_side(model)
     _, channels = model_cut.input_image_size(model)
@@ -117,24 +118,42 @@ def compute_views(model, layer_info, targets, photo, *, cam_model=None, labels=N
                         "probability": float(probability)}
                        for index, name, probability in attribution.top_predictions(model, seen, k=TOP_K)]
     filters = list(dict.fromkeys(int(target) for target in targets))
-    layer = layer_info.name if layer_info is not None else ""
-    views, status = [], "Press Run: each tile will then show where its filter looks on this photo."
-    if filters and layer_info.kind == "conv2d":
+    if not filters:
+        return PhotoViews(render.to_png(display), [], predictions,
+                          "Press Run: each tile will then show where its filter looks on this photo.")
+    try:
+        views, status = _maps(model, layer_info, filters, seen, display, cam_model or model)
+    except Exception as error:  # noqa: BLE001 - the photo and predictions stand; the status says why
+        from .actmax_widget import readable_error
+
+        views, status = [], f"The maps on your photo failed: {readable_error(error)}"
+    return PhotoViews(render.to_png(display), views, predictions, status)
+
+
+def _maps(model, layer_info, filters, seen, display, differentiated):
+    """``(views, status)``: each filter's map of ``seen`` laid over ``display``. A view's ``kind``
+    says what its heatmap is: ``activation``, ``grad-cam`` (then ``saliency`` too) or ``saliency``."""
+    layer = layer_info.name
+    if layer_info.kind == "conv2d":
         maps = attribution.activation_maps(model, layer, filters, seen)
         # "fires": False for a filter silent on the whole photo (its map is all 0, i.e. all blue).
-        views = [{"filter": f, "layer": layer, "heatmap": _overlay(display, heat), "fires": bool(heat.max() > 0)}
-                 for f, heat in zip(filters, maps)]
-        status = f"Where each filter of {layer} fires on your photo (red: strongest)"
-    elif filters and layer_info.kind == "dense":
-        # One photo for many units: one map per unit, in one batched call each.
-        cams = attribution.grad_cam(cam_model or model, layer, filters, seen)
-        saliency = _normalized(attribution.saliency_maps(cam_model or model, layer, filters, seen))
-        views = [{"filter": f, "layer": layer, "heatmap": _overlay(display, cam), "saliency": _overlay(display, sal)}
-                 for f, cam, sal in zip(filters, cams, saliency)]
-        status = f"Grad-CAM of each unit of {layer} on your photo: the regions that raise its score"
-    elif filters:
-        status = f"{layer} is a {layer_info.kind} layer: its maps have no place on a 2-D photo."
-    return PhotoViews(render.to_png(display), views, predictions, status)
+        return ([{"filter": f, "layer": layer, "kind": "activation", "heatmap": _overlay(display, heat),
+                  "fires": bool(heat.max() > 0)} for f, heat in zip(filters, maps)],
+                f"Where each filter of {layer} fires on your photo (red: strongest)")
+    if layer_info.kind != "dense":
+        return [], f"{layer} is a {layer_info.kind} layer: its maps have no place on a 2-D photo."
+    # One photo for many units: one map per unit, in one batched call each.
+    saliency = _normalized(attribution.saliency_maps(differentiated, layer, filters, seen))
+    try:
+        cams = attribution.grad_cam(differentiated, layer, filters, seen)
+    except ValueError as error:  # e.g. no conv or pooling layer before the unit: saliency alone
+        # (the fix the message ends with, penultimate_layer=, is no setting of the widget)
+        return ([{"filter": f, "layer": layer, "kind": "saliency", "heatmap": _overlay(display, sal)}
+                 for f, sal in zip(filters, saliency)],
+                f"Saliency of each unit of {layer} on your photo. No Grad-CAM: {str(error).split(': pass')[0]}.")
+    return ([{"filter": f, "layer": layer, "kind": "grad-cam", "heatmap": _overlay(display, cam),
+              "saliency": _overlay(display, sal)} for f, cam, sal in zip(filters, cams, saliency)],
+            f"Grad-CAM of each unit of {layer} on your photo: the regions that raise its score")
 
 
 def _maps_of(request):

@@ -55,6 +55,14 @@ function silent(view) {
   return view.fires === false;
 }
 
+/** What the enlarged view's heatmap shows, by the view's kind. */
+function heatCaption(view, what) {
+  if (view.kind === "grad-cam") return `Grad-CAM: where the photo shows ${what}`;
+  if (view.kind === "saliency") return `Saliency: the pixels that change ${what} most`;
+  if (silent(view)) return `${what[0].toUpperCase()}${what.slice(1)} does not fire anywhere on your photo`;
+  return `Where ${what} fires on your photo`;
+}
+
 function figure(image, caption) {
   return h("figure", { class: "actmax-photo__figure" }, h("span", { class: "actmax-photo__frame" }, image), caption);
 }
@@ -83,13 +91,14 @@ export class PhotoView {
       h("span", { class: "actmax-photo__predictions-title" }, "The model sees"),
       bar.predictions,
     );
+    bar.thumb = h(
+      "figure",
+      { class: "actmax-photo__thumb" },
+      h("span", { class: "actmax-photo__frame" }, bar.photo.img),
+      h("figcaption", {}, "Your photo"),
+    );
     this.element.append(
-      h(
-        "figure",
-        { class: "actmax-photo__thumb" },
-        h("span", { class: "actmax-photo__frame" }, bar.photo.img),
-        h("figcaption", {}, "Your photo"),
-      ),
+      bar.thumb,
       h(
         "div",
         { class: "actmax-photo__info" },
@@ -133,8 +142,10 @@ export class PhotoView {
   update(model, grid) {
     const photo = toBytes(model.get("photo"));
     const hasPhoto = Boolean(photo && photo.byteLength);
-    this.element.hidden = !hasPhoto;
-    if (hasPhoto && !this.bar) this.bar = this.buildBar();
+    const status = model.get("photo_status") || "";
+    // A status alone (the photo could not be shown: why) keeps the bar, without a picture.
+    this.element.hidden = !hasPhoto && !status;
+    if (!this.element.hidden && !this.bar) this.bar = this.buildBar();
     if (this.bar) this.updateBar(this.bar, model, hasPhoto ? photo : null);
     const views = hasPhoto && this.showOnTiles ? viewsByFilter(model.get("photo_views"), model.get("layer_name") || "") : new Map();
     this.updateTiles(grid, views);
@@ -142,6 +153,7 @@ export class PhotoView {
 
   updateBar(bar, model, photo) {
     bar.photo.set(photo);
+    bar.thumb.hidden = !photo;
     bar.status.textContent = model.get("photo_status") || "";
     const predictions = photo && Array.isArray(model.get("predictions")) ? model.get("predictions") : [];
     bar.predictions.replaceChildren(
@@ -216,16 +228,12 @@ export class PhotoView {
     }
     const name = labelName(tile.info);
     const what = name === String(tile.info.filter) ? `filter ${tile.info.filter}` : `‘${name}’`;
-    const dense = Boolean(toBytes(view.saliency)?.byteLength);
+    const withSaliency = view.kind === "grad-cam" && Boolean(toBytes(view.saliency)?.byteLength);
     strip.photo.set(photo);
     strip.heat.set(view.heatmap);
-    strip.saliency.set(dense ? view.saliency : null);
-    strip.saliencyFigure.hidden = !dense;
-    strip.heatCaption.textContent = dense
-      ? `Grad-CAM: where the photo shows ${what}`
-      : silent(view)
-        ? `${what[0].toUpperCase()}${what.slice(1)} does not fire anywhere on your photo`
-        : `Where ${what} fires on your photo`;
+    strip.saliency.set(withSaliency ? view.saliency : null);
+    strip.saliencyFigure.hidden = !withSaliency;
+    strip.heatCaption.textContent = heatCaption(view, what);
     strip.saliencyCaption.textContent = `Saliency: the pixels that change ${what} most`;
     strip.syntheticCaption.textContent = `Synthetic: what excites ${what} most`;
     strip.heat.img.alt = strip.heatCaption.textContent;

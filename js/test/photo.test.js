@@ -104,6 +104,15 @@ describe("photo bar", () => {
     expect(window.alert).not.toHaveBeenCalled();
   });
 
+  it("says why when the photo could not be shown at all (a status, no picture)", async () => {
+    const status = "The maps on your photo failed: ValueError: photo mode needs images";
+    const { bar } = mount(fakeModel({ photo_status: status }));
+    await flush();
+    expect(bar().hidden).toBe(false);
+    expect(bar().querySelector(".actmax-photo__thumb").hidden).toBe(true);
+    expect(bar().querySelector(".actmax-photo__status").textContent).toBe(status);
+  });
+
   it("hides the predictions for a model that has none", async () => {
     const { bar } = mount(fakeModel({ ...PHOTO, predictions: [] }));
     await flush();
@@ -167,7 +176,7 @@ describe("tiles on the photo", () => {
     toggle.checked = true;
     toggle.dispatchEvent(new Event("change"));
     expect(photoThumbs()).toHaveLength(2);
-    model.update({ photo: new DataView(new ArrayBuffer(0)), photo_views: [], predictions: [] });
+    model.update({ photo: new DataView(new ArrayBuffer(0)), photo_views: [], predictions: [], photo_status: "" });
     await flush();
     expect(photoThumbs()).toHaveLength(0);
     expect(root.querySelector(".actmax-photo").hidden).toBe(true);
@@ -208,7 +217,7 @@ describe("enlarged view", () => {
       layer_name: "predictions",
       ...tiles([285], ["Egyptian cat"]),
       ...PHOTO,
-      photo_views: views("predictions", [285], { saliency: png(1, 2, 3) }),
+      photo_views: views("predictions", [285], { kind: "grad-cam", saliency: png(1, 2, 3) }),
     });
     const { tileButtons, strip } = mount(model);
     await flush();
@@ -219,6 +228,24 @@ describe("enlarged view", () => {
       "Grad-CAM: where the photo shows ‘Egyptian cat’",
       "Saliency: the pixels that change ‘Egyptian cat’ most",
       "Synthetic: what excites ‘Egyptian cat’ most",
+    ]);
+  });
+
+  it("a class unit with saliency alone (no conv layer before it) names it so", async () => {
+    const model = fakeModel({
+      layer_name: "predictions",
+      ...tiles([3], ["three"]),
+      ...PHOTO,
+      photo_views: views("predictions", [3], { kind: "saliency" }),
+    });
+    const { tileButtons, strip } = mount(model);
+    await flush();
+    tileButtons()[0].click();
+    const captions = [...strip().querySelectorAll("figure")].filter((f) => !f.hidden).map((f) => f.textContent);
+    expect(captions).toEqual([
+      "Your photo",
+      "Saliency: the pixels that change ‘three’ most",
+      "Synthetic: what excites ‘three’ most",
     ]);
   });
 
