@@ -246,3 +246,13 @@ def test_nested_model_uses_catalogue_names():
     default = grad_cam(model, "out", 2, image)
     np.testing.assert_allclose(default, grad_cam(model, "out", 2, image, penultimate_layer="base/c2"), atol=1e-6)
     assert activation_maps(model, "base/c1", [0, 1], image).shape == (2, 16, 16)
+
+
+def test_channels_first_model_gives_the_maps_of_its_channels_last_twin(conv_net, channels_first_net):
+    """Photos are channels-last whatever the model; the maps match the same weights channels-last."""
+    images = np.random.default_rng(10).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
+    for function, options in [(saliency_maps, {}), (grad_cam, {"penultimate_layer": "conv1"}), (grad_cam, {})]:
+        np.testing.assert_allclose(function(channels_first_net, "predictions", [1, 2], images, **options),
+                                   function(conv_net, "predictions", [1, 2], images, **options), atol=1e-4)
+    np.testing.assert_allclose(activation_maps(channels_first_net, "conv2", [0, 4], images[0]),
+                               activation_maps(conv_net, "conv2", [0, 4], images[0]), atol=1e-4)
