@@ -125,6 +125,8 @@ def _checked(model, out, layers, style, steps, image_size, engine, address, filt
                          "to join that cluster, or drop address")
     if address is not None and not isinstance(address, str):
         raise TypeError(f"address={arguments.show(address)} is not a string: e.g. address='10.0.0.5:6379'")
+    if engine == "ray":
+        engines.check_address(address)  # before the out folder is touched
     arguments.check_int("seed", seed, minimum=0, fix="use a seed >= 0, e.g. seed=0")
     arguments.check_optional(arguments.check_int, "workers", workers, minimum=1, fix="use at least 1 worker")
     arguments.check_int("examples_per_channel", examples_per_channel, minimum=1, maximum=64,

@@ -12,7 +12,6 @@ process loads it once.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 import time
 
@@ -73,8 +72,10 @@ class LocalEngine:
 
 
 def check_address(address):
-    """Raise ConnectionError within ``ADDRESS_TIMEOUT_S`` when ``address`` ('host:port' or
-    'ray://host:port') has nothing listening; 'auto' and None are left to Ray."""
+    """Raise ConnectionError within ``ADDRESS_TIMEOUT_S`` when no Ray cluster answers at
+    ``address`` ('host:port' or 'ray://host:port'); 'auto' and None are left to Ray. A TCP
+    connect alone is not enough: a proxy may accept it (this machine's does, for any address)
+    and ``ray.init`` would then wait a minute or more."""
     if address in (None, "auto", "local"):
         return
     text = address.split("://", 1)[-1]
@@ -82,13 +83,32 @@ def check_address(address):
     if not host or not port.isdigit():
         raise ValueError(f"address={address!r} is not 'host:port': give the Ray head's address, e.g. "
                          "address='10.0.0.5:6379' (or 'ray://10.0.0.5:10001'), or None for a local cluster")
-    try:
-        socket.create_connection((host, int(port)), timeout=ADDRESS_TIMEOUT_S).close()
-    except OSError as error:
+    problem = _grpc_probe(f"{host}:{port}")
+    if problem:
         raise ConnectionError(
-            f"address={address!r}: no Ray cluster answers there ({error.strerror or error}): start one with "
+            f"address={address!r}: no Ray cluster answers there ({problem}): start one with "
             f"`ray start --head --port={port}` on {host}, check the host and port, or leave address=None to "
-            "start a local cluster") from None
+            "start a local cluster")
+
+
+def _grpc_probe(target):
+    """None when a gRPC server (Ray's GCS answers the standard health check) answers at
+    ``target`` within ``ADDRESS_TIMEOUT_S``, else why not, in words."""
+    import grpc  # Ray's own dependency
+
+    channel = grpc.insecure_channel(target)
+    try:
+        channel.unary_unary("/grpc.health.v1.Health/Check")(b"", timeout=ADDRESS_TIMEOUT_S)
+        return None
+    except grpc.RpcError as error:
+        details = error.details() or ""
+        if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            return f"{error.code().name.lower().replace('_', ' ')}: {details[:120]}"
+        if "http2 header with status" in details:  # a web server or proxy, not gRPC
+            return f"something answered, but not Ray: {details[:120]}"
+        return None  # a gRPC server that answered (e.g. a Ray client server without the health check)
+    finally:
+        channel.close()
 
 
 def cpus_per_task(workers=None) -> int:
@@ -97,15 +117,11 @@ def cpus_per_task(workers=None) -> int:
 
 
 def start_local_cluster(workers=None):
-    """``ray.init`` a quiet local cluster with this machine's CPUs; each task's TensorFlow uses
-    only its share of them (else 2 workers x 2 threads fight for 2 cores)."""
-    import ray
+    """A local Ray cluster (``ray_cluster.LocalCluster``) with this machine's CPUs; each task's
+    TensorFlow uses only its share of them (else 2 workers x 2 threads fight for 2 cores)."""
+    from .ray_cluster import LocalCluster
 
-    threads = str(cpus_per_task(workers))
-    ray.init(num_cpus=os.cpu_count() or 1, object_store_memory=256 * 2**20, include_dashboard=False,
-             log_to_driver=False, logging_level="ERROR",
-             runtime_env={"env_vars": {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1",
-                                       "TF_CPP_MIN_LOG_LEVEL": "3"}})
+    return LocalCluster(cpus=os.cpu_count() or 1, threads=cpus_per_task(workers))
 
 
 class RayEngine:
@@ -121,12 +137,17 @@ class RayEngine:
                               "or use engine='local'") from None
         check_address(address)
         self.ray, self.images, self.max_retries = ray, images, max_retries
-        self.started = not ray.is_initialized()
+        self.started, self.cluster = not ray.is_initialized(), None
+        if not self.started and address not in (None, "auto", "local"):
+            connected = ray.get_runtime_context().gcs_address
+            if connected.split("://")[-1] != address.split("://")[-1]:
+                raise ValueError(f"address={address!r}: this process is already connected to the Ray cluster at "
+                                 f"{connected!r}: call ray.shutdown() first, or leave address=None to use it")
         if self.started and address not in (None, "local"):
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+            ray.init(address=address, log_to_driver=False, logging_level="ERROR")
         elif self.started:
-            start_local_cluster(workers)
-        self.cpus_per_task = cpus_per_task(workers) if self.started and address in (None, "local") else 1
+            self.cluster = start_local_cluster(workers)
+        self.cpus_per_task = cpus_per_task(workers) if self.cluster else 1
         try:
             self.gpus = ray.cluster_resources().get("GPU", 0) > 0
             self.model_ref = ray.put(_model_bytes(model))
@@ -151,7 +172,10 @@ class RayEngine:
                 self.ray.cancel(ref, force=True)
 
     def close(self):
-        if self.started:
+        """Stop what this engine started: the local cluster, or the connection to address=."""
+        if self.cluster is not None:
+            self.cluster.close()
+        elif self.started:
             self.ray.shutdown()
 
 
