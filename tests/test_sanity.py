@@ -100,6 +100,14 @@ def test_badges_say_the_numbers_in_words():
     assert "noise" in second[2]["tooltip"]
 
 
+def test_a_number_next_to_its_limit_is_not_rounded_onto_the_other_side():
+    signals = SanitySignals(layer="conv", targets=[0, 1], superstimulus=np.array([0.97, 1.0]), rank=np.array([1, 1]),
+                            channels=8, high_frequency=np.array([0.0812, 0.08]), natural_high_frequency=0.04,
+                            images_scanned=50)
+    assert [(b["text"], b["level"]) for b in signals.badges(0)][::2] == [("0.97×", "warn"), ("2.03× detail", "warn")]
+    assert [(b["text"], b["level"]) for b in signals.badges(1)][::2] == [("1.0×", "ok"), ("2.0× detail", "ok")]
+
+
 def test_bench_quality_measures_with_the_package_functions():
     quality = pytest.importorskip("bench.quality")
     assert quality.high_frequency_share is measures.high_frequency_share

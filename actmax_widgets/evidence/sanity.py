@@ -20,6 +20,7 @@ than from its synthetic image, Borowski et al., ICLR 2021). Each image gets:
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -85,7 +86,7 @@ class SanitySignals:
             tooltip = (f"This picture excites {name} only {ratio:.1f}× as strongly as the best of "
                        f"{self.images_scanned} natural images: real photos drive it harder, so trust its natural "
                        "examples more than this picture.")
-        return _badge("superstimulus", f"{ratio:.1f}×", tooltip, "ok" if ratio >= 1 else "warn")
+        return _badge("superstimulus", f"{_shown(ratio, 1.0)}×", tooltip, "ok" if ratio >= 1 else "warn")
 
     def _specificity(self, i, name):
         rank = int(self.rank[i])
@@ -108,7 +109,19 @@ class SanitySignals:
                    (" Far above photos: mostly noise-like pattern a person cannot read; the network may be "
                     "reacting to texture no photo has." if times > NOISE_LIMIT else
                     " About as smooth as a photo: not noise."))
-        return _badge("noise", f"{times:.1f}× detail", tooltip, "warn" if times > NOISE_LIMIT else "ok")
+        return _badge("noise", f"{_shown(times, NOISE_LIMIT)}× detail", tooltip,
+                      "warn" if times > NOISE_LIMIT else "ok")
+
+
+def _shown(value, boundary):
+    """``value`` with one decimal, or two where one would round it onto the other side of
+    ``boundary`` (0.97 is "0.97", not "1.0", beside a warning that it is below 1)."""
+    text = f"{value:.1f}"
+    if (value < boundary) != (float(text) < boundary) or (value > boundary) != (float(text) > boundary):
+        hundredths = round(value * 100, 6)  # 2.03 stays 203, not 203.00000000000003
+        rounded = (math.floor(hundredths) if value < boundary else math.ceil(hundredths)) / 100
+        return f"{rounded:.2f}"
+    return text
 
 
 def _badge(name, text, tooltip, level):
