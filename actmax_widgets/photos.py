@@ -97,8 +97,8 @@ def resize(array, size) -> np.ndarray:
 def _open_file(path, argument):
     path = pathlib.Path(path)
     if not path.is_file():
-        raise ValueError(f"{argument}='{path}' is not a file: pass the path of a PNG or JPEG photo"
-                         f"{' (it is a folder)' if path.is_dir() else ' (check the spelling and the working directory)'}.")
+        why = "it is a folder" if path.is_dir() else "check the spelling and the working directory"
+        raise ValueError(f"{argument}='{path}' is not a file: pass the path of a PNG or JPEG photo ({why}).")
     try:
         return _decoded(Image.open(path), argument)
     except UnidentifiedImageError:

@@ -151,7 +151,6 @@ def test_keras_vis_mnist_attention_example_runs_with_only_the_imports_changed():
     import matplotlib
 
     matplotlib.use("Agg")
-    from keras import backend as K  # noqa: F401 (the example's import)
     from keras.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
     from keras.models import Sequential
     from matplotlib import pyplot as plt

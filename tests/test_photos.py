@@ -24,7 +24,8 @@ def test_path_bytes_pil_and_arrays_give_the_same_photo(tmp_path):
     path = tmp_path / "photo.png"
     path.write_bytes(_png(picture))
     forms = [str(path), path, path.read_bytes(), Image.fromarray(picture), picture, picture[None],
-             picture / 255.0, picture.astype("float32"), np.concatenate([picture, np.full((12, 20, 1), 7, np.uint8)], -1)]
+             picture / 255.0, picture.astype("float32"),
+             np.concatenate([picture, np.full((12, 20, 1), 7, np.uint8)], -1)]  # alpha dropped
     for form in forms:
         loaded = photos.load_photo(form)
         assert loaded.dtype == np.float32 and loaded.shape == (12, 20, 3)

@@ -56,7 +56,8 @@ def saliency_maps(model, layer, targets, images, *, backprop_modifier=None, grad
                                  logits=logits, input_range=input_range)
     post_key = ("saliency", grad_modifier if isinstance(grad_modifier, str) or grad_modifier is None
                 else id(grad_modifier))
-    wrt = None if wrt_layer is None else catalogue.describe_layer(job.model, prepare_module.layer_name(model, wrt_layer))
+    wrt = None if wrt_layer is None else catalogue.describe_layer(
+        job.model, prepare_module.layer_name(model, wrt_layer))
     step = gradients.step_for(job.model, job.info, wrt, _post(modifier), post_key)
     images, masks, copies = job.images, job.masks, max(1, smooth_samples)
     if smooth_samples:
