@@ -14,6 +14,7 @@ from actmax_widgets import ActMaxWidget
 from actmax_widgets.atlas import build
 from actmax_widgets.atlas.reader import open_atlas
 from actmax_widgets.widget import atlas_tiles
+from atlas_store import write_store
 from core_helpers import SIZE, conv_layers, functional, zero_mean_kernels
 
 
@@ -163,4 +164,14 @@ def test_tracing_ahead_traces_only_for_the_tiles_the_atlas_lacks(model, half_atl
                           precision="float32")
     widget._job.wait_prepared()
     assert computed and all(call == ("conv1", [4, 5, 6, 7]) for call in computed)
+    widget.close()
+
+
+def test_without_a_layer_the_widget_starts_on_one_the_atlas_holds(model, tmp_path):
+    assert ActMaxWidget(model, prepare=False).controls.layer.value == "conv1"  # the usual default
+    write_store(tmp_path, [("conv2", "conv2d", 8, list(range(8)))], size=SIZE)  # an atlas of conv2 only
+    widget = ActMaxWidget(model, atlas=tmp_path, prepare=False)
+    assert widget.controls.layer.value == "conv2" and widget.grid.layer_name == "conv2"
+    assert len(widget.grid.tiles) == 8 and all(info["precomputed"] for info in widget.grid.tile_info)
+    assert ActMaxWidget(model, layer="conv1", atlas=tmp_path, prepare=False).controls.layer.value == "conv1"
     widget.close()

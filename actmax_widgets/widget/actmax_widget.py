@@ -66,8 +66,9 @@ class ActMaxWidget(w.VBox):
 
     atlas : folder, optional
         A built atlas of this model (``actmax_widgets.atlas.build``): the tiles it holds are
-        shown at once, badged "atlas" (precomputed), for the layer and filters picked; Run
-        computes only the tiles it lacks. An atlas of another model is refused.
+        shown at once, badged "atlas" (precomputed), for the layer and filters picked (without
+        ``layer``, the widget starts on one the atlas holds); Run computes only the tiles it
+        lacks. An atlas of another model is refused.
         ``widget.atlas_tiles.enabled = False`` computes every tile again.
 
     photo : path, PIL image or array, optional
@@ -109,7 +110,7 @@ class ActMaxWidget(w.VBox):
         arguments.check_choice("preset", preset, tuple(PRESETS))
         self.model = model
         # A built atlas's tiles are shown at once; another model's atlas is refused here.
-        self.atlas_tiles = None if atlas is None else AtlasTiles(self, atlas)
+        self.atlas_tiles = None if atlas is None else AtlasTiles(self, atlas, start_layer_given=layer is not None)
         labels = labels if labels is not None else models.class_names_for(model)
         self.controls = Controls(model, layer=layer, filters=filters, labels=labels, preset=preset)
         if steps is not None:

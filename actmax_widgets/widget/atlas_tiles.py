@@ -21,9 +21,10 @@ from ..visualization import visualize_filters
 class AtlasTiles:
     """The widget's atlas: which requested tiles it holds, and runs that compute the rest."""
 
-    def __init__(self, widget, path):
+    def __init__(self, widget, path, start_layer_given=True):
         self.atlas = open_atlas(path, widget.model)  # another model's atlas is refused here
         self.widget = widget
+        self._start_layer_given = start_layer_given
         self.enabled = True  # False: every tile is computed again (other settings than the atlas's)
         self.positions = frozenset()  # the tiles of the current run that came from the atlas
 
@@ -35,6 +36,9 @@ class AtlasTiles:
         controls = widget.controls
         for control in (controls.layer, controls.mode, controls.page, controls.page_size, controls.filter_text):
             control.observe(lambda _: self.show(), "value")
+        held_layers = [layer["name"] for layer in self.atlas.layers if self.atlas.filters(layer["name"])]
+        if not self._start_layer_given and held_layers and controls.layer.value not in held_layers:
+            controls.layer.value = held_layers[0]  # the default layer is not in the atlas: one that is
         self.show()
 
     # -- a run ------------------------------------------------------------------------------
