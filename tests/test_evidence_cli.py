@@ -26,7 +26,8 @@ def photo_folder(tmp_path):
     (folder / "sub").mkdir(parents=True)
     rng = np.random.default_rng(0)
     for i in range(4):
-        Image.fromarray(rng.integers(0, 256, (24, 24, 3)).astype(np.uint8)).save(folder / ("sub" if i else "") / f"{i}.png")
+        pixels = rng.integers(0, 256, (24, 24, 3)).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / ("sub" if i else "") / f"{i}.png")
     return str(folder)
 
 

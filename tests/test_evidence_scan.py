@@ -194,3 +194,13 @@ def test_a_resized_scan_sees_new_weights(any_size_net):
     conv.set_weights([kernel * 2, bias * 2])
     after = dataset_examples(any_size_net, layer, images=images, image_size=24, cache=False, progress=False)
     np.testing.assert_allclose(after.activations, before.activations * 2, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_the_embedded_models_cat_and_espresso_units_find_their_photos_in_the_default_set():
+    from actmax_widgets.models import efficientnet_lite0
+
+    examples = dataset_examples(efficientnet_lite0(), "predictions", filters=[285, 967], top_k=3, progress=False)
+    names = [[examples.image_names[i].split(" [")[0] for i in row] for row in examples.image_indices]
+    assert names == [["chelsea.png"] * 3, ["coffee.png"] * 3]  # Egyptian cat, espresso
+    assert examples.patches.shape == (2, 3, 224, 224, 3)
