@@ -133,9 +133,10 @@ def test_progress_bar_without_tqdm_writes_one_line(capsys, monkeypatch):
 
 
 @pytest.mark.parametrize(("kwargs", "error", "words"), [
-    ({"layer": "nope"}, ValueError, ["nope", "Layers:"]),
+    ({"layer": "nope"}, ValueError, ["layer='nope'", "Layers: image, conv1"]),
+    ({"layer": 99}, ValueError, ["layer=99", "valid: 0..7"]),
     ({"layer": True}, TypeError, ["layer=True"]),
-    ({"layer": "image"}, ValueError, ["image", "Pick a layer"]),
+    ({"layer": "image"}, ValueError, ["layer='image'", "Pick a layer"]),
     ({"filters": [7]}, ValueError, ["filters", "7", "0..4"]),
     ({"filters": ["a"]}, TypeError, ["filters", "'a'"]),
     ({"filters": []}, ValueError, ["filters=[]"]),

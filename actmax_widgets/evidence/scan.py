@@ -109,7 +109,10 @@ def _plan(model, layer, filters, image_size) -> _Plan:
     facts = model_facts.of(model)  # nested models inlined; subclassed or integer-input models refused
     facts.check_computable()
     working = facts.working
-    info = catalogue.describe_layer(working, facts.working_name(layer))
+    try:
+        info = catalogue.describe_layer(working, facts.working_name(layer))
+    except (ValueError, TypeError) as error:  # its words name the value and the fix; the argument is ours
+        raise type(error)(f"layer={layer!r}: {error}") from None
     name = facts.catalogue_name(info.name)
     spatial, channels = model_cut.input_image_size(working)
     if len(spatial) != 2 or info.kind not in ("conv2d", "dense") or channels not in (1, 3):
