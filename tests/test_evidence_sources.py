@@ -213,3 +213,10 @@ def test_submodules_are_attributes_of_the_package_as_if_imported_eagerly():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == [".jpg", "False"]
     assert "has no attribute 'nope'" in done.stderr
+
+
+def test_an_empty_dataset_is_a_clear_error(conv_net):
+    import tensorflow as tf
+
+    with pytest.raises(ValueError, match="the dataset yielded no images"):
+        scan(conv_net, tf.data.Dataset.from_tensor_slices(noise((3, 16, 16, 3))).take(0))

@@ -218,9 +218,12 @@ def _scan(plan, source, top_k, batch_size, input_range, progress, on_progress, s
         if bar is not None:
             bar.close()
     image_sources.warn_unreadable(source)
-    if best.seen == 0 and complete:
+    if best.seen == 0 and complete and source.unreadable:
         raise ValueError(f"images: none of the {len(source.unreadable)} files could be read as an image "
                          f"(e.g. {source.unreadable[0][0]}): pass JPEG or PNG photos.")
+    if best.seen == 0 and complete:
+        raise ValueError("images: the dataset yielded no images: pass a tf.data.Dataset with at least one "
+                         "(check its filters and take()/skip()).")
     return _examples(plan, best, names, complete)
 
 
