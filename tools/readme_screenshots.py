@@ -15,6 +15,7 @@ synthetic; with ``photo`` as the argument, only this one is re-taken.
 """
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import sys
 import tempfile
@@ -32,6 +33,24 @@ model = efficientnet_lite0()"""
 WIDGET = "w = ActMaxWidget(model, layer='block3a_expand_activation', filters=list(range(12)))\nw"
 MID_RUN = ("() => { const s = document.querySelector('.actmax-grid__status-text');"
            " const m = s && s.textContent.match(/step (\\d+)\\/(\\d+)/); return m && +m[1] >= 0.55 * +m[2]; }")
+
+
+@contextlib.contextmanager
+def lab_page(scratch, name, cells):
+    """A JupyterLab page in headless Chromium with notebook ``name`` (``cells``) open."""
+    server = helpers.start_jupyter_server("lab", scratch / f"{name}-server")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=helpers.CHROMIUM, headless=True,
+                                                 args=helpers.CHROMIUM_ARGS)
+            page = browser.new_context(viewport=helpers.VIEWPORT, device_scale_factor=1).new_page()
+            page.set_default_timeout(60_000)
+            helpers.write_notebook(server.root_dir, f"{name}.ipynb", cells)
+            helpers.open_notebook(page, server, f"{name}.ipynb")
+            yield page
+            browser.close()
+    finally:
+        server.stop()
 
 
 def widget_crop(page, path):
@@ -58,28 +77,17 @@ EVIDENCE_WIDGET = ("from actmax_widgets.evidence import default_images\n"
 
 def evidence_shot(scratch, path):
     """Run, let the scan of the offline photos finish, open a tile with its evidence."""
-    server = helpers.start_jupyter_server("lab", scratch / "evidence-server")
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=helpers.CHROMIUM, headless=True,
-                                                 args=helpers.CHROMIUM_ARGS)
-            page = browser.new_context(viewport=helpers.VIEWPORT, device_scale_factor=1).new_page()
-            page.set_default_timeout(60_000)
-            helpers.write_notebook(server.root_dir, "evidence.ipynb", [SETUP, EVIDENCE_WIDGET, "w.run(blocking=True);"])
-            helpers.open_notebook(page, server, "evidence.ipynb")
-            helpers.run_all_cells(page, timeout=600_000)
-            output = helpers.cell_output(page, 1)
-            expect(output.locator(".actmax-evidence__status")).to_contain_text("natural examples: the top",
-                                                                               timeout=300_000)
-            output.locator(".actmax-grid__tile").nth(EVIDENCE_TILE).click()
-            dialog = page.locator(".actmax-grid__dialog[open]")
-            expect(dialog.locator(".actmax-evidence__strip img")).to_have_count(9)
-            dialog.locator(".actmax-evidence__badge").first.hover()
-            page.wait_for_timeout(300)
-            page.screenshot(path=str(path))
-            browser.close()
-    finally:
-        server.stop()
+    with lab_page(scratch, "evidence", [SETUP, EVIDENCE_WIDGET, "w.run(blocking=True);"]) as page:
+        helpers.run_all_cells(page, timeout=600_000)
+        output = helpers.cell_output(page, 1)
+        expect(output.locator(".actmax-evidence__status")).to_contain_text("natural examples: the top",
+                                                                           timeout=300_000)
+        output.locator(".actmax-grid__tile").nth(EVIDENCE_TILE).click()
+        dialog = page.locator(".actmax-grid__dialog[open]")
+        expect(dialog.locator(".actmax-evidence__strip img")).to_have_count(9)
+        dialog.locator(".actmax-evidence__badge").first.hover()
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(path))
 
 
 PHOTO_TILE = 2  # block6a_expand_activation filter 2 fires on the cup's rim and the saucer
@@ -90,62 +98,40 @@ PHOTO_WIDGET = ("import skimage.data\n"
 
 def photo_shot(scratch, path):
     """Run with a photo, crop the grid with its maps, and beside it the enlarged view of one tile."""
-    server = helpers.start_jupyter_server("lab", scratch / "photo-server")
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=helpers.CHROMIUM, headless=True,
-                                                 args=helpers.CHROMIUM_ARGS)
-            page = browser.new_context(viewport=helpers.VIEWPORT, device_scale_factor=1).new_page()
-            page.set_default_timeout(60_000)
-            helpers.write_notebook(server.root_dir, "photo.ipynb", [SETUP, PHOTO_WIDGET])
-            helpers.open_notebook(page, server, "photo.ipynb")
-            helpers.run_all_cells(page, timeout=600_000)
-            output = helpers.cell_output(page, 1)
-            output.get_by_role("button", name="Run").click()
-            expect(page.locator(".actmax-grid__progress--done")).to_have_count(1, timeout=600_000)
-            expect(page.locator(".actmax-photo__tile-thumb img")).to_have_count(8, timeout=60_000)
-            page.locator(".actmax-grid").screenshot(path=str(scratch / "photo-grid.png"))
-            output.locator(".actmax-grid__tile[data-index]").nth(PHOTO_TILE).click()
-            page.locator(".actmax-grid__dialog[open] .actmax-photo__strip").wait_for()
-            page.locator(".actmax-grid__dialog[open] .actmax-grid__zoom").screenshot(path=str(scratch / "photo-zoom.png"))
-            browser.close()
-        grid, zoom = (Image.open(scratch / name).convert("RGB") for name in ("photo-grid.png", "photo-zoom.png"))
-        side_by_side([grid, zoom.crop((0, 0, zoom.width, min(zoom.height, grid.height)))], path)
-    finally:
-        server.stop()
+    with lab_page(scratch, "photo", [SETUP, PHOTO_WIDGET]) as page:
+        helpers.run_all_cells(page, timeout=600_000)
+        output = helpers.cell_output(page, 1)
+        output.get_by_role("button", name="Run").click()
+        expect(page.locator(".actmax-grid__progress--done")).to_have_count(1, timeout=600_000)
+        expect(page.locator(".actmax-photo__tile-thumb img")).to_have_count(8, timeout=60_000)
+        page.locator(".actmax-grid").screenshot(path=str(scratch / "photo-grid.png"))
+        output.locator(".actmax-grid__tile[data-index]").nth(PHOTO_TILE).click()
+        page.locator(".actmax-grid__dialog[open] .actmax-photo__strip").wait_for()
+        page.locator(".actmax-grid__dialog[open] .actmax-grid__zoom").screenshot(path=str(scratch / "photo-zoom.png"))
+    grid, zoom = (Image.open(scratch / name).convert("RGB") for name in ("photo-grid.png", "photo-zoom.png"))
+    side_by_side([grid, zoom.crop((0, 0, zoom.width, min(zoom.height, grid.height)))], path)
 
 
 def main():
     docs = ROOT / "docs"
     with tempfile.TemporaryDirectory() as scratch:
         scratch = pathlib.Path(scratch)
-        server = helpers.start_jupyter_server("lab", scratch / "server")
-        try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=helpers.CHROMIUM, headless=True,
-                                                     args=helpers.CHROMIUM_ARGS)
-                page = browser.new_context(viewport=helpers.VIEWPORT, device_scale_factor=1).new_page()
-                page.set_default_timeout(60_000)
-                helpers.write_notebook(server.root_dir, "readme.ipynb", [SETUP, WIDGET])
-                helpers.open_notebook(page, server, "readme.ipynb")
-                for index in range(2):
-                    helpers.run_cell(page, index, timeout=240_000)
-                output = helpers.cell_output(page, 1)
-                output.get_by_role("button", name="Run").click()
-                expect(page.locator(".actmax-grid__tile--placeholder")).to_have_count(12, timeout=10_000)
-                page.wait_for_timeout(1500)  # the elapsed time has ticked
-                preparing = widget_crop(page, scratch / "preparing.png")
-                page.wait_for_function(MID_RUN, timeout=300_000)
-                helpers.cell(page, 1).scroll_into_view_if_needed()
-                page.screenshot(path=str(docs / "widget.png"))
-                expect(page.locator(".actmax-grid__progress--done")).to_have_count(1, timeout=300_000)
-                output.get_by_placeholder("search layers…").fill("block4c_add")
-                expect(page.locator(".actmax-grid__stale")).to_be_visible(timeout=10_000)
-                previous = widget_crop(page, scratch / "previous.png")
-                side_by_side([preparing, previous], docs / "widget-states.png")
-                browser.close()
-        finally:
-            server.stop()
+        with lab_page(scratch, "readme", [SETUP, WIDGET]) as page:
+            for index in range(2):
+                helpers.run_cell(page, index, timeout=240_000)
+            output = helpers.cell_output(page, 1)
+            output.get_by_role("button", name="Run").click()
+            expect(page.locator(".actmax-grid__tile--placeholder")).to_have_count(12, timeout=10_000)
+            page.wait_for_timeout(1500)  # the elapsed time has ticked
+            preparing = widget_crop(page, scratch / "preparing.png")
+            page.wait_for_function(MID_RUN, timeout=300_000)
+            helpers.cell(page, 1).scroll_into_view_if_needed()
+            page.screenshot(path=str(docs / "widget.png"))
+            expect(page.locator(".actmax-grid__progress--done")).to_have_count(1, timeout=300_000)
+            output.get_by_placeholder("search layers…").fill("block4c_add")
+            expect(page.locator(".actmax-grid__stale")).to_be_visible(timeout=10_000)
+            previous = widget_crop(page, scratch / "previous.png")
+            side_by_side([preparing, previous], docs / "widget-states.png")
         evidence_shot(scratch, docs / "widget-evidence.png")
         photo_shot(scratch, docs / "widget-photo.png")
     print(docs / "widget.png", docs / "widget-states.png", docs / "widget-evidence.png", docs / "widget-photo.png")

@@ -100,27 +100,28 @@ def _joint(model, layer_idx, filter_indices):
 
 def _layer_of(model, wrt_tensor):
     """The layer whose output ``wrt_tensor`` is (None for the model input)."""
+    history = _history_of(wrt_tensor)
+    if history is None or wrt_tensor is utils.model_input(model):
+        return None
+    return history.operation
+
+
+def _history_of(wrt_tensor):
+    """Keras's record of the layer that made ``wrt_tensor``; None for no tensor or the input."""
     if wrt_tensor is None:
         return None
     history = getattr(wrt_tensor, "_keras_history", None)
     if history is None:
         raise TypeError(f"wrt_tensor={arguments.show(wrt_tensor)} is not a tensor of the model: pass a layer's "
                         "output, e.g. wrt_tensor=model.get_layer('block1_conv2').output, or None for the input.")
-    if wrt_tensor is utils.model_input(model) or isinstance(history.operation, keras.layers.InputLayer):
-        return None
-    return history.operation
+    return None if isinstance(history.operation, keras.layers.InputLayer) else history
 
 
 def wrt_in(facts, model, wrt_tensor):
     """The output, in ``model`` (the working model, after any modifier: its layers keep their
     names), of the layer whose output in the user's model is ``wrt_tensor``; None for the input."""
-    if wrt_tensor is None:
-        return None
-    history = getattr(wrt_tensor, "_keras_history", None)
+    history = _history_of(wrt_tensor)
     if history is None:
-        raise TypeError(f"wrt_tensor={arguments.show(wrt_tensor)} is not a tensor of the model: pass a layer's "
-                        "output, e.g. wrt_tensor=model.get_layer('block1_conv2').output, or None for the input.")
-    if isinstance(history.operation, keras.layers.InputLayer):
         return None
     name = facts.working_name(history.operation)  # a trivial model's facts give the layer back
     return model.get_layer(name if isinstance(name, str) else history.operation.name).output

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { evidenceEntry } from "../src/evidence.js";
 import widget from "../src/grid.js";
-import { fakeModel } from "./fake_model.js";
+import { fakeModel, trackObjectUrls } from "./fake_model.js";
 
 /** Stand-in PNG bytes: the PNG signature plus a payload that identifies the image. */
 function png(...payload) {
@@ -52,9 +52,7 @@ function mount(initial) {
 beforeEach(() => {
   el = document.createElement("div");
   document.body.append(el);
-  let counter = 0;
-  vi.spyOn(URL, "createObjectURL").mockImplementation(() => `blob:test/${++counter}`);
-  vi.spyOn(URL, "revokeObjectURL").mockImplementation(() => {});
+  trackObjectUrls();
 });
 
 afterEach(() => {

@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import widget from "../src/grid.js";
 import { gifFileName } from "../src/gif.js";
-import { fakeModel } from "./fake_model.js";
+import { fakeModel, trackObjectUrls } from "./fake_model.js";
 
 const png = (i) => new DataView(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, i]).buffer);
 const infos = (n) => Array.from({ length: n }, (_, i) => ({ filter: i * 3, label: String(i * 3), activation: 1, dead: false }));
@@ -25,8 +25,7 @@ beforeEach(() => {
   el = document.createElement("div");
   document.body.append(el);
   downloads = [];
-  vi.spyOn(URL, "createObjectURL").mockImplementation(() => "blob:test/1");
-  vi.spyOn(URL, "revokeObjectURL").mockImplementation(() => {});
+  trackObjectUrls();
   vi.spyOn(HTMLAnchorElement.prototype, "click").mockImplementation(function click() {
     downloads.push(this.download);
   });

@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { formatElapsed, RunClock } from "../src/clock.js";
 import widget from "../src/grid.js";
-import { fakeModel } from "./fake_model.js";
+import { fakeModel, trackObjectUrls } from "./fake_model.js";
 
 
 const png = (i) => new DataView(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, i]).buffer);
@@ -30,9 +30,7 @@ function mount(model) {
 beforeEach(() => {
   el = document.createElement("div");
   document.body.append(el);
-  let counter = 0;
-  vi.spyOn(URL, "createObjectURL").mockImplementation(() => `blob:test/${++counter}`);
-  vi.spyOn(URL, "revokeObjectURL").mockImplementation(() => {});
+  trackObjectUrls();
 });
 
 afterEach(() => {
