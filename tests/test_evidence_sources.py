@@ -157,6 +157,14 @@ def test_float_images_in_0_1_are_read_as_0_255(conv_net):
     np.testing.assert_array_equal(as_floats.image_indices, scan(conv_net, pixels).image_indices)
 
 
+def test_a_near_black_image_in_a_0_255_float_set_stays_near_black():
+    images = noise((3, 8, 8, 3), 11).astype("float32")  # a 0..255 float set...
+    images[1] = np.linspace(0, 1, 8 * 8 * 3).reshape(8, 8, 3)  # ...holding one near-black image
+    (batch,) = image_sources.iterate(images, (8, 8), batch_size=3)
+    assert batch.images[1].max() <= 1  # not brightened 255x as if it alone were a 0..1 image
+    np.testing.assert_allclose(batch.images[0], images[0], atol=0.5)
+
+
 def test_images_smaller_than_the_model_are_enlarged_to_its_size(conv_net):
     small = noise((3, 6, 6, 3), 8)
     examples = scan(conv_net, small)

@@ -146,12 +146,25 @@ def _array(array, argument):
                          "or a list of (H, W, C) arrays.")
     if len(array) == 0:
         raise ValueError(f"{argument} has shape {array.shape}, no images: pass at least one.")
-    if np.issubdtype(array.dtype, np.floating) and np.nanmax(array) <= 1.0:
-        array = array * 255.0  # judged on the whole set, not image by image (a dark image stays dark)
+    if np.issubdtype(array.dtype, np.floating):
+        array = _as_uint8(array)
     pairs = [(f"{argument}[{i}]", image) for i, image in enumerate(array)]
     fingerprint = _digest([repr((array.shape, str(array.dtype))), hashlib.blake2b(
         np.ascontiguousarray(array).data, digest_size=16).hexdigest()])
     return Source(lambda: iter(pairs), len(pairs), fingerprint)
+
+
+def _as_uint8(array):
+    """A float set in 0..255: its range judged on the whole set (0..1 when no value exceeds 1),
+    then stored as uint8. ``load_photo`` judges each image on its own, so a float image left as it
+    is, in a 0..255 set, that is near black (max <= 1) would be multiplied by 255 there; uint8 is
+    read as 0..255 whatever its values. A set with values outside the range (or NaN) is left as is:
+    ``load_photo`` refuses it with the image's name."""
+    if np.nanmax(array) <= 1.0:
+        array = array * 255.0
+    if not (np.isfinite(array).all() and array.min() >= 0 and array.max() <= 255):
+        return array
+    return np.round(array).astype(np.uint8)
 
 
 def _dataset_items(dataset, argument):
