@@ -256,3 +256,18 @@ def test_channels_first_model_gives_the_maps_of_its_channels_last_twin(conv_net,
                                    function(conv_net, "predictions", [1, 2], images, **options), atol=1e-4)
     np.testing.assert_allclose(activation_maps(channels_first_net, "conv2", [0, 4], images[0]),
                                activation_maps(conv_net, "conv2", [0, 4], images[0]), atol=1e-4)
+
+
+def test_maps_follow_new_weights_of_the_same_model(conv_net):
+    """After set_weights (or training), the maps are those of the new weights, not of a copy made
+    at the first call (the logit copy of a softmax layer once kept the old weights)."""
+    images = np.random.default_rng(11).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
+    before = [saliency_maps(conv_net, "predictions", 1, images), grad_cam(conv_net, "predictions", 1, images)]
+    rng = np.random.default_rng(12)
+    conv_net.set_weights([w + rng.normal(0, 0.5, w.shape).astype("float32") for w in conv_net.get_weights()])
+    twin = keras.models.clone_model(conv_net)
+    twin.set_weights(conv_net.get_weights())  # a model never seen: its maps are freshly computed
+    for old, function in zip(before, (saliency_maps, grad_cam)):
+        new = function(conv_net, "predictions", 1, images)
+        assert np.abs(new - old).mean() > 0.01, function.__name__
+        np.testing.assert_allclose(new, function(twin, "predictions", 1, images), atol=1e-4)
