@@ -72,3 +72,15 @@ def test_with_patches_puts_the_best_patches_in_order_under_the_image():
     for i, value in enumerate((200, 100, 50)):  # the fourth is left out
         assert (strip[:, i * (side + gap):i * (side + gap) + side] == value).all()
     assert (tile[60:60 + gap] == 255).all()
+
+
+def test_a_target_that_was_not_scanned_names_the_filter_and_the_fix():
+    import types
+
+    result = types.SimpleNamespace(images=np.zeros((2, 8, 8, 3), np.uint8), targets=[1, 5])
+    examples = types.SimpleNamespace(layer="conv2", filters=[0, 1, 2], patches=np.zeros((3, 3, 4, 4, 3), np.uint8))
+    with pytest.raises(ValueError) as raised:
+        tiles.result_with_examples(result, examples)
+    message = str(raised.value)
+    assert "filter 5 of the result is not among the filters [0, 1, 2]" in message
+    assert "dataset_examples(model, 'conv2', filters=result.targets)" in message

@@ -31,6 +31,12 @@ def result_with_examples(result, examples, count=3):
     """``result`` (an ``ActMaxResult``) whose images carry each target's top ``count`` natural
     patches from ``examples`` underneath; its ``grid()`` and ``save()`` then draw them, captions
     included. Targets must be single filters that ``examples`` scanned."""
-    tiles = [with_patches(image, examples.patches[examples.filters.index(target)], count)
+    scanned = [int(f) for f in examples.filters]
+    for target in result.targets:
+        if target not in scanned:  # list.index would only say "x is not in list"
+            raise ValueError(f"result_with_examples: filter {target!r} of the result is not among the filters "
+                             f"{scanned} that the examples of layer '{examples.layer}' scanned: scan it too, "
+                             f"e.g. dataset_examples(model, '{examples.layer}', filters=result.targets).")
+    tiles = [with_patches(image, examples.patches[scanned.index(target)], count)
              for image, target in zip(result.images, result.targets)]
     return dataclasses.replace(result, images=np.stack(tiles))
