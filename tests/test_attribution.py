@@ -256,6 +256,9 @@ def test_channels_first_model_gives_the_maps_of_its_channels_last_twin(conv_net,
                                    function(conv_net, "predictions", [1, 2], images, **options), atol=1e-4)
     np.testing.assert_allclose(activation_maps(channels_first_net, "conv2", [0, 4], images[0]),
                                activation_maps(conv_net, "conv2", [0, 4], images[0]), atol=1e-4)
+    twin, channels_first = (top_predictions(net, images[0], k=3) for net in (conv_net, channels_first_net))
+    assert [i for i, _, _ in channels_first] == [i for i, _, _ in twin]
+    np.testing.assert_allclose([p for _, _, p in channels_first], [p for _, _, p in twin], atol=1e-5)
 
 
 def test_maps_follow_new_weights_of_the_same_model(conv_net):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import arguments, model_facts
+from .. import arguments, catalogue, model_facts
 from . import inputs
 
 
@@ -19,6 +19,8 @@ def top_predictions(model, image, k=5, *, input_range=(0, 255)) -> list:
     batch = inputs.model_images(facts.working, image, input_range=input_range, argument="image")
     if len(batch) != 1:
         raise ValueError(f"image holds {len(batch)} images: top_predictions takes one photo, e.g. image[0].")
+    if catalogue.model_is_channels_first(facts.working):  # photos come channels-last, whatever the model
+        batch = np.transpose(batch, (0, 3, 1, 2))
     output = facts.working(batch, training=False)
     output = output[0] if isinstance(output, (list, tuple)) else output
     scores = np.asarray(output, dtype="float64").reshape(len(batch), -1)[0]
