@@ -240,7 +240,8 @@ def _natural_examples(model, layer, filters, args):
     try:
         return dataset_examples(model, layer, filters, images=args.images, top_k=3, image_size=args.size)
     except (ValueError, TypeError) as error:
-        raise UsageError(str(error).replace("images", "--images", 1)) from None
+        message = str(error)  # the scan names its argument images=...: on the command line it is --images
+        raise UsageError("--" + message if message.startswith("images=") else message) from None
 
 
 if __name__ == "__main__":

@@ -125,8 +125,14 @@ def animation_bytes(frames, image_format="GIF", duration_ms=80) -> bytes:
     return buffer.getvalue()
 
 
+def animation_format(path) -> str:
+    """Pillow's format for an animation file: WebP for a ``.webp`` path, else GIF."""
+    suffix = str(path).lower().rsplit(".", 1)[-1] if "." in str(path) else ""
+    return ANIMATION_FORMATS.get(f".{suffix}", "GIF")
+
+
 def save_gif(frames, path, duration_ms=80):
     """Write frames as a looping animation: WebP for a ``.webp`` path, else GIF."""
-    suffix = str(path).lower()[str(path).rfind("."):] if "." in str(path) else ""
+    data = animation_bytes(frames, animation_format(path), duration_ms)  # before opening: a failure keeps the file
     with open(path, "wb") as file:
-        file.write(animation_bytes(frames, ANIMATION_FORMATS.get(suffix, "GIF"), duration_ms))
+        file.write(data)

@@ -108,10 +108,9 @@ class ActMaxResult:
         """Write how the images grew over the run as a looping animation: the whole grid, or
         one filter's image (``filter``: its index, as in ``targets``). A ``.webp`` path writes an
         animated WebP, any other a GIF. Returns ``path``."""
-        suffix = str(path).lower().rsplit(".", 1)[-1] if "." in str(path) else ""
-        image_format = render.ANIMATION_FORMATS.get(f".{suffix}", "GIF")
+        data = self.animation(filter, render.animation_format(path), duration_ms)  # a refusal leaves the file be
         with open(path, "wb") as file:
-            file.write(self.animation(filter, image_format, duration_ms))
+            file.write(data)
         return path
 
     def animation(self, filter=None, image_format="GIF", duration_ms=80, position=None) -> bytes:
@@ -124,9 +123,12 @@ class ActMaxResult:
             chosen = [position]
         else:
             chosen = range(len(self.images)) if filter is None else [self._position(filter)]
-        if not self.frames or not any(self.frames[i] for i in chosen):
+        kept = [self.frames[i] if i < len(self.frames) else [] for i in chosen]
+        if not any(kept):
             raise ValueError("This result kept no frames of its run: run visualize_filters with "
                              "keep_frames > 0 (the default keeps 40) to save a GIF.")
+        # An image without frames (e.g. a precomputed atlas tile) shows its final state throughout.
+        kept = [frames or [(0, self.images[i])] for frames, i in zip(kept, chosen)]
         tile_size = render.readable_tile_size(self.images)
         total = self.steps
 
@@ -135,7 +137,7 @@ class ActMaxResult:
                                         title=f"{self.layer_name} · step {step + 1} of {total}",
                                         tile_size=tile_size, cols=None if len(chosen) > 1 else 1)
 
-        pictures = frames_module.grid_frames([self.frames[i] for i in chosen], draw)
+        pictures = frames_module.grid_frames(kept, draw)
         return render.animation_bytes(pictures, image_format, duration_ms)
 
     def _position(self, filter):

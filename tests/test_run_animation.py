@@ -102,3 +102,18 @@ def test_gif_generator_records_the_grid_of_a_batched_run(conv_net, tmp_path, cap
     frames = _frames_of(path)
     assert len(frames) == 3 and frames[0].shape[0] > 2 * 16 and frames[0].shape[1] > 2 * 16  # 2×2 tiles
     assert capsys.readouterr().out.count("Iteration:") == 6
+
+
+def test_an_image_without_frames_shows_its_final_state_and_a_refusal_keeps_the_file(conv_net, tmp_path):
+    result = visualize_filters(conv_net, "conv2", [0, 1], max_iter=6, seed=0)
+    result.frames[1] = []  # e.g. a precomputed atlas tile merged into the result
+    frames = _frames_of(result.save_gif(tmp_path / "grid.webp"))  # lossless: GIF palettes vary per frame
+    assert len(frames) > 1
+    right_tile = [frame[frame.shape[0] // 3:, frame.shape[1] // 2:] for frame in (frames[0], frames[-1])]  # below the title
+    np.testing.assert_array_equal(*right_tile)
+    kept = tmp_path / "kept.gif"
+    kept.write_bytes(b"an earlier animation")
+    result.frames = [[], []]
+    with pytest.raises(ValueError, match="kept no frames"):
+        result.save_gif(kept)
+    assert kept.read_bytes() == b"an earlier animation"

@@ -52,3 +52,13 @@ def test_before_any_run_the_button_is_told_why_not(conv_model):
     message, buffers = ask(widget, {"type": "gif"})
     assert "press Run" in message["error"] and not buffers
     widget.close()
+
+
+def test_an_unexpected_failure_still_answers_the_button(conv_model, monkeypatch):
+    widget = ActMaxWidget(conv_model, layer="conv_a", filters=[0], prepare=False)
+    widget.controls.steps.value = 3
+    widget.run(blocking=True)
+    monkeypatch.setattr(type(widget.result), "animation", lambda *a, **k: 1 / 0)
+    message, buffers = ask(widget, {"type": "gif"})
+    assert "could not be made (ZeroDivisionError" in message["error"] and not buffers
+    widget.close()

@@ -12,8 +12,9 @@ def answer(grid, result, content):
         if result is None:
             raise ValueError("Nothing to animate yet: press Run, and download the GIF when it ends.")
         data = result.animation(position=position)
-    except ValueError as error:
-        grid.send({"type": "gif", "error": str(error)})
+    except Exception as error:  # noqa: BLE001 — always answer: the button waits for a reply
+        grid.send({"type": "gif", "error": str(error) if isinstance(error, ValueError)
+                   else f"The GIF could not be made ({type(error).__name__}: {error})."})
         return
     target = None if position is None else result.targets[position]
     grid.send({"type": "gif", "filter": target if isinstance(target, int) else None}, buffers=[data])
