@@ -1,6 +1,7 @@
 """ActMaxWidget(model, atlas=DIR): a built atlas's tiles at once, badged, and only the rest computed."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
@@ -161,7 +162,7 @@ def test_an_atlas_of_another_model_is_refused_naming_the_argument(full_atlas, tm
 
 def test_tracing_ahead_traces_only_for_the_tiles_the_atlas_lacks(model, half_atlas, computed):
     widget = ActMaxWidget(model, layer="conv1", filters=list(range(8)), atlas=half_atlas, prepare=True,
-                          precision="float32")
+                          precision="float32", steps=4)  # the atlas's steps: Run would use its tiles
     widget._job.wait_prepared()
     assert computed and all(call == ("conv1", [4, 5, 6, 7]) for call in computed)
     widget.close()
@@ -174,4 +175,82 @@ def test_without_a_layer_the_widget_starts_on_one_the_atlas_holds(model, tmp_pat
     assert widget.controls.layer.value == "conv2" and widget.grid.layer_name == "conv2"
     assert len(widget.grid.tiles) == 8 and all(info["precomputed"] for info in widget.grid.tile_info)
     assert ActMaxWidget(model, layer="conv1", atlas=tmp_path, prepare=False).controls.layer.value == "conv1"
+    widget.close()
+
+
+def test_stopping_part_way_keeps_the_atlas_tiles_and_the_computed_ones_reached(model, half_atlas, computed):
+    """More missing tiles than one batch and Stop in the first: the finished batch and the
+    atlas's tiles stay, the tiles never reached are left out (it raised IndexError)."""
+    widget = widget_for(model, half_atlas, list(range(8)))
+    ask = widget.controls.request
+    widget.controls.request = lambda: dataclasses.replace(ask(), batch_size=2)  # 4 missing: 2 batches
+    show = widget._listener.on_snapshot
+
+    def stop_once_computing(snapshot):
+        show(snapshot)
+        if snapshot.step > 0:
+            widget.stop(wait=False)
+
+    widget._listener.on_snapshot = stop_once_computing
+    result = widget.run(blocking=True)
+    assert computed == [("conv1", [4, 5, 6, 7])]
+    assert result.stopped and result.targets == [0, 1, 2, 3, 4, 5] and result.images.shape == (6, SIZE, SIZE, 3)
+    assert result.activation_history.shape[1] == 6 and len(result.dead) == len(result.frames) == 6
+    assert widget.result is result and widget.images.shape == (6, SIZE, SIZE, 3)
+    atlas = open_atlas(half_atlas)
+    assert all(np.array_equal(result.images[f], atlas.image("conv1", f)) for f in range(4))
+    grid = widget.grid
+    assert [(i["filter"], i.get("precomputed", False)) for i in grid.tile_info] == [(f, f < 4) for f in range(6)]
+    assert grid.state == "stopped" and "4 of 6 tiles from the atlas" in grid.status
+    widget.close()
+
+
+def test_showing_atlas_tiles_holds_the_lock_the_run_and_photo_updates_take(model, full_atlas):
+    widget = widget_for(model, full_atlas, [0, 1])
+    grid, held_while_set = widget.grid, []
+    set_tiles = grid.set_tiles
+    grid.set_tiles = lambda *a: (held_while_set.append(widget._listener._lock.locked()), set_tiles(*a))
+    widget.controls.filter_text.value = "2-3"
+    widget.controls.mode.value = "list"
+    assert held_while_set and all(held_while_set)
+    assert [info["filter"] for info in grid.tile_info] == [2, 3]
+    widget.close()
+
+
+def test_other_settings_than_the_atlas_are_said_and_computed(model, full_atlas, computed):
+    widget = widget_for(model, full_atlas, [2, 5])
+    assert widget.grid.state == "done" and "other settings" not in widget.grid.status
+    widget.controls.steps.value = 5  # the atlas was built with 4 steps
+    assert "other settings than yours (steps 5 (atlas: 4))" in widget.grid.status
+    assert widget.grid.state == "idle"
+    result = widget.run(blocking=True)
+    assert computed == [("conv1", [2, 5])] and result.steps == 5
+    assert not any(info.get("precomputed") for info in widget.grid.tile_info)
+    assert "atlas not used, made with other settings: steps 5 (atlas: 4)" in widget.grid.status
+    widget.controls.steps.value = 4
+    widget.controls.style.value = "keras-vis"
+    widget.run(blocking=True)
+    assert computed[-1] == ("conv1", [2, 5]) and "style keras-vis (atlas: fourier)" in widget.grid.status
+    widget.close()
+
+
+def test_shown_atlas_tiles_are_the_widgets_result_evidence_and_photo_request(model, full_atlas, computed):
+    widget = widget_for(model, full_atlas, [0, 1])
+    widget.controls.layer.value = "conv2"  # not in the atlas: computed
+    widget.controls.filter_text.value = "0-1"
+    widget.controls.mode.value = "list"
+    widget.run(blocking=True)
+    assert widget.result.layer_name == "conv2"
+    cleared, followed = [], []
+    clear, follow = widget.evidence.clear, widget.photo_panel.follow
+    widget.evidence.clear = lambda request: (cleared.append(request), clear(request))
+    widget.photo_panel.follow = lambda request: (followed.append(request), follow(request))
+    widget.controls.layer.value = "conv1"  # the atlas's tiles 0-1 show at once
+    result = widget.result
+    assert result.layer_name == "conv1" and result.targets == [0, 1] and not result.stopped
+    atlas = open_atlas(full_atlas)
+    assert np.array_equal(result.images[1], atlas.image("conv1", 1)) and widget.images is result.images
+    assert [(r.layer, r.targets) for r in cleared] == [("conv1", (0, 1))]
+    assert [(r.layer, r.targets) for r in followed] == [("conv1", (0, 1))]
+    assert computed == [("conv2", [0, 1])]
     widget.close()

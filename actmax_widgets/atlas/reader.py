@@ -41,6 +41,15 @@ class Atlas:
     def settings(self) -> dict:
         return dict(self.manifest.get("settings") or {})
 
+    def image_size(self, layer):
+        """The size the atlas's images of ``layer`` were made at (an int, or ``[h, w]`` for a
+        non-square model), from its chunks (``settings.image_size`` when none says); None when
+        the atlas does not record it."""
+        for chunk in (self.manifest.get("chunks") or {}).values():
+            if str(chunk.get("layer")) == str(layer) and chunk.get("image_size") is not None:
+                return chunk["image_size"]
+        return self.settings.get("image_size")
+
     def filters(self, layer) -> list:
         """The filters of ``layer`` whose image the atlas holds, ascending."""
         return sorted(self._channels.get(str(layer), {}))

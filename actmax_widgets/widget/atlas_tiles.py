@@ -9,10 +9,11 @@ Run, picking a layer or filters the atlas holds shows its tiles at once too (``s
 """
 from __future__ import annotations
 
-import numpy as np
-from PIL import Image
+import dataclasses
 
-from .. import render
+import numpy as np
+
+from .. import photos, render
 from ..atlas.reader import open_atlas
 from ..result import ActMaxResult, Snapshot
 from ..visualization import visualize_filters
@@ -27,6 +28,7 @@ class AtlasTiles:
         self._start_layer_given = start_layer_given
         self.enabled = True  # False: every tile is computed again (other settings than the atlas's)
         self.positions = frozenset()  # the tiles of the current run that came from the atlas
+        self.differing = []  # the last run's settings the atlas's images were not made with
 
     def attach(self):
         """Runs go through ``compute``; picking a layer or filters shows the atlas's tiles (this
@@ -34,7 +36,10 @@ class AtlasTiles:
         widget = self.widget
         widget._job.compute = self.compute
         controls = widget.controls
-        for control in (controls.layer, controls.mode, controls.page, controls.page_size, controls.filter_text):
+        # The settings too: the status says whether the atlas's images are what Run would make.
+        for control in (controls.layer, controls.mode, controls.page, controls.page_size, controls.filter_text,
+                        controls.style, controls.steps, controls.image_size, controls.seed, controls.jitter,
+                        controls.linear_output, controls.grad_modifier, controls.backprop_modifier):
             control.observe(lambda _: self.show(), "value")
         held_layers = [layer["name"] for layer in self.atlas.layers if self.atlas.filters(layer["name"])]
         if not self._start_layer_given and held_layers and controls.layer.value not in held_layers:
@@ -50,11 +55,34 @@ class AtlasTiles:
             return {}
         return {i: int(t) for i, t in enumerate(targets) if self.atlas.has(layer, int(t))}
 
+    def differences(self, layer, run) -> list:
+        """What of a run's settings (``_settings_of``) the atlas's images of ``layer`` were not
+        made with, in words (``["steps 64 (atlas: 4)"]``); empty when they are what it would make."""
+        settings = self.atlas.settings
+        size = self.atlas.image_size(layer)
+        made_with = {"style": settings.get("style"), "steps": settings.get("steps"),
+                     "image size": None if size is None else _side(size), "seed": settings.get("seed"),
+                     "linear output": False, "jitter": False,  # built on the model as it is, style only
+                     "gradient modifier": None, "backprop modifier": None}
+        return [f"{name} {_words(run[name])} (atlas: {_words(theirs)})" for name, theirs in made_with.items()
+                if run[name] != theirs and (theirs is not None or name not in _UNRECORDED)]
+
     def compute(self, model, layer, targets, *, on_snapshot=None, on_start=None, **options):
         """``visualize_filters`` for the tiles the atlas lacks; the atlas's tiles at once."""
         targets = list(targets)
-        held = self.held(layer, targets, options.get("diversity") or 0.0)
-        self.positions = frozenset(held)
+        run = {"style": options.get("style"), "steps": options.get("max_iter"), "seed": options.get("seed"),
+               "image size": _side(options.get("image_size")), "linear output": model is not self.widget.model,
+               "jitter": bool(options.get("input_modifiers")),  # the job adds them for jitter only
+               "gradient modifier": options.get("grad_modifier"),
+               "backprop modifier": options.get("backprop_modifier")}  # as settings_of(request)
+        tracing_ahead = options.get("stop_event") is None  # job.prepare: 1 step at seed 0, shown nowhere
+        if tracing_ahead:  # the run it prepares has the controls' steps and seed
+            run.update(steps=self.widget.controls.steps.value, seed=self.widget.controls.seed.value)
+        # Other settings make other images: the atlas's are not passed off as this run's.
+        differing = self.differences(layer, run) if self.atlas.filters(layer) else []
+        held = {} if differing else self.held(layer, targets, options.get("diversity") or 0.0)
+        if not tracing_ahead:
+            self.differing, self.positions = differing, frozenset(held)
         if not held:
             return visualize_filters(model, layer, targets, on_snapshot=on_snapshot, on_start=on_start, **options)
         stored = {i: self.atlas.image(layer, f) for i, f in held.items()}
@@ -70,17 +98,35 @@ class AtlasTiles:
             model, layer, [targets[i] for i in missing], on_start=on_start,
             on_snapshot=None if on_snapshot is None else (lambda snapshot: on_snapshot(merge.snapshot(snapshot))),
             **options)
-        return merge.result(part, layer, options.get("labels"), part.steps, part.seed)
+        result = merge.result(part, layer, options.get("labels"), part.steps, part.seed)
+        if len(result.targets) < len(targets):  # stopped: the tiles are the result's, in its order
+            self.positions = frozenset(k for k, t in enumerate(result.targets) if t in held.values())
+            listener = self.widget._listener
+            listener._request = dataclasses.replace(listener._request, targets=tuple(result.targets))
+        return result
 
     def status_note(self) -> str:
-        """" · 3 of 8 tiles from the atlas" for the grid's status line ("" without any)."""
+        """" · 3 of 8 tiles from the atlas" for the grid's status line; why the atlas was not
+        used when its images were made with other settings; "" otherwise."""
+        if self.differing:
+            return f" · atlas not used, made with other settings: {', '.join(self.differing)}"
         count = len(self.positions)
-        return f" · {count} of {len(self.widget._targets)} tiles from the atlas" if count else ""
+        return f" · {count} of {len(self.widget._listener._request.targets)} tiles from the atlas" if count else ""
+
+    @staticmethod
+    def settings_of(request) -> dict:
+        """The settings of ``request`` that decide its images, as ``differences`` compares them."""
+        return {"style": request.style, "steps": request.steps, "seed": request.seed,
+                "image size": _side(request.image_size), "linear output": bool(request.linear_output),
+                "jitter": bool(request.jitter > 0), "gradient modifier": request.grad_modifier,
+                "backprop modifier": request.backprop_modifier}
 
     # -- without a run ----------------------------------------------------------------------
     def show(self):
         """The atlas's tiles for the layer and filters now picked, at once (nothing computed);
-        the grid is left alone when the atlas holds none of them or a run is going."""
+        the grid is left alone when the atlas holds none of them or a run is going. The widget
+        then describes these tiles: ``result`` (and the GIF download) is built from them, the
+        evidence and the photo's maps follow them."""
         widget = self.widget
         try:
             request = widget.controls.request()
@@ -89,24 +135,42 @@ class AtlasTiles:
         held = self.held(request.layer, list(request.targets), request.diversity)
         if widget.running or not held:
             return
-        positions = sorted(held)
-        images = [self.atlas.image(request.layer, held[i]) for i in positions]
-        labels = [str(request.labels[held[i]]) if request.labels else str(held[i]) for i in positions]
-        infos = [{"filter": held[i], "label": label, "activation": self.atlas.activation(request.layer, held[i]),
-                  "precomputed": True} for i, label in zip(positions, labels)]
+        filters = [held[i] for i in sorted(held)]
+        shown = dataclasses.replace(request, targets=tuple(filters))  # what the tiles are
+        result = self._result_of(shown)
+        labels = [str(request.labels[f]) if request.labels else str(f) for f in filters]
+        infos = [{"filter": f, "label": label, "activation": self.atlas.activation(request.layer, f),
+                  "precomputed": True} for f, label in zip(filters, labels)]
         rest = len(request.targets) - len(held)
+        differing = self.differences(request.layer, self.settings_of(request))
         grid = widget.grid
-        with grid.hold_sync():
-            grid.set_tiles([render.to_png(image) for image in images], infos)
-            grid.set_history(np.zeros((0, len(images)), "float32"))
+        # The lock the run's and the photo's updates take: a late one cannot interleave with these.
+        with widget._listener._lock, grid.hold_sync():
+            grid.set_tiles([render.to_png(image) for image in result.images], infos)
+            grid.set_history(np.zeros((0, len(filters)), "float32"))
             grid.layer_name, grid.next_layer = request.layer, ""
             grid.layer_kind = widget.controls.layer_info.description.split(" — ", 1)[-1]
             grid.placeholder_count, grid.error, grid.progress = 0, "", 1.0
-            grid.state = "done" if not rest else "idle"
+            grid.state = "done" if not rest and not differing else "idle"
             grid.status = (f"{len(held)} precomputed tiles from the atlas" +
-                           (f" · press Run to compute the other {rest}" if rest else ""))
+                           (f" · press Run to compute the other {rest}" if rest else "") +
+                           (f" · made with other settings than yours ({', '.join(differing)}): "
+                            "Run computes them with yours" if differing else ""))
         widget._listener.layer_shown = request.layer
-        widget._images = _stack(images)
+        widget._images, widget._job.result = result.images, result
+        widget.evidence.clear(shown)
+        widget.evidence.after_run(shown, result)
+        widget.photo_panel.follow(shown)
+
+    def _result_of(self, request):
+        """The ``ActMaxResult`` of the atlas's tiles of ``request`` (all of them held)."""
+        layer, targets = request.layer, list(request.targets)
+        stored = {i: self.atlas.image(layer, f) for i, f in enumerate(targets)}
+        curves = {i: self.atlas.curve(layer, f) or [self.atlas.activation(layer, f) or 0.0]
+                  for i, f in enumerate(targets)}
+        settings = self.atlas.settings
+        return _Merge(targets, stored, curves, []).result(None, layer, request.labels, settings.get("steps", 0),
+                                                          settings.get("seed", 0))
 
 
 class _Merge:
@@ -139,28 +203,33 @@ class _Merge:
             dead=self._flags(part.dead if part else None), seconds=part.seconds if part else 0.0)
 
     def result(self, part, layer, labels, steps, seed):
-        n = len(self.targets)
-        like = part.images[0] if part is not None and len(part.images) else None
-        images = [None] * n
-        raw = [None] * n
+        """The atlas's tiles and the run's, in the requested order. A stopped run returns only
+        the targets it finished: the positions it did not reach are left out (as
+        ``visualize_filters`` leaves them out) and the result is marked stopped."""
+        position = {self.targets[i]: i for i in self.missing}  # targets are distinct with an atlas
+        done = [position[t] for t in part.targets] if part is not None else []
+        keep = sorted(set(self.stored) | set(done))
+        like = part.images[0] if done else None
+        images, raw = {}, {}
         for i in self.stored:
             images[i] = self._atlas_image(i, like)
             raw[i] = images[i].astype("float32")  # no raw input was stored: the image in 0..255
-        for j, i in enumerate(self.missing):
+        for j, i in enumerate(done):
             images[i], raw[i] = part.images[j], part.raw_images[j]
+        frames = {i: part.frames[j] for j, i in enumerate(done) if part.frames}
         rows = part.activation_history.shape[0] if part is not None else max(len(c) for c in self.curves.values())
-        history = self._history(part.activation_history if part is not None else None, rows)
+        history = self._history(part.activation_history if part is not None else None, rows, done)[:, keep]
         names = [str(labels[t]) if labels else str(t) for t in self.targets]
         return ActMaxResult(
-            images=_stack(images), raw_images=np.stack(raw), targets=list(self.targets), labels=names,
+            images=_stack([images[i] for i in keep]), raw_images=np.stack([raw[i] for i in keep]),
+            targets=[self.targets[i] for i in keep], labels=[names[i] for i in keep],
             layer_name=layer, loss_history=np.zeros_like(history), activation_history=history,
-            term_history={}, dead=self._flags(part.dead if part is not None else None),
-            steps=int(steps or 0), stopped=bool(part.stopped) if part is not None else False, seed=int(seed or 0),
-            seconds=part.seconds if part is not None else 0.0,
+            term_history={}, dead=self._flags(part.dead if part is not None else None, done)[keep],
+            steps=int(steps or 0), stopped=part is not None and (bool(part.stopped) or len(done) < len(self.missing)),
+            seed=int(seed or 0), seconds=part.seconds if part is not None else 0.0,
             compile_seconds=part.compile_seconds if part is not None else 0.0,
             precision=part.precision if part is not None else "float32",
-            frames=[part.frames[self.missing.index(i)] if part is not None and part.frames and i in self.missing
-                    else [] for i in range(n)])
+            frames=[frames.get(i, []) for i in keep])  # none kept for the atlas's tiles
 
     def _column(self, values, final):
         out = np.full(len(self.targets), np.nan, "float32")
@@ -170,24 +239,25 @@ class _Merge:
             out[self.missing] = values
         return out
 
-    def _history(self, part_history, rows):
-        """(rows, n): the run's columns as they are, each atlas curve stretched over the rows."""
+    def _history(self, part_history, rows, columns=None):
+        """(rows, n): the run's columns (at ``columns``, default all it lacks) as they are, each
+        atlas curve stretched over the rows."""
         out = np.full((rows, len(self.targets)), np.nan, "float32")
         for i, curve in self.curves.items():
             values = np.array([np.nan if v is None else v for v in curve], "float32")
             if rows:
                 out[:, i] = np.interp(np.linspace(0, 1, rows), np.linspace(0, 1, len(values)), values)
         if part_history is not None and rows:
-            out[:, self.missing] = part_history
+            out[:, self.missing if columns is None else columns] = part_history
         return out
 
-    def _flags(self, part_dead):
+    def _flags(self, part_dead, columns=None):
         dead = np.zeros(len(self.targets), bool)
         for i, curve in self.curves.items():
             values = [v for v in curve if v is not None]
             dead[i] = bool(values) and max(values) == min(values) and len(values) > 1
         if part_dead is not None:
-            dead[self.missing] = part_dead
+            dead[self.missing if columns is None else columns] = part_dead
         return dead
 
 
@@ -197,15 +267,23 @@ def _fit(image, shape):
         image = image[..., None]
     if shape is None or image.shape == tuple(shape):
         return image
-    height, width, channels = shape
-    if image.shape[:2] != (height, width):
-        pictures = [Image.fromarray(image[..., c]).resize((width, height), Image.BILINEAR)
-                    for c in range(image.shape[-1])]
-        image = np.stack([np.asarray(p) for p in pictures], axis=-1)
-    if image.shape[-1] != channels:
-        image = (image.mean(axis=-1, keepdims=True).astype("uint8") if channels == 1
-                 else np.repeat(image[..., :1], channels, axis=-1))
-    return image
+    fitted = photos.to_channels(photos.resize(image, shape[:2]), shape[-1])
+    return fitted.round().clip(0, 255).astype("uint8")
+
+
+def _side(size):
+    """An image size as ``(height, width)`` ints (an int is a square), to compare the widget's
+    with the atlas's (JSON gives lists); None stays None."""
+    if size is None:
+        return None
+    return tuple(int(side) for side in size) if isinstance(size, (tuple, list)) else (int(size), int(size))
+
+
+def _words(value):
+    return "×".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+_UNRECORDED = ("style", "steps", "seed", "image size")  # an atlas that does not say is not held to them
 
 
 def _stack(images):
