@@ -238,3 +238,54 @@ def test_a_class_layer_without_a_conv_layer_before_it_gets_saliency_and_says_why
         assert grid.photo and len(grid.predictions) == 4  # the photo and the predictions stand
     finally:
         widget.close()
+
+
+def test_class_maps_are_of_the_logit_whatever_the_toggle_and_follow_new_weights(model):
+    """Grad-CAM of a softmax class is of its logit with "linear output" on or off (the toggle is
+    about what a Run maximizes), and after set_weights the maps are those of the new weights."""
+    twin = keras.models.clone_model(model)
+    twin.set_weights(model.get_weights())
+    widget = make_widget(twin, photo=square_photo())
+    try:
+        widget.controls.linear_output.value = True
+        on = run(widget, "predictions", [0, 1]).photo_views
+        widget.controls.linear_output.value = False
+        assert run(widget, "predictions", [0, 1]).photo_views == on  # same maps
+        assert heat_on_square(on[0]["heatmap"]) > 60
+        kernel, bias = twin.get_layer("predictions").get_weights()
+        twin.get_layer("predictions").set_weights([kernel[::-1].copy(), bias])  # class 0 now reads darkness
+        widget.controls.linear_output.value = True
+        run(widget, "predictions", [0, 1])
+        widget.photo = square_photo()  # a new upload of the same photo: maps computed again
+        widget.photo_panel.wait()
+        assert heat_on_square(widget.grid.photo_views[0]["heatmap"]) < -60
+    finally:
+        widget.close()
+
+
+def test_a_failing_photo_task_is_reported_and_the_next_one_still_runs():
+    worker = photo_panel._Latest("test-photo")
+    done = []
+
+    def fail():
+        raise RuntimeError("boom")
+
+    try:
+        worker.submit(fail)
+        worker.wait(10)
+        worker.submit(lambda: done.append(1))
+        worker.wait(10)
+        assert done == [1]
+    finally:
+        worker.shutdown(10)
+
+
+def test_failing_predictions_leave_the_photo_and_its_maps(model, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("no predictions today")
+
+    monkeypatch.setattr(photo_panel.attribution, "top_predictions", broken)
+    info = photo_panel.catalogue.describe_layer(model, "detect")
+    views = photo_panel.compute_views(model, info, [0], square_photo())
+    assert views.photo_png and [v["filter"] for v in views.views] == [0] and views.predictions == []
+    assert "no predictions today" in views.status

@@ -18,6 +18,7 @@ waiting. The grid (``GridWidget``) gets PNG bytes: ``photo``, ``photo_views``, `
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import html
 import threading
@@ -99,38 +100,42 @@ def is_classifier(model) -> bool:
     return len(shape) == 2 and (shape[-1] or 0) > 1
 
 
-def compute_views(model, layer_info, targets, photo, *, cam_model=None, labels=None) -> PhotoViews:
+def compute_views(model, layer_info, targets, photo, *, labels=None) -> PhotoViews:
     """The overlays of ``photo`` (uint8 (H, W, 3)) for the tiles of ``targets`` of ``layer_info``.
 
-    ``cam_model`` is the model Grad-CAM and saliency differentiate (the widget's linear-output
-    copy when "linear output (logits)" is on, so a class is not explained by the others' logits);
-    ``labels`` (the widget's class names, e.g. passed by the user) name the predictions.
-    ``targets`` may be empty (no tiles yet): then only the photo and the predictions. When the
-    maps fail, the photo and predictions still come, with the reason as the status.
+    Grad-CAM and saliency of a softmax class are always of its logit, as Grad-CAM's authors
+    take the score before the softmax (a probability rises by lowering the other classes, so its
+    gradient is as much about them): "linear output (logits)" says what a Run maximizes and does
+    not change the maps. ``labels`` (the widget's class names, e.g. passed by the user) name the
+    predictions. ``targets`` may be empty (no tiles yet): then only the photo and the predictions.
+    When the predictions or the maps fail, the rest still comes, with the reason as the status.
     """
     size = model_side(model)
     _, channels = model_cut.input_image_size(model)
     seen = photos.fit_photo(photos.load_photo(photo, channels=int(channels or 3)), size)
     display = photos.fit_photo(photo, _display_size(size)).round().clip(0, 255).astype("uint8")
-    predictions = []
-    if is_classifier(model):
-        predictions = [{"index": int(index), "name": str(labels[index] if labels and index < len(labels) else name),
-                        "probability": float(probability)}
-                       for index, name, probability in attribution.top_predictions(model, seen, k=TOP_K)]
+    from .actmax_widget import readable_error
+
+    predictions, failed = [], ""
+    try:
+        if is_classifier(model):
+            predictions = [{"index": int(index), "name": str(labels[index] if labels and index < len(labels) else name),
+                            "probability": float(probability)}
+                           for index, name, probability in attribution.top_predictions(model, seen, k=TOP_K)]
+    except Exception as error:  # noqa: BLE001 - the photo and maps stand; the status says why
+        failed = f" (the top-{TOP_K} predictions failed: {readable_error(error)})"
     filters = list(dict.fromkeys(int(target) for target in targets))
     if not filters:
         return PhotoViews(render.to_png(display), [], predictions,
-                          "Press Run: each tile will then show where its filter looks on this photo.")
+                          "Press Run: each tile will then show where its filter looks on this photo." + failed)
     try:
-        views, status = _maps(model, layer_info, filters, seen, display, cam_model or model)
+        views, status = _maps(model, layer_info, filters, seen, display)
     except Exception as error:  # noqa: BLE001 - the photo and predictions stand; the status says why
-        from .actmax_widget import readable_error
-
         views, status = [], f"The maps on your photo failed: {readable_error(error)}"
-    return PhotoViews(render.to_png(display), views, predictions, status)
+    return PhotoViews(render.to_png(display), views, predictions, status + failed)
 
 
-def _maps(model, layer_info, filters, seen, display, differentiated):
+def _maps(model, layer_info, filters, seen, display):
     """``(views, status)``: each filter's map of ``seen`` laid over ``display``. A view's ``kind``
     says what its heatmap is: ``activation``, ``grad-cam`` (then ``saliency`` too) or ``saliency``."""
     layer = layer_info.name
@@ -143,9 +148,9 @@ def _maps(model, layer_info, filters, seen, display, differentiated):
     if layer_info.kind != "dense":
         return [], f"{layer} is a {layer_info.kind} layer: its maps have no place on a 2-D photo."
     # One photo for many units: one map per unit, in one batched call each.
-    saliency = _normalized(attribution.saliency_maps(differentiated, layer, filters, seen))
+    saliency = _normalized(attribution.saliency_maps(model, layer, filters, seen, logits=True))
     try:
-        cams = attribution.grad_cam(differentiated, layer, filters, seen)
+        cams = attribution.grad_cam(model, layer, filters, seen, logits=True)
     except ValueError as error:  # e.g. no conv or pooling layer before the unit: saliency alone
         # (the fix the message ends with, penultimate_layer=, is no setting of the widget)
         return ([{"filter": f, "layer": layer, "kind": "saliency", "heatmap": _overlay(display, sal)}
@@ -157,16 +162,20 @@ def _maps(model, layer_info, filters, seen, display, differentiated):
 
 
 def _maps_of(request):
-    """What a request's maps depend on (not its steps, style or seed)."""
-    return request.layer, tuple(request.targets), request.linear_output
+    """What a request's maps depend on (not its steps, style, seed or linear output: see
+    ``compute_views``)."""
+    return request.layer, tuple(request.targets)
 
 
 class _Latest:
     """One background thread running the newest submitted task; a task still waiting when a newer
-    one comes is dropped (only the latest photo and tiles matter)."""
+    one comes is dropped (only the latest photo and tiles matter). A task that raises is handed
+    to ``on_error`` and the thread goes on: dying, it would stay marked as running, and no later
+    task would ever start (photo mode off for good)."""
 
-    def __init__(self, name):
+    def __init__(self, name, on_error=None):
         self._name = name
+        self._on_error = on_error
         self._lock = threading.Lock()
         self._pending = None
         self._thread = None
@@ -188,7 +197,12 @@ class _Latest:
                 if task is None:
                     self._thread = None
                     return
-            task()
+            try:
+                task()
+            except Exception as error:  # noqa: BLE001 - a worker has no caller to raise to
+                with contextlib.suppress(Exception):  # a failing report must not end the loop either
+                    if self._on_error is not None:
+                        self._on_error(error)
 
     def wait(self, timeout=None):
         """Block until no task runs or waits (at most ``timeout`` seconds)."""
@@ -220,7 +234,7 @@ class PhotoPanel:
         self._photo = None
         self._request = None  # the run whose tiles the maps are for (None: no Run yet)
         self._generation = 0  # raised by every change: a late result for an older one is dropped
-        self._worker = _Latest("actmax-photo")
+        self._worker = _Latest("actmax-photo", on_error=self._failed)
         self.upload.observe(lambda _: self._uploaded(), "value")
         self.clear.on_click(lambda _: self.set_photo(None))
         self._show_clear()
@@ -241,7 +255,7 @@ class PhotoPanel:
 
     def follow(self, request):
         """The grid now shows ``request``'s tiles (a Run): maps for its layer and filters (kept
-        as they are when those and the model differentiated are the same as the last run's)."""
+        as they are when those are the same as the last run's)."""
         previous, self._request = self._request, request
         if previous is None or _maps_of(previous) != _maps_of(request):
             self._refresh(photo_changed=False)
@@ -289,19 +303,22 @@ class PhotoPanel:
                 return
             try:
                 info = catalogue.describe_layer(widget.model, request.layer) if request else None
-                # Grad-CAM differentiates what the run maximized: the logit when "linear output" is on.
-                cam_model = widget._job.model_for(request) if info is not None and info.kind == "dense" else None
                 views = compute_views(widget.model, info, request.targets if request else (), photo,
-                                      cam_model=cam_model, labels=widget.controls.labels)
+                                      labels=widget.controls.labels)
             except Exception as error:  # noqa: BLE001 - a worker has no caller: the grid says it
-                from .actmax_widget import readable_error
-
-                self._publish(generation, status=f"The maps on your photo failed: {readable_error(error)}")
+                self._failed(error, generation)
                 return
             self._publish(generation, photo=views.photo_png, views=views.views, predictions=views.predictions,
                           status=views.status)
 
         self._worker.submit(task)
+
+    def _failed(self, error, generation=None):
+        """The status says why the maps for ``generation`` (default: the current one) failed."""
+        from .actmax_widget import readable_error
+
+        self._publish(self._generation if generation is None else generation,
+                      status=f"The maps on your photo failed: {readable_error(error)}")
 
     def _publish(self, generation, **traits):
         """Set the grid's photo traits given (None: leave as is) in one message, unless a newer
