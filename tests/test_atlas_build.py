@@ -171,3 +171,9 @@ def test_cli_atlas_subcommand(model, tmp_path):
     bad = subprocess.run(command[:-6] + ["--engine", "spark"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--engine" in bad.stderr and "spark" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_cli_lists_the_engines_build_accepts():
+    from actmax_widgets.atlas import cli
+
+    assert cli.ENGINES == engines.ENGINES
