@@ -387,12 +387,7 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
         raise ValueError("filter_indices is empty: give at least one filter.")
     problem = compiled.problem
     seed = run_seed(seed)
-    n_base = len(problem.names) - (1 if diversity else 0)
-    if tv_weight and n_base < 3:
-        raise ValueError(f"TotalVariation needs an input with spatial dimensions; model '{model.name}' "
-                         f"takes {problem.image_shape} vectors. Use tv_weight=0.")
-    weights = np.array([act_max_weight, lp_norm_weight, tv_weight][:n_base] + ([diversity] if diversity else []),
-                       "float32")
+    weights = _loss_weights(problem, model.name, (act_max_weight, lp_norm_weight, tv_weight), diversity)
     seed_images = _broadcast_seed(problem, seed_input, compiled.parameterization)
     n = len(targets)
     spans, chunk_size = _chunks(n, batch_size)
@@ -421,6 +416,15 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
     finally:
         watchers.end()  # keras-vis's on_end: also after a stop or an error
     return log.result(problem, info, targets, target_labels(info, targets, labels), seed)
+
+
+def _loss_weights(problem, model_name, base_weights, diversity):
+    """The weight of each loss term of ``problem``: activation, Lp, TV (the ones it has), diversity."""
+    n_base = len(problem.names) - (1 if diversity else 0)
+    if base_weights[2] and n_base < 3:
+        raise ValueError(f"TotalVariation needs an input with spatial dimensions; model '{model_name}' "
+                         f"takes {problem.image_shape} vectors. Use tv_weight=0.")
+    return np.array(list(base_weights[:n_base]) + ([diversity] if diversity else []), "float32")
 
 
 def _chunk_inputs(targets, target_keys, start, end, chunk_size, n_channels, negative):
