@@ -353,3 +353,191 @@ def test_real_scan_badges_and_accentuation_reach_the_tiles(conv_model, tmp_path,
     widget.evidence.accentuate(1, photos(1, size=24, seed=2)[0], blocking=True)
     made = widget.grid.evidence[1]["accentuation"]
     assert made["activation"] > made["start_activation"]  # the filter was raised in the photo
+
+
+# -- review fixes: threads, caches, stale state, checks -------------------------------------------
+
+def shown_without_a_run(widget):
+    """The tiles of the widget's current request on show, without running the model."""
+    request = widget.controls.request()
+    widget.evidence.clear(request)
+    return request
+
+
+def ended_run(count=4):
+    return types.SimpleNamespace(images=np.zeros((count, 24, 24, 3), np.uint8))
+
+
+def test_accentuate_on_a_channels_first_model_reads_its_channels_not_its_width(core):
+    inputs = keras.Input((3, 20, 20))
+    x = layers.Conv2D(4, 3, data_format="channels_first", name="conv_cf")(inputs)
+    model = keras.Model(inputs, layers.GlobalAveragePooling2D(data_format="channels_first")(x))
+    widget = ActMaxWidget(model, layer="conv_cf", filters=[0, 1], prepare=False, precision="float32")
+    shown_without_a_run(widget)
+    widget.evidence.accentuate(1, photos(1, size=20)[0], blocking=True)
+    (call,) = core.accentuations
+    assert call["image"].shape == (20, 20, 3) and call["filters"] == [1]
+
+
+def test_every_evidence_update_from_the_worker_holds_the_grid_s_lock(conv_model, core):
+    widget = make_widget(conv_model, images=photos())
+    lock, grid, unlocked = widget._listener._lock, widget.grid, []
+    hold_sync = grid.hold_sync
+
+    def checked_hold_sync():
+        if threading.current_thread().name == "actmax-evidence" and not lock.locked():
+            unlocked.append(grid.evidence_state)
+        return hold_sync()
+
+    grid.hold_sync = checked_hold_sync
+    widget.run(blocking=True)
+    assert widget.grid.evidence_state == "done" and unlocked == []
+
+
+class EndlessCore(FakeCore):
+    """Scans that run until stopped; counts the scans running at once."""
+
+    def __init__(self):
+        super().__init__()
+        self.active = self.most_active = 0
+        self.started = threading.Semaphore(0)
+        self.first_stopped_hold = threading.Event()  # never set: the first scan lingers 2 s once stopped
+        self.end = threading.Event()
+
+    def dataset_examples(self, model, layer, filters=None, images=None, top_k=9, image_size=None, batch_size=64,
+                         *, cache=True, progress=True, on_progress=None, should_stop=None):
+        self.active += 1
+        self.most_active = max(self.most_active, self.active)
+        first = not self.scans
+        self.scans.append(layer)
+        self.started.release()
+        while not should_stop() and not self.end.wait(0.01):
+            pass
+        if first:  # its stop is slow: both starters are then past their own stop of it
+            self.first_stopped_hold.wait(2)
+        self.active -= 1
+        return fake_examples(layer, list(filters), 8, complete=False)
+
+
+def test_two_scans_asked_at_once_never_run_together_and_stop_reaches_the_last(conv_model, monkeypatch):
+    core = EndlessCore()
+    monkeypatch.setattr(evidence_panel, "_evidence_core", lambda: core)
+    widget = make_widget(conv_model)
+    shown_without_a_run(widget)
+    widget.evidence.scan()
+    assert core.started.acquire(timeout=60)
+    starters = [threading.Thread(target=widget.evidence.scan) for _ in range(2)]  # the run's end and a click
+    for starter in starters:
+        starter.start()
+    for starter in starters:
+        starter.join(60)
+    widget.evidence.stop(wait=True)
+    try:
+        assert core.most_active == 1 and core.active == 0  # the one stop ended every scan
+    finally:
+        core.end.set()
+
+
+def test_a_stopped_scan_shows_what_it_found_and_computes_no_badges(conv_model, core):
+    calls = []
+    sanity = core.sanity_signals
+    core.sanity_signals = lambda *args: calls.append(args) or sanity(*args)
+    core.gate = threading.Event()
+    widget = make_widget(conv_model)
+    request = shown_without_a_run(widget)
+    widget.evidence.after_run(request, ended_run())
+    widget.evidence.scan()
+    assert core.after_second_batch.wait(60)
+    widget.evidence.stop(wait=False)
+    core.gate.set()
+    widget.evidence.wait(60)
+    assert calls == []  # no probe of the model while a new Run waits for this stop
+    assert widget.grid.evidence_state == "stopped" and all(entry["patches"] for entry in widget.grid.evidence)
+
+
+def test_a_rescan_after_training_reads_the_new_weights_and_few_scans_are_kept(conv_model, core):
+    widget = make_widget(conv_model, images=photos())
+    widget.run(blocking=True)
+    layer = conv_model.get_layer("conv_b")
+    kernel, bias = layer.get_weights()
+    try:
+        layer.set_weights([kernel * 0.5, bias])  # "trained" meanwhile
+        widget.run(blocking=True)
+        assert len(core.scans) == 2  # not the examples of the weights before
+    finally:
+        layer.set_weights([kernel, bias])
+    for spec in ("0", "1", "2", "3", "4"):
+        widget.controls.filter_text.value = spec
+        shown_without_a_run(widget)
+        widget.evidence.scan(blocking=True)
+    assert len(core.scans) == 7 and len(widget.evidence._scans) == evidence_panel.KEPT_SCANS
+
+
+def test_a_new_run_resets_the_evidence_line(conv_model, core):
+    widget = make_widget(conv_model)
+    widget.run(blocking=True)
+    widget._on_grid_message(widget.grid, {"type": "accentuate", "filter": 2}, [])  # no photo: an error
+    assert widget.grid.evidence_state == "error"
+    widget.run(blocking=True)
+    assert (widget.grid.evidence_state, widget.grid.evidence_status) == ("idle", "")
+
+
+def test_a_new_or_removed_photo_drops_the_accentuations_of_the_old_one(conv_model, core):
+    widget = make_widget(conv_model)
+    widget.run(blocking=True)
+    widget.photo = photos(1, size=32, seed=3)[0]
+    widget.photo_panel.wait(60)  # the photo is on show
+    widget.evidence.accentuate(0, blocking=True)
+    assert widget.grid.evidence[0]["accentuation"] is not None
+    widget.photo = photos(1, size=32, seed=4)[0]
+    assert widget.grid.evidence[0]["accentuation"] is None
+    widget.photo_panel.wait(60)
+    widget.evidence.accentuate(0, blocking=True)
+    widget.photo = None
+    assert widget.grid.evidence[0]["accentuation"] is None
+    widget.photo_panel.wait(60)
+
+
+def test_examples_found_while_the_run_went_get_their_badges_when_it_ends(conv_model, core):
+    widget = make_widget(conv_model)
+    request = shown_without_a_run(widget)
+    widget.evidence.scan(blocking=True)  # asked from the enlarged view during the run
+    assert not any(entry["badges"] for entry in widget.grid.evidence)
+    widget.evidence.after_run(request, ended_run())
+    widget.evidence.wait(60)
+    assert all(entry["badges"] for entry in widget.grid.evidence)
+    assert len(core.scans) == 1
+
+
+def test_a_scan_still_going_when_the_run_ends_is_kept_and_gets_badges(conv_model, core):
+    core.gate = threading.Event()
+    widget = make_widget(conv_model, images=photos())
+    request = shown_without_a_run(widget)
+    widget.evidence.scan()
+    assert core.after_second_batch.wait(60)
+    widget.evidence.after_run(request, ended_run())  # images=: a scan after the run is wanted
+    core.gate.set()
+    widget.evidence.wait(60)
+    assert len(core.scans) == 1 and widget.grid.evidence_state == "done"  # not stopped and restarted
+    assert all(entry["badges"] for entry in widget.grid.evidence)
+
+
+@pytest.mark.parametrize("bad, error", [("2", TypeError), (1.5, TypeError), (-1, ValueError)])
+def test_a_bad_filter_to_accentuate_is_refused_at_once_by_name(conv_model, core, bad, error):
+    widget = make_widget(conv_model)
+    shown_without_a_run(widget)
+    with pytest.raises(error, match="filter_index="):
+        widget.evidence.accentuate(bad, photos(1)[0])
+    assert core.accentuations == [] and not widget.evidence.busy
+
+
+@pytest.mark.parametrize("content, words", [
+    pytest.param(b"GIF89a" + bytes(64), "is not a PNG or JPEG image", id="gif"),
+    pytest.param(b"\x89PNG\r\n\x1a\n" + bytes(21 * 2**20), "more than the 20 MB accepted", id="21MB"),
+])
+def test_an_accentuation_upload_gets_photo_mode_s_checks(conv_model, core, content, words):
+    widget = make_widget(conv_model)
+    shown_without_a_run(widget)
+    widget._on_grid_message(widget.grid, {"type": "accentuate", "filter": 0}, [memoryview(content)])
+    assert widget.grid.evidence_state == "error" and words in widget.grid.evidence_status
+    assert core.accentuations == []

@@ -13,7 +13,8 @@ import traceback
 
 import numpy as np
 
-from .. import render
+from .. import arguments, model_cut, render
+from .photo_panel import check_upload
 
 
 def check_images(images):
@@ -30,6 +31,9 @@ def _evidence_core():
     from .. import evidence
     return evidence
 
+
+# Complete scans kept in memory (the disk cache keeps them all): a few layers to go back to.
+KEPT_SCANS = 4
 
 # The browser shows patches at about 80 px: a dense unit's whole 224 px image is sent at this
 # size at most (9 per tile would otherwise be megabytes per update).
@@ -94,28 +98,47 @@ class EvidencePanel:
         self.grid = widget.grid
         self.images = images
         self.auto = auto
-        self._scans = {}  # (layer, filters, image_size) -> complete Examples: asked once
-        self._accentuations = {}  # (layer, filter) -> the accentuation entry shown in its tile
+        self._scans = {}  # (weights, layer, filters, image_size) -> complete Examples, oldest first
+        # (layer, filter) -> (the widget's photo then, the entry shown in its tile): a new photo drops it
+        self._accentuations = {}
         self._thread = None
         self._stop = threading.Event()
+        self._starting = threading.Lock()  # _start/stop come from the kernel's and the run's threads
+        self._run_lock = threading.Lock()  # a scan's end and the run's end agree on who attaches badges
+        self._scanning = None  # the request a scan is running for
+        self._badges_pending = None  # the request whose scan ended before its run: after_run attaches them
         self._shown = None  # (request, result) of the tiles on show
         self.examples = None
         self.sanity = None
         self.error = None
         self.grid.observe(self._toggled, "show_natural")
+        # Photo mode sets these when the photo changes (a trait set to its own value tells nobody,
+        # so both); the accentuations of the photo before then go.
+        self.grid.observe(self._photo_changed, ["photo", "photo_status"])
 
     # -- what the tiles are ------------------------------------------------------------------
     def clear(self, request):
         """A new run was asked: the old tiles' evidence goes with them."""
         self.stop(wait=True)
-        self._shown = (request, None)
+        with self._run_lock:
+            self._shown = (request, None)
+            self._badges_pending = None
         self.examples = self.sanity = None
         self._publish()
+        self._say("idle", "")  # the old tiles' scan or error is not the new tiles'
 
     def after_run(self, request, result):
-        """The run ended (called from its worker thread): scan if evidence is wanted."""
-        self._shown = (request, result)
-        if self.auto or self.grid.show_natural:
+        """The run ended (called from its worker thread): scan if evidence is wanted; examples
+        found while it ran get their badges now."""
+        with self._run_lock:
+            self._shown = (request, result)
+            scanning = self._scanning is request
+            pending, self._badges_pending = self._badges_pending is request, None
+        if scanning:
+            return  # the scan going reads this result when it ends
+        if pending and self.examples is not None:
+            self._start(self._badges, request, blocking=False)
+        elif self.auto or self.grid.show_natural:
             self.scan()
         elif self.examples is not None:
             self._publish()
@@ -130,38 +153,70 @@ class EvidencePanel:
         return self._start(self._scan, request, blocking)
 
     def _scan_key(self, request):
+        """What a scan's examples depend on; the weights too, as in the disk cache: a rescan after
+        training must not show the examples of the weights before."""
+        from ..evidence.cache import model_digest
         filters = tuple(sorted(set(int(target) for target in request.targets)))
-        return request.layer, filters, self._image_size(request)
+        return model_digest(self.widget.model), request.layer, filters, self._image_size(request)
 
     def _image_size(self, request):
         """The model's own input size where it has one (natural photos are seen as the model was
         trained to see them); a model of any size scans at the run's size."""
-        shape = self.widget.model.input_shape
-        return None if shape[1] is not None and shape[2] is not None else int(request.image_size)
+        size, _ = model_cut.input_image_size(self.widget.model)
+        return None if None not in size else int(request.image_size)
+
+    def _keep(self, key, examples):
+        self._scans.pop(key, None)
+        self._scans[key] = examples  # the newest last
+        while len(self._scans) > KEPT_SCANS:
+            del self._scans[next(iter(self._scans))]
 
     def _scan(self, request, stop):
+        with self._run_lock:
+            self._scanning = request
+        try:
+            self._scan_for(request, stop)
+        finally:
+            with self._run_lock:
+                self._scanning = None
+
+    def _scan_for(self, request, stop):
         key = self._scan_key(request)
         examples = self._scans.get(key)
         if examples is None:
             self._say("scanning", "finding the natural images that excite these filters most…")
-            layer, filters, image_size = key
+            _, layer, filters, image_size = key
             examples = _evidence_core().dataset_examples(
                 self.widget.model, layer, list(filters), images=self.images, image_size=image_size,
                 progress=False, on_progress=lambda done, total: self._progress(done, total),
                 should_stop=stop.is_set)
             if examples.complete:
-                self._scans[key] = examples
+                self._keep(key, examples)
         self.examples = examples
         self._publish()  # the strips first: badges that fail must not hide them
+        if stop.is_set():  # stopped (e.g. by a new Run, whose clear() waits): no probe for badges
+            self._say("stopped", self._summary(examples))
+            return
+        with self._run_lock:
+            if not self._result_for(request):
+                self._badges_pending = request  # the run is still going: after_run attaches them
+        self._badges(request)
+
+    def _badges(self, request, stop=None):
         self._attach_sanity(request)
         self._publish()
-        self._say("done" if examples.complete else "stopped", self._summary(examples))
+        self._say("done" if self.examples.complete else "stopped", self._summary(self.examples))
+
+    def _result_for(self, request):
+        """The run's result with images, when ``request`` is the run on show and has ended."""
+        result = self._shown[1] if self._shown and self._shown[0] is request else None
+        return result if result is not None and len(result.images) else None
 
     def _attach_sanity(self, request):
         """Badges need the run's images: a run still going or stopped before any has none."""
-        result = self._shown[1] if self._shown and self._shown[0] is request else None
+        result = self._result_for(request)
         self.sanity = None
-        if result is None or not len(result.images):
+        if result is None:
             return
         # Also kept as result.sanity (the core attaches it): widget.result carries its badges.
         self.sanity = _evidence_core().sanity_signals(self.widget.model, result, self.examples)
@@ -190,16 +245,19 @@ class EvidencePanel:
         if photo is None:
             raise ValueError("photo=None and the widget has no current photo: upload one with "
                              "'Accentuate a photo…', or pass photo= (a path, bytes or an image array).")
+        filter_index = arguments.check_int("filter_index", filter_index, minimum=0)  # here, not in the thread
         from ..photos import load_photo
-        channels = int(self.widget.model.input_shape[-1])
-        array = load_photo(photo, channels=channels, argument="photo")
-        return self._start(lambda req, stop: self._accentuate(req, int(filter_index), array), request, blocking)
+        _, channels = model_cut.input_image_size(self.widget.model)  # channels-first models too
+        array = load_photo(photo, channels=int(channels or 3), argument="photo")
+        shown_photo = self.widget.photo  # the accentuation goes when this photo does
+        return self._start(lambda req, stop: self._accentuate(req, filter_index, array, shown_photo),
+                           request, blocking)
 
-    def _accentuate(self, request, filter_index, photo):
+    def _accentuate(self, request, filter_index, photo, shown_photo):
         self._say("accentuating", f"accentuating filter {filter_index} in your photo…")
         made = _evidence_core().accentuate(self.widget.model, request.layer, [filter_index], photo,
                                            image_size=self._image_size(request))
-        self._accentuations[(request.layer, filter_index)] = {
+        self._accentuations[(request.layer, filter_index)] = shown_photo, {
             "filter": filter_index, "photo": render.to_png(made.photo), "image": render.to_png(made.images[0]),
             "change": render.to_png(np.clip(made.change_maps[0], 0, 1) * 255),
             "activation": _finite(made.activations[0]), "start_activation": _finite(made.start_activations[0]),
@@ -210,15 +268,18 @@ class EvidencePanel:
 
     # -- the thread ------------------------------------------------------------------------
     def _start(self, work, request, blocking):
-        self.stop(wait=True)
-        self._stop = stop = threading.Event()
-        self.error = None
-        if blocking:
-            return self._work(work, request, stop, reraise=True)
-        self._thread = threading.Thread(target=self._work, args=(work, request, stop, False),
-                                        name="actmax-evidence", daemon=True)
-        self._thread.start()
-        return None
+        # Locked: a Run's end (its thread) and a click (the kernel's) could each stop the old
+        # worker and start one, leaving two, one of them with no stop event to reach it.
+        with self._starting:
+            self._stop_worker(wait=True)
+            self._stop = stop = threading.Event()
+            self.error = None
+            if not blocking:
+                self._thread = threading.Thread(target=self._work, args=(work, request, stop, False),
+                                                name="actmax-evidence", daemon=True)
+                self._thread.start()
+                return None
+        return self._work(work, request, stop, reraise=True)
 
     def _work(self, work, request, stop, reraise):
         try:
@@ -237,6 +298,10 @@ class EvidencePanel:
 
     def stop(self, wait=True):
         """Stop a scan after its current batch (what it found is kept) or an accentuation."""
+        with self._starting:
+            self._stop_worker(wait)
+
+    def _stop_worker(self, wait):
         self._stop.set()
         thread = self._thread
         if wait and thread is not None and thread is not threading.current_thread():
@@ -262,7 +327,8 @@ class EvidencePanel:
             elif kind == "evidence-stop":
                 self.stop(wait=False)
             elif kind == "accentuate":
-                photo = bytes(buffers[0]) if buffers else None
+                # The upload checks of photo mode: PNG or JPEG, at most its size, before decoding.
+                photo = check_upload("the uploaded photo", buffers[0]) if buffers else None
                 self.accentuate(content.get("filter"), photo)
             else:
                 return False
@@ -271,15 +337,35 @@ class EvidencePanel:
             self._say("error", readable_error(error))
         return True
 
+    def _photo_changed(self, change):
+        """A new photo (or none): the accentuations of the one before go. Called inside photo
+        mode's grid update, which holds the grid's lock: the trait is set here without it."""
+        if self._drop_old_accentuations():
+            self.grid.evidence = self._entries()
+
+    def _drop_old_accentuations(self):
+        photo = getattr(self.widget, "photo", None)
+        old = [key for key, (shown_photo, _) in self._accentuations.items() if shown_photo is not photo]
+        for key in old:
+            del self._accentuations[key]
+        return bool(old)
+
+    def _entries(self):
+        request = self._shown[0] if self._shown else None
+        if request is None:
+            return []
+        accentuations = {f: entry for (layer, f), (_, entry) in self._accentuations.items() if layer == request.layer}
+        return tile_evidence(request.targets, self.examples, self.sanity, accentuations)
+
+    # Worker threads set these traits too: with the lock every grid update takes (hold_sync is
+    # not thread-safe), or an update of the run's could swallow them.
     def _say(self, state, text):
-        with self.grid.hold_sync():
+        with self.widget._listener._lock, self.grid.hold_sync():
             self.grid.evidence_state = state
             self.grid.evidence_status = text
 
     def _publish(self):
-        request = self._shown[0] if self._shown else None
-        if request is None:
-            self.grid.evidence = []
-            return
-        accentuations = {f: entry for (layer, f), entry in self._accentuations.items() if layer == request.layer}
-        self.grid.evidence = tile_evidence(request.targets, self.examples, self.sanity, accentuations)
+        self._drop_old_accentuations()
+        entries = self._entries()
+        with self.widget._listener._lock, self.grid.hold_sync():
+            self.grid.evidence = entries
