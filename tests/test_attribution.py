@@ -274,3 +274,22 @@ def test_maps_follow_new_weights_of_the_same_model(conv_net):
         new = function(conv_net, "predictions", 1, images)
         assert np.abs(new - old).mean() > 0.01, function.__name__
         np.testing.assert_allclose(new, function(twin, "predictions", 1, images), atol=1e-4)
+
+
+def test_callable_grad_modifiers_are_not_kept_forever(conv_net):
+    """Each new callable traces a new step; only the latest few are kept (a notebook cell that
+    passes a lambda would otherwise hold one more traced step at every run)."""
+    import gc
+    import weakref
+
+    image = np.random.default_rng(13).uniform(0, 255, (16, 16, 3)).astype("float32")
+    first = lambda grads: tf.abs(grads)  # noqa: E731 - a new callable, as a notebook cell makes
+    expected = saliency_maps(conv_net, "predictions", 1, image, grad_modifier=first)
+    gone = weakref.ref(first)
+    del first
+    for k in range(10):
+        maps = saliency_maps(conv_net, "predictions", 1, image, grad_modifier=lambda grads, k=k: tf.abs(grads))
+        grad_cam(conv_net, "predictions", 1, image, grad_modifier=lambda grads, k=k: grads)
+    np.testing.assert_allclose(maps, expected, atol=1e-6)
+    gc.collect()
+    assert gone() is None

@@ -48,8 +48,7 @@ def grad_cam(model, layer, targets, images, *, penultimate_layer=None, plus_plus
                                  logits=logits, input_range=input_range)
     feature_maps = penultimate_info(job.model, job.info, None if penultimate_layer is None else
                                     prepare_module.layer_name(model, penultimate_layer), job.name, penultimate_layer)
-    post_key = ("grad_cam", plus_plus, grad_modifier if isinstance(grad_modifier, str) or grad_modifier is None
-                else id(grad_modifier))
+    post_key = ("grad_cam", plus_plus, gradients.option_key(grad_modifier))
     post = cam_step(modifier, plus_plus, feature_maps.channel_axis)
     step = gradients.step_for(job.model, job.info, feature_maps, post, post_key)
     return gradients.normalize_maps(step(job.images, job.masks, batch_size))

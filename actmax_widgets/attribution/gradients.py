@@ -9,6 +9,7 @@ unit, and a joint target sums its indices, as keras-vis's ``ActivationMaximizati
 """
 from __future__ import annotations
 
+import collections
 import functools
 import threading
 import weakref
@@ -19,8 +20,11 @@ import tensorflow as tf
 
 from .. import catalogue, utils
 
-_STEPS = weakref.WeakKeyDictionary()  # model computed with -> {key: GradientStep}
+_STEPS = weakref.WeakKeyDictionary()  # model computed with -> ({key: step}, LRU {key with a callable: step})
 _LOCK = threading.Lock()
+# Steps kept per model for a user's callable (e.g. a grad_modifier lambda): each new callable is a
+# new trace, and a notebook cell that makes a lambda at every run would pile them up for good.
+CALLABLE_STEPS = 8
 
 
 class GradientStep:
@@ -89,14 +93,39 @@ def target_scores(output, masks, channel_axis):
     return tf.reduce_sum(output * masks, axis=1)
 
 
+class ByIdentity:
+    """A user's callable as part of a cache key: equal only to itself, hashable even when the
+    callable is not, and holding it so its id is never reused by another while the key lives."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __eq__(self, other):
+        return isinstance(other, ByIdentity) and other.value is self.value
+
+    def __hash__(self):
+        return id(self.value)
+
+
+def option_key(option):
+    """``option`` (a name, None or a callable) as part of a ``post_key``."""
+    return option if option is None or isinstance(option, str) else ByIdentity(option)
+
+
 def step_for(model, target, wrt, post, post_key):
-    """The cached ``GradientStep`` of ``model`` for these layers and this ``post`` (by ``post_key``)."""
+    """The cached ``GradientStep`` of ``model`` for these layers and this ``post`` (by ``post_key``;
+    of those keyed by a callable, ``CALLABLE_STEPS`` most recently used are kept)."""
     key = (target.index, None if wrt is None else wrt.index, post_key)
     with _LOCK:
-        per_model = _STEPS.setdefault(model, {})
-        if key not in per_model:
-            per_model[key] = GradientStep(model, target, wrt, post)
-        return per_model[key]
+        named, by_callable = _STEPS.setdefault(model, ({}, collections.OrderedDict()))
+        steps = by_callable if any(isinstance(part, ByIdentity) for part in post_key) else named
+        if key not in steps:
+            steps[key] = GradientStep(model, target, wrt, post)
+        if steps is by_callable:
+            by_callable.move_to_end(key)
+            while len(by_callable) > CALLABLE_STEPS:
+                by_callable.popitem(last=False)
+        return steps[key]
 
 
 def normalize_maps(maps):

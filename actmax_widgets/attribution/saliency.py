@@ -54,8 +54,7 @@ def saliency_maps(model, layer, targets, images, *, backprop_modifier=None, grad
     keepdims = arguments.check_bool("keepdims", keepdims)
     job = prepare_module.prepare(model, layer, targets, images, backprop_modifier=backprop_modifier,
                                  logits=logits, input_range=input_range)
-    post_key = ("saliency", grad_modifier if isinstance(grad_modifier, str) or grad_modifier is None
-                else id(grad_modifier))
+    post_key = ("saliency", gradients.option_key(grad_modifier))
     wrt = None if wrt_layer is None else catalogue.describe_layer(
         job.model, prepare_module.layer_name(model, wrt_layer))
     step = gradients.step_for(job.model, job.info, wrt, _post(modifier), post_key)
