@@ -1,6 +1,7 @@
-"""A small atlas store written by hand in the layout of CONTRACTS.md ("atlas"), for testing the
-site and the reader without running a build: manifest.json, one PNG per channel (a distinct
-colour per filter, so a test can tell which image it got), histories, variants and examples."""
+"""A small atlas store written by hand in the layout ``atlas/store.py`` writes (described in
+``atlas/site_data.py``), for testing the site and the reader without running a build:
+manifest.json, one PNG per channel (a distinct colour per filter, so a test can tell which image
+it got), histories and natural examples."""
 import json
 from pathlib import Path
 
@@ -15,7 +16,7 @@ def colour(layer_index, filter_index):
 
 
 def write_store(out, layers, *, model_name="conv_net", input_shape=(16, 16, 3), size=16,
-                chunk=2, variants=False, examples=False, planned_chunks=None):
+                chunk=2, examples=False, planned_chunks=None):
     """``layers``: ``[(name, kind, n_filters, filters_done), ...]``. Returns ``out``."""
     out = Path(out)
     manifest = {"format": 1, "model": {"name": model_name, "input_shape": list(input_shape)},
@@ -34,16 +35,11 @@ def write_store(out, layers, *, model_name="conv_net", input_shape=(16, 16, 3), 
                 _png(out / path, colour(li, f), size)
                 entry["images"].append(path)
                 entry["activations"].append(1.5 + f)
-                if examples:
-                    for k in range(3):
-                        _png(out / f"examples/{folder}/{f}_{k}.png", (k * 80, 90, 90), size)
-            if variants:
-                entry["variants"] = []
-                for f in filters:
-                    paths = [f"images/{folder}/{f}_v{k}.png" for k in range(3)]
-                    for k, p in enumerate(paths):
-                        _png(out / p, (90, k * 80, 200), size)
-                    entry["variants"].append(paths)
+            if examples:
+                entry["examples"] = [[f"examples/{folder}/{f}_{k}.png" for k in range(3)] for f in filters]
+                for row in entry["examples"]:
+                    for k, example in enumerate(row):
+                        _png(out / example, (k * 80, 90, 90), size)
             histories = out / entry["histories"]
             histories.parent.mkdir(parents=True, exist_ok=True)
             histories.write_text(json.dumps({"filters": filters,

@@ -45,9 +45,9 @@ def test_data_js_keeps_a_hostile_layer_name_as_data(tmp_path):
             assert (tmp_path / channel["image"]).is_file()
 
 
-def test_data_js_carries_progress_curves_variants_and_examples(tmp_path):
+def test_data_js_carries_progress_curves_and_examples(tmp_path):
     write_store(tmp_path, [("conv1", "conv2d", 4, [0, 1, 2, 3]), ("conv2", "conv2d", 6, [0, 1]),
-                           ("predictions", "dense", 10, [])], variants=True, examples=True, planned_chunks=10)
+                           ("predictions", "dense", 10, [])], examples=True, planned_chunks=10)
     site.write_site(tmp_path)
     data, _ = _data(tmp_path)
     assert data["progress"] == {"chunks_done": 3, "chunks_planned": 10, "channels_done": 6, "channels_planned": 20}
@@ -58,7 +58,7 @@ def test_data_js_carries_progress_curves_variants_and_examples(tmp_path):
     assert channel["filter"] == 1 and channel["activation"] == 2.5
     assert channel["curve"][0] == 0 and channel["curve"][-1] == pytest.approx(2.5) and len(channel["curve"]) == 8
     assert channel["examples"] == [f"examples/conv2/1_{k}.png" for k in range(3)]
-    assert len(channel["variants"]) == 3 and all((tmp_path / v).is_file() for v in channel["variants"])
+    assert all((tmp_path / e).is_file() for e in channel["examples"])
 
 
 def test_data_js_is_rewritten_as_chunks_land(tmp_path):

@@ -1,8 +1,17 @@
-"""Reading an atlas's ``manifest.json`` (layout in CONTRACTS.md, written by ``store.py``): each
-channel's image, activation, activation curve, diverse variants and natural examples.
+"""Reading an atlas's ``manifest.json`` as ``store.py`` writes it: each channel's image,
+activation, activation curve and natural examples.
 
 One reading serves the site (``gather``: the data ``data.js`` carries) and the widget
-(``reader.py``). Paths in the manifest are relative to the atlas folder.
+(``reader.py``). The layout (paths relative to the atlas folder)::
+
+    manifest.json   {"format", "model": {"name", "input_shape", "fingerprint"}, "settings",
+                     "versions", "layers": [{"name", "kind", "n_filters", "description"}],
+                     "chunks_planned", "chunks": {"<layer>:<start>-<end>": chunk}}
+    chunk           {"layer", "filters": [f...], "images": ["images/<layer_safe>/<f>.png"...],
+                     "activations": [a...], "histories": "histories/<layer_safe>/<start>-<end>.json",
+                     "image_size", "seconds", and with natural images "examples":
+                     [["examples/<layer_safe>/<f>_<k>.png"...] per filter], "example_activations"}
+    histories file  {"filters": [f...], "activation_history": [[a per step] per filter]}
 """
 from __future__ import annotations
 
@@ -16,29 +25,23 @@ CURVE_POINTS = 64  # an activation curve drawn in a small SVG needs no more; kee
 
 def channels(manifest, out):
     """``{layer: {filter: channel}}`` for every channel the manifest's chunks hold, with a
-    channel ``{"filter", "image", "activation", "curve", "variants", "examples"}``."""
+    channel ``{"filter", "image", "activation", "curve", "examples"}``."""
     out = Path(out)
     found = {}
     for chunk in (manifest.get("chunks") or {}).values():
         filters = [int(f) for f in chunk.get("filters", [])]
         images = list(chunk.get("images") or [])
-        activations = list(chunk.get("activations") or [None] * len(filters))
-        curves = _histories(out, chunk.get("histories"), filters)
-        variants = chunk.get("variants") or [[] for _ in filters]
-        examples = chunk.get("examples")
+        activations = list(chunk.get("activations") or [])
+        curves = _histories(out, chunk.get("histories"))
+        examples = list(chunk.get("examples") or [])  # written only when the build had images=
         layer = found.setdefault(str(chunk.get("layer")), {})
-        for i, filter_index in enumerate(filters):
-            if i >= len(images):
-                break
-            image = str(images[i])
+        for i, filter_index in enumerate(filters[:len(images)]):
             layer[filter_index] = {
                 "filter": filter_index,
-                "image": image,
+                "image": str(images[i]),
                 "activation": _number(activations[i] if i < len(activations) else None),
                 "curve": curves.get(filter_index, []),
-                "variants": [str(v) for v in (variants[i] if i < len(variants) else [])],
-                "examples": ([str(e) for e in examples[i]] if examples and i < len(examples)
-                             else _examples(out, image, filter_index)),
+                "examples": [str(e) for e in examples[i]] if i < len(examples) else [],
             }
     return found
 
@@ -92,26 +95,14 @@ def _number(value):
     return value if np.isfinite(value) else None
 
 
-def _histories(out, path, filters):
-    """Per filter, its activation at every step, thinned to CURVE_POINTS: JSON ``{"filters",
-    "activation_history": [per filter [per step]]}`` (store.py), a list parallel to ``filters``,
-    a dict keyed by filter, or an .npz array ``(steps, filters)``."""
+def _histories(out, path):
+    """Per filter, its activation at every step, thinned to CURVE_POINTS (none when the file
+    is missing)."""
     if not path or not (out / path).is_file():
         return {}
-    if str(path).endswith(".npz"):
-        with np.load(out / path) as saved:
-            key = "activation_history" if "activation_history" in saved else saved.files[0]
-            rows = np.asarray(saved[key], dtype="float64").T.tolist()
-    else:
-        rows = json.loads((out / path).read_text(encoding="utf-8"))
-    for key in ("activation_history", "activation"):  # store.py's layout: one row per filter
-        if isinstance(rows, dict) and isinstance(rows.get(key), list):
-            filters, rows = rows.get("filters", filters), rows[key]
-    if isinstance(rows, dict):
-        pairs = [(int(k), v) for k, v in rows.items() if str(k).lstrip("-").isdigit()]
-    else:
-        pairs = list(zip(filters, rows))
-    return {f: _thin(values) for f, values in pairs if isinstance(values, list)}
+    saved = json.loads((out / path).read_text(encoding="utf-8"))
+    pairs = zip(saved.get("filters") or [], saved.get("activation_history") or [])
+    return {int(f): _thin(values) for f, values in pairs}
 
 
 def _thin(values):
@@ -120,18 +111,3 @@ def _thin(values):
         picks = np.linspace(0, len(values) - 1, CURVE_POINTS).round().astype(int)
         values = [values[i] for i in picks]
     return values
-
-
-def _examples(out, image, filter_index):
-    """Natural examples ``examples/<layer_safe>/<filter>_<k>.png`` (the image's folder name is
-    the layer's safe name), best first; none when the atlas was built without images."""
-    layer_safe = Path(image).parent.name
-    folder = out / "examples" / layer_safe
-    if not folder.is_dir():
-        return []
-    found = []
-    for path in folder.glob(f"{filter_index}_*.png"):
-        rank = path.stem.split("_", 1)[1]
-        if rank.isdigit():
-            found.append((int(rank), f"examples/{layer_safe}/{path.name}"))
-    return [name for _, name in sorted(found)]

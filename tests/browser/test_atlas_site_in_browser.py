@@ -3,7 +3,7 @@
 A real build (actmax_widgets.atlas.build) of a tiny model whose first layer's name is hostile
 HTML, then the three views a workshop attendee walks through: the model's layers, one layer's
 tiles, one channel. A hand-written store adds what the tiny build has not: a layer named
-``</script>``, diverse variants and natural examples. Screenshots go to test-artifacts/.
+``</script>``, and natural examples. Screenshots go to test-artifacts/.
 """
 import sys
 from pathlib import Path
@@ -87,21 +87,20 @@ def test_layer_page_shows_every_channel_lazily_and_a_channel_view_opens(page, bu
     _no_script_ran(page)
 
 
-def test_a_layer_named_script_stays_text_and_variants_and_examples_show(page, tmp_path):
+def test_a_layer_named_script_stays_text_and_natural_examples_show(page, tmp_path):
     from actmax_widgets.atlas.site import write_site
 
     name = "</script><script>window.PWNED=1</script>"
     write_store(tmp_path, [(name, "conv2d", 4, [0, 1]), ("conv2", "conv2d", 8, [0, 1, 2])],
-                size=32, variants=True, examples=True, planned_chunks=6)
+                size=32, examples=True, planned_chunks=6)
     write_site(tmp_path)
     _open(page, tmp_path)
     assert page.evaluate("window.ATLAS.layers[0].name") == name
     expect(page.locator(".atlas-progress__text").first).to_have_text("3 of 6 chunks done")
     expect(page.locator("table.atlas-layers td.name").first).to_have_text(name)
     _open(page, tmp_path, "#layer=conv2&filter=1")
-    expect(page.locator("h2", has_text="Diverse variants")).to_be_visible()
     expect(page.locator("h2", has_text="Natural examples")).to_be_visible()
-    expect(page.locator(".atlas-strip img")).to_have_count(6)
+    expect(page.locator(".atlas-strip img")).to_have_count(3)
     page.wait_for_function("[...document.querySelectorAll('.atlas-strip img')].every(i => i.naturalWidth === 32)")
     _no_script_ran(page)
-    screenshot(page, "atlas-channel-variants-examples", full_page=True)
+    screenshot(page, "atlas-channel-examples", full_page=True)

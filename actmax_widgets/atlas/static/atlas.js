@@ -171,7 +171,6 @@
     big.classList.add("big");
     return [
       el("div", { class: "atlas-channel" }, el("div", {}, big), el("div", {}, side)),
-      strip("Diverse variants", "Other images that also make this channel fire: what they share is what it looks for.", channel.variants, "variant"),
       strip("Natural examples", "Patches of real photos where this channel fires most, strongest first.", channel.examples, "natural example"),
     ];
   }
