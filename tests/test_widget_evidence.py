@@ -258,8 +258,8 @@ def test_a_new_run_clears_the_old_tiles_evidence(conv_model, core):
     seen = record(widget.grid, "evidence")
     widget.controls.layer.value = "conv_a"
     widget.run(blocking=True)
-    assert seen[0] == [{"filter": f, "patches": [], "activations": [], "sources": [], "badges": [],
-                        "accentuation": None} for f in range(4)]  # at Run: no stale strips
+    assert seen[0] == [{"filter": f, "layer": "conv_a", "patches": [], "activations": [], "sources": [],
+                        "badges": [], "accentuation": None} for f in range(4)]  # at Run: no stale strips
     assert seen[-1][0]["patches"]
 
 

@@ -63,15 +63,18 @@ def _finite(value):
     return value if np.isfinite(value) else None
 
 
-def tile_evidence(targets, examples, sanity=None, accentuations=None):
+def tile_evidence(targets, examples, sanity=None, accentuations=None, layer=None):
     """The ``evidence`` trait: one dict per tile (``targets`` in tile order, a filter listed once
     per diverse copy) with its natural patches (PNG), their activations and image names, the
-    tile's sanity badges and the accentuated photo of its filter, where known."""
+    tile's sanity badges and the accentuated photo of its filter, where known. Each entry names
+    its filter (and ``layer``, when given): the browser shows it only under a tile of those."""
     entries = []
     for tile, filter_index in enumerate(targets):
         row = None if examples is None else _row_of(examples, int(filter_index))
         entry = {"filter": int(filter_index), "patches": [], "activations": [], "sources": [], "badges": [],
                  "accentuation": (accentuations or {}).get(int(filter_index))}
+        if layer is not None:
+            entry["layer"] = str(layer)
         if row is not None:
             activations = np.asarray(examples.activations[row], dtype="float64")
             found = [k for k, value in enumerate(activations) if np.isfinite(value)]  # a short scan's empty slots
@@ -355,7 +358,7 @@ class EvidencePanel:
         if request is None:
             return []
         accentuations = {f: entry for (layer, f), (_, entry) in self._accentuations.items() if layer == request.layer}
-        return tile_evidence(request.targets, self.examples, self.sanity, accentuations)
+        return tile_evidence(request.targets, self.examples, self.sanity, accentuations, layer=request.layer)
 
     # Worker threads set these traits too: with the lock every grid update takes (hold_sync is
     # not thread-safe), or an update of the run's could swallow them.

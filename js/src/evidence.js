@@ -4,15 +4,22 @@
 // under its tile, and the scan's status line with its Stop. Text from the kernel (image
 // names, tooltips, status) only ever goes through textContent and attributes.
 import { h } from "./dom.js";
-import { bytesEqual, formatActivation, toBytes } from "./format.js";
+import { formatActivation, toBytes } from "./format.js";
+import { PngImage } from "./png_image.js";
 import { showPixelsWhenSmall } from "./tiles.js";
 
 const BADGE_NAMES = { superstimulus: "Superstimulus", specificity: "Specificity", noise: "Noise" };
 const BUSY = new Set(["scanning", "accentuating"]);
 
-/** One tile's evidence entry with defaults, so a short or missing list never breaks rendering. */
-export function evidenceEntry(evidence, index) {
-  const entry = (Array.isArray(evidence) && evidence[index]) || {};
+/**
+ * One tile's evidence entry with defaults, so a short or missing list never breaks rendering.
+ * With the tile's `info` (and the tiles' `layer`), an entry of another filter (or layer) counts
+ * as none: entries are matched by position, and the tiles can change without a run (an atlas's).
+ */
+export function evidenceEntry(evidence, index, info = null, layer = undefined) {
+  const found = (Array.isArray(evidence) && evidence[index]) || {};
+  const sameLayer = found.layer === undefined || layer === undefined || found.layer === layer;
+  const entry = !info || (found.filter === info.filter && sameLayer) ? found : {};
   const list = (value) => (Array.isArray(value) ? value : []);
   return {
     patches: list(entry.patches),
@@ -23,34 +30,15 @@ export function evidenceEntry(evidence, index) {
   };
 }
 
-/** An <img> showing PNG bytes through a Blob URL, replaced only when the bytes change. */
-class PngImage {
-  constructor(attrs) {
-    this.element = showPixelsWhenSmall(h("img", { alt: "", draggable: "false", ...attrs }));
-    this.bytes = null;
-    this.url = null;
-  }
-
-  show(value) {
-    const bytes = toBytes(value);
-    if (!bytes) return this.clear();
-    if (bytesEqual(bytes, this.bytes)) return;
-    const url = URL.createObjectURL(new Blob([bytes], { type: "image/png" }));
-    this.element.src = url;
-    if (this.url) URL.revokeObjectURL(this.url);
-    this.bytes = bytes;
-    this.url = url;
-  }
-
-  clear() {
-    if (this.url) URL.revokeObjectURL(this.url);
-    this.element.removeAttribute("src");
-    this.bytes = this.url = null;
-  }
+/** A PngImage for a natural patch: sharp pixels when it is small. */
+function patchImage(attrs) {
+  const image = new PngImage({ alt: "", ...attrs });
+  showPixelsWhenSmall(image.element);
+  return image;
 }
 
 function figure(caption) {
-  const image = new PngImage({ class: "actmax-evidence__patch-img" });
+  const image = patchImage({ class: "actmax-evidence__patch-img" });
   const value = h("figcaption", { class: "actmax-evidence__patch-value" });
   const element = h("figure", { class: "actmax-evidence__patch" }, image.element, value);
   if (caption) value.textContent = caption;
@@ -246,17 +234,17 @@ export function naturalToggle(onChange) {
 const underTiles = new Map();
 
 /** Puts (or takes away) each tile's top natural patch and its activation under the tile. */
-export function showNaturalPatches(tileGrid, evidence, on) {
+export function showNaturalPatches(tileGrid, evidence, on, layer = undefined) {
   const live = new Set();
   for (let i = 0; i < tileGrid.length; i++) {
     const tile = tileGrid.tile(i);
     live.add(tile);
-    const entry = evidenceEntry(evidence, i);
+    const entry = evidenceEntry(evidence, i, tile.info, layer);
     const shown = on && entry.patches.length > 0;
     let under = underTiles.get(tile);
     if (!under && !shown) continue;
     if (!under) {
-      const image = new PngImage({ class: "actmax-evidence__under-img" });
+      const image = patchImage({ class: "actmax-evidence__under-img" });
       const value = h("span", { class: "actmax-evidence__under-value" });
       const text = h("span", { class: "actmax-evidence__under-text" }, "natural", value);
       const element = h("span", { class: "actmax-evidence__under" }, image.element, text);
@@ -314,13 +302,14 @@ export class GridEvidence {
     this.bar.update(model.get("evidence_state") || "idle", model.get("evidence_status") || "");
     this.toggle.update(Boolean(model.get("show_natural")));
     this.toggle.element.disabled = this.tileGrid.length === 0;
-    showNaturalPatches(this.tileGrid, model.get("evidence"), Boolean(model.get("show_natural")));
+    showNaturalPatches(this.tileGrid, model.get("evidence"), Boolean(model.get("show_natural")),
+      model.get("layer_name"));
   }
 
   updateZoom() {
     const tile = this.tileGrid.tile(this.zoom.index);
     if (!tile) return;
-    const entry = evidenceEntry(this.model.get("evidence"), this.zoom.index);
+    const entry = evidenceEntry(this.model.get("evidence"), this.zoom.index, tile.info, this.model.get("layer_name"));
     this.badges.update(entry.badges);
     this.view.update({
       entry,

@@ -4,7 +4,8 @@
 // photo, heatmap (and saliency for a dense unit) and synthetic image side by side, each named.
 // Class names and file names are user data: text only, never HTML.
 import { h } from "./dom.js";
-import { bytesEqual, labelName, toBytes } from "./format.js";
+import { labelName, toBytes } from "./format.js";
+import { PngImage } from "./png_image.js";
 import { showPixelsWhenSmall } from "./tiles.js";
 
 export const PHOTO_TRAITS = ["photo", "photo_views", "predictions", "photo_status"];
@@ -25,29 +26,6 @@ export function viewsByFilter(views, layer) {
     if (view && Number.isInteger(view.filter) && view.layer === layer) byFilter.set(view.filter, view);
   }
   return byFilter;
-}
-
-/** An <img> fed PNG bytes: a new Blob URL only when the bytes change, the old one revoked. */
-class PngImage {
-  constructor(attrs) {
-    this.img = h("img", { draggable: "false", ...attrs });
-    this.bytes = null;
-    this.url = null;
-  }
-
-  set(value) {
-    const bytes = toBytes(value);
-    if (bytes && bytes.byteLength && bytesEqual(bytes, this.bytes)) return;
-    if (this.url) URL.revokeObjectURL(this.url);
-    this.bytes = bytes && bytes.byteLength ? bytes : null;
-    this.url = this.bytes ? URL.createObjectURL(new Blob([this.bytes], { type: "image/png" })) : null;
-    if (this.url) this.img.src = this.url;
-    else this.img.removeAttribute("src");
-  }
-
-  release() {
-    this.set(null);
-  }
 }
 
 /** A conv filter that does not fire anywhere on the photo (its map is all cold). */
@@ -94,7 +72,7 @@ export class PhotoView {
     bar.thumb = h(
       "figure",
       { class: "actmax-photo__thumb" },
-      h("span", { class: "actmax-photo__frame" }, bar.photo.img),
+      h("span", { class: "actmax-photo__frame" }, bar.photo.element),
       h("figcaption", {}, "Your photo"),
     );
     this.element.append(
@@ -121,12 +99,12 @@ export class PhotoView {
       saliencyCaption: h("figcaption", {}),
       syntheticCaption: h("figcaption", {}),
     };
-    strip.saliencyFigure = figure(strip.saliency.img, strip.saliencyCaption);
+    strip.saliencyFigure = figure(strip.saliency.element, strip.saliencyCaption);
     strip.element = h(
       "div",
       { class: "actmax-photo__strip" },
-      figure(strip.photo.img, h("figcaption", {}, "Your photo")),
-      figure(strip.heat.img, strip.heatCaption),
+      figure(strip.photo.element, h("figcaption", {}, "Your photo")),
+      figure(strip.heat.element, strip.heatCaption),
       strip.saliencyFigure,
       figure(strip.synthetic, strip.syntheticCaption),
     );
@@ -152,7 +130,7 @@ export class PhotoView {
   }
 
   updateBar(bar, model, photo) {
-    bar.photo.set(photo);
+    bar.photo.show(photo);
     bar.thumb.hidden = !photo;
     bar.status.textContent = model.get("photo_status") || "";
     const predictions = photo && Array.isArray(model.get("predictions")) ? model.get("predictions") : [];
@@ -186,8 +164,8 @@ export class PhotoView {
         continue;
       }
       if (!thumb) thumb = this.tiles[i] = this.addThumb(tile.button);
-      thumb.image.set(view.heatmap);
-      thumb.image.img.alt = silent(view) ? `${labelName(tile.info)} does not fire on your photo` : `Where ${labelName(tile.info)} fires on your photo`;
+      thumb.image.show(view.heatmap);
+      thumb.image.element.alt = silent(view) ? `${labelName(tile.info)} does not fire on your photo` : `Where ${labelName(tile.info)} fires on your photo`;
       thumb.tag.textContent = silent(view) ? "photo · silent" : "photo";
       shown++;
     }
@@ -197,7 +175,7 @@ export class PhotoView {
   addThumb(button) {
     const image = new PngImage({ class: "actmax-grid__img actmax-photo__tile-img" });
     const tag = h("span", { class: "actmax-grid__act actmax-photo__tag" }, "photo");
-    const thumb = h("span", { class: "actmax-grid__thumb actmax-photo__tile-thumb" }, image.img, tag);
+    const thumb = h("span", { class: "actmax-grid__thumb actmax-photo__tile-thumb" }, image.element, tag);
     button.querySelector(".actmax-grid__thumb")?.after(thumb);
     button.classList.add("actmax-photo__tile");
     return { button, thumb, image, tag };
@@ -205,7 +183,7 @@ export class PhotoView {
 
   removeThumb(thumb) {
     if (!thumb) return;
-    thumb.image.release();
+    thumb.image.clear();
     thumb.thumb.remove();
     thumb.button.classList.remove("actmax-photo__tile");
   }
@@ -223,29 +201,29 @@ export class PhotoView {
     const strip = this.strip || (this.strip = this.buildStrip(zoom));
     strip.element.hidden = !view;
     if (!view) {
-      for (const image of [strip.photo, strip.heat, strip.saliency]) image.release();
+      for (const image of [strip.photo, strip.heat, strip.saliency]) image.clear();
       return;
     }
     const name = labelName(tile.info);
     const what = name === String(tile.info.filter) ? `filter ${tile.info.filter}` : `‘${name}’`;
     const withSaliency = view.kind === "grad-cam" && Boolean(toBytes(view.saliency)?.byteLength);
-    strip.photo.set(photo);
-    strip.heat.set(view.heatmap);
-    strip.saliency.set(withSaliency ? view.saliency : null);
+    strip.photo.show(photo);
+    strip.heat.show(view.heatmap);
+    strip.saliency.show(withSaliency ? view.saliency : null);
     strip.saliencyFigure.hidden = !withSaliency;
     strip.heatCaption.textContent = heatCaption(view, what);
     strip.saliencyCaption.textContent = `Saliency: the pixels that change ${what} most`;
     strip.syntheticCaption.textContent = `Synthetic: what excites ${what} most`;
-    strip.heat.img.alt = strip.heatCaption.textContent;
-    strip.saliency.img.alt = strip.saliencyCaption.textContent;
+    strip.heat.element.alt = strip.heatCaption.textContent;
+    strip.saliency.element.alt = strip.saliencyCaption.textContent;
     strip.synthetic.alt = strip.syntheticCaption.textContent;
     if (tile.url && strip.synthetic.getAttribute("src") !== tile.url) strip.synthetic.src = tile.url;
   }
 
   destroy() {
     while (this.tiles.length) this.removeThumb(this.tiles.pop());
-    this.bar?.photo.release();
-    if (this.strip) for (const image of [this.strip.photo, this.strip.heat, this.strip.saliency]) image.release();
+    this.bar?.photo.clear();
+    if (this.strip) for (const image of [this.strip.photo, this.strip.heat, this.strip.saliency]) image.clear();
     this.strip?.element.remove();
     this.element.remove();
   }

@@ -201,6 +201,22 @@ describe("grid", () => {
     expect(bar.textContent).toContain("stopped after 16 images");
   });
 
+  it("never shows an entry under a tile of another filter or layer (the tiles changed, the evidence not yet)", async () => {
+    const shifted = evidence(4).map((entry) => ({ ...entry, filter: entry.filter + 1 }));
+    const { model, query, open } = mount({ evidence: shifted, show_natural: true });
+    await flush();
+    expect(query(".actmax-evidence__under").filter((u) => !u.hidden)).toHaveLength(0);
+    const dialog = await open(1);
+    expect(dialog.querySelectorAll(".actmax-evidence__strip .actmax-evidence__patch")).toHaveLength(0);
+    expect(dialog.querySelector(".actmax-evidence__badges").hidden).toBe(true);
+    model.update({ evidence: evidence(4, { layer: "other_conv" }) });
+    await flush();
+    expect(query(".actmax-evidence__under").filter((u) => !u.hidden)).toHaveLength(0);
+    model.update({ evidence: evidence(4, { layer: "conv" }) });
+    await flush();
+    expect(query(".actmax-evidence__under").filter((u) => !u.hidden)).toHaveLength(4);
+  });
+
   it("a tile without evidence shows nothing under it", () => {
     expect(evidenceEntry(undefined, 3)).toEqual({ patches: [], activations: [], sources: [], badges: [], accentuation: null });
   });
