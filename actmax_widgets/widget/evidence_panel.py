@@ -348,16 +348,18 @@ class EvidencePanel:
 
     def _drop_old_accentuations(self):
         photo = getattr(self.widget, "photo", None)
-        old = [key for key, (shown_photo, _) in self._accentuations.items() if shown_photo is not photo]
+        # list(): the photo's thread and the evidence worker both come here
+        old = [key for key, (shown_photo, _) in list(self._accentuations.items()) if shown_photo is not photo]
         for key in old:
-            del self._accentuations[key]
+            self._accentuations.pop(key, None)
         return bool(old)
 
     def _entries(self):
         request = self._shown[0] if self._shown else None
         if request is None:
             return []
-        accentuations = {f: entry for (layer, f), (_, entry) in self._accentuations.items() if layer == request.layer}
+        accentuations = {f: entry for (layer, f), (_, entry) in list(self._accentuations.items())
+                         if layer == request.layer}
         return tile_evidence(request.targets, self.examples, self.sanity, accentuations, layer=request.layer)
 
     # Worker threads set these traits too: with the lock every grid update takes (hold_sync is
