@@ -254,3 +254,12 @@ def test_shown_atlas_tiles_are_the_widgets_result_evidence_and_photo_request(mod
     assert [(r.layer, r.targets) for r in followed] == [("conv1", (0, 1))]
     assert computed == [("conv2", [0, 1])]
     widget.close()
+
+
+def test_the_widget_starts_on_the_atlas_settings_so_run_computes_nothing(model, full_atlas, computed):
+    widget = ActMaxWidget(model, layer="conv1", filters=[0, 1, 2, 3], atlas=full_atlas, prepare=False,
+                          precision="float32")  # no setting touched: the atlas was made with 4 steps
+    assert widget.controls.steps.value == 4 and widget.controls.image_size.value == SIZE
+    widget.run(blocking=True)
+    assert computed == [] and "4 of 4 tiles from the atlas" in widget.grid.status
+    widget.close()

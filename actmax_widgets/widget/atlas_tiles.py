@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import traitlets
 
 from .. import photos, render
 from ..atlas.reader import open_atlas
@@ -44,7 +45,24 @@ class AtlasTiles:
         held_layers = [layer["name"] for layer in self.atlas.layers if self.atlas.filters(layer["name"])]
         if not self._start_layer_given and held_layers and controls.layer.value not in held_layers:
             controls.layer.value = held_layers[0]  # the default layer is not in the atlas: one that is
+        self._adopt_settings()
         self.show()
+
+    def _adopt_settings(self):
+        """Start on the style, steps, seed and size the atlas was made with, so that Run reuses
+        its tiles; changing them afterwards is the user's choice (the status then says the atlas
+        is not used). A value the control cannot take leaves the widget's own."""
+        controls, settings = self.widget.controls, self.atlas.settings
+        size = _side(self.atlas.image_size(controls.layer.value))
+        wanted = ((controls.style, settings.get("style")), (controls.steps, settings.get("steps")),
+                  (controls.seed, settings.get("seed")),
+                  (controls.image_size, size[0] if size and size[0] == size[1] else None))
+        for control, value in wanted:
+            if value is not None and value != control.value:
+                try:
+                    control.value = value
+                except traitlets.TraitError:
+                    pass
 
     # -- a run ------------------------------------------------------------------------------
     def held(self, layer, targets, diversity=0.0) -> dict:
