@@ -1,11 +1,7 @@
-"""``python -m actmax_widgets``: the CLI (``cli``), which parses its arguments before TensorFlow loads."""
+"""``python -m actmax_widgets``: the CLI (``cli``; ``atlas`` as the first argument builds an atlas),
+which parses its arguments before TensorFlow loads."""
 import sys
 
-if sys.argv[1:2] == ["atlas"]:  # the atlas subcommand (issue #15): its own options
-    from .atlas.cli import main as atlas_main
-
-    sys.exit(atlas_main(sys.argv[2:]))
-
-from .cli import main  # noqa: E402
+from .cli import main
 
 sys.exit(main())

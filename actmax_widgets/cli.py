@@ -171,7 +171,13 @@ class _ProgressBar:
 
 
 def main(argv=None):
-    """Run the CLI; returns the exit status (2 and one line on stderr for a usage error)."""
+    """Run the CLI; returns the exit status (2 and one line on stderr for a usage error).
+    ``atlas`` as the first argument runs the atlas subcommand (``atlas.cli``), its own options."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["atlas"]:
+        from .atlas.cli import main as atlas_main
+
+        return atlas_main(argv[1:])
     try:
         return _run(_checked(argv))
     except UsageError as error:

@@ -231,3 +231,9 @@ def test_corrupt_model_file_is_one_line(tmp_path, capsys):
     lines = capsys.readouterr().err.splitlines()
     assert status == 2 and len(lines) == 1
     assert f"--model {str(path)!r} could not be loaded" in lines[0] and "model.save('model.keras')" in lines[0]
+
+
+def test_the_console_script_reaches_the_atlas_subcommand(tmp_path, capsys):
+    status = cli.main(["atlas", "--out", str(tmp_path / "atlas"), "--engine", "spark"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and "--engine: invalid choice: 'spark'" in lines[0] and "ray" in lines[0]
