@@ -202,7 +202,8 @@ def _progress_line(summary, chunk):
 
 
 class _SiteWriter:
-    """Calls ``site.write_site(out)`` (ATLAS-SITE's) at most every ``SITE_EVERY_S`` and at the end."""
+    """Calls ``site.write_site(out)`` at most every ``SITE_EVERY_S`` and at the end, so the pages
+    show a build's progress while it runs."""
 
     def __init__(self, out):
         self.out, self.last = out, time.perf_counter()
@@ -212,9 +213,7 @@ class _SiteWriter:
             self.write()
 
     def write(self):
+        from .site import write_site
+
         self.last = time.perf_counter()
-        try:
-            from .site import write_site
-        except ImportError:  # the site module not there: the manifest and images still are
-            return
         write_site(self.out)

@@ -1,7 +1,7 @@
 """The atlas's out folder: ``manifest.json`` and the files it names, written so a crash loses
 at most the chunks in flight.
 
-Layout (what ``atlas/site.py`` and ``atlas/reader.py`` read; see /work/notes/CONTRACTS.md)::
+Layout (what ``atlas/site.py``, ``atlas/site_data.py`` and ``atlas/reader.py`` read)::
 
     out/manifest.json                       {"format", "model", "settings", "versions", "layers", "chunks"}
     out/images/<layer_safe>/<filter>.png    one image per channel
