@@ -83,6 +83,11 @@ def check_address(address):
     if not host or not port.isdigit():
         raise ValueError(f"address={address!r} is not 'host:port': give the Ray head's address, e.g. "
                          "address='10.0.0.5:6379' (or 'ray://10.0.0.5:10001'), or None for a local cluster")
+    try:
+        import grpc  # noqa: F401 - Ray's own dependency: without it there is no Ray to reach
+    except ImportError:
+        raise ImportError("engine='ray' needs Ray: pip install 'actmax-widgets[ray]' (or 'ray>=2.9'), "
+                          "or use engine='local'") from None
     problem = _grpc_probe(f"{host}:{port}")
     if problem:
         raise ConnectionError(
@@ -136,7 +141,7 @@ class RayEngine:
             raise ImportError("engine='ray' needs Ray: pip install 'actmax-widgets[ray]' (or 'ray>=2.9'), "
                               "or use engine='local'") from None
         check_address(address)
-        self.ray, self.images, self.max_retries = ray, images, max_retries
+        self.ray, self.max_retries = ray, max_retries
         self.started, self.cluster = not ray.is_initialized(), None
         if not self.started and address not in (None, "auto", "local"):
             connected = ray.get_runtime_context().gcs_address
@@ -151,6 +156,10 @@ class RayEngine:
         try:
             self.gpus = ray.cluster_resources().get("GPU", 0) > 0
             self.model_ref = ray.put(_model_bytes(model))
+            # Once for every task (an array is not sent again per chunk); a folder as an absolute
+            # path, which workers started elsewhere can still find.
+            self.images_ref = ray.put(os.path.abspath(os.path.expanduser(images))
+                                      if isinstance(images, (str, os.PathLike)) else images)
         except BaseException:
             self.close()  # a model that cannot be saved: leave no cluster behind
             raise
@@ -161,15 +170,24 @@ class RayEngine:
         was killed is resubmitted by Ray (``max_retries``)."""
         resources = {"num_gpus": 1} if self.gpus else {"num_cpus": self.cpus_per_task}
         task = self.task.options(max_retries=self.max_retries, **resources)
-        pending = {task.remote(self.model_ref, chunk, settings, self.images): chunk for chunk in chunks}
+        pending = {task.remote(self.model_ref, chunk, settings, self.images_ref): chunk for chunk in chunks}
         try:
             while pending:
                 done, _ = self.ray.wait(list(pending), num_returns=1)
                 for ref in done:
-                    on_done(pending.pop(ref), self.ray.get(ref))
+                    on_done(pending.pop(ref), self._result(ref))
         finally:
             for ref in pending:  # stopped early: nothing more to compute
                 self.ray.cancel(ref, force=True)
+
+    def _result(self, ref):
+        """A task's result; its own error (not Ray's wrapper with the worker's whole trace)."""
+        try:
+            return self.ray.get(ref)
+        except self.ray.exceptions.RayTaskError as error:
+            if isinstance(error.cause, Exception):
+                raise error.cause from None
+            raise
 
     def close(self):
         """Stop what this engine started: the local cluster, or the connection to address=."""
