@@ -177,3 +177,16 @@ def test_cli_lists_the_engines_build_accepts():
     from actmax_widgets.atlas import cli
 
     assert cli.ENGINES == engines.ENGINES
+
+
+def test_a_damaged_manifest_is_refused_and_overwrite_replaces_it(tmp_path):
+    from actmax_widgets.atlas import store
+
+    out = tmp_path / "atlas"
+    out.mkdir()
+    (out / store.MANIFEST).write_text('{"format": 1, "chunks": ')  # a write cut short by hand
+    info, settings = {"name": "m", "fingerprint": "abc"}, {"steps": 4}
+    with pytest.raises(store.AtlasExists, match="damaged manifest.json.*overwrite=True"):
+        store.AtlasStore.open(out, info, settings)
+    atlas = store.AtlasStore.open(out, info, settings, overwrite=True)
+    assert atlas.manifest["chunks"] == {} and atlas.manifest["model"] == info

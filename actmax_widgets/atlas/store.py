@@ -145,9 +145,8 @@ def _read_manifest(out: pathlib.Path):
         return None
     try:
         manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise AtlasExists(f"out={str(out)!r}: its {MANIFEST} cannot be read ({error}): pass overwrite=True "
-                          "(CLI: --overwrite) to start a new atlas there, or give another folder") from None
+    except (OSError, ValueError):
+        manifest = None  # damaged: refused below as an atlas of another format, replaced by overwrite
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         return {"format": None, "model": {}, "settings": {}, "layers": [], "chunks": {}}
     return manifest
@@ -156,7 +155,7 @@ def _read_manifest(out: pathlib.Path):
 def _difference(old: dict, model_info: dict, settings: dict):
     """Words for what differs between the atlas on disk and this run's, or None."""
     if old.get("format") != FORMAT:
-        return "another format"
+        return "another format (or a damaged manifest.json)"
     before = old.get("model", {})
     if before.get("fingerprint") != model_info["fingerprint"]:
         return (f"another model ({before.get('name')!r}, weights {str(before.get('fingerprint'))[:8]}; "
