@@ -178,8 +178,14 @@ def main(argv=None):
         from .atlas.cli import main as atlas_main
 
         return atlas_main(argv[1:])
+    return exit_status(_run, _checked, argv)
+
+
+def exit_status(run, checked, argv):
+    """``run(checked(argv))``'s exit status; a usage error is one line on stderr and status 2
+    (this command's and the atlas subcommand's rule)."""
     try:
-        return _run(_checked(argv))
+        return run(checked(argv))
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

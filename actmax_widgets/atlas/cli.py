@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import sys
 
 # Light modules only: the arguments are checked before TensorFlow loads.
 from .. import arguments
-from ..cli import STYLES, UsageError, _check_model_file, _load_model, _Parser
+from ..cli import STYLES, UsageError, _check_model_file, _load_model, _Parser, exit_status
 
 ENGINES = ("local", "ray")  # engines.ENGINES, listed here without importing it (a test keeps them equal)
 
@@ -72,11 +71,7 @@ def _checked(argv):
 
 def main(argv=None):
     """Run ``atlas``; returns the exit status (2 and one line on stderr for a usage error)."""
-    try:
-        return _run(_checked(argv))
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return exit_status(_run, _checked, argv)
 
 
 def _run(args):
