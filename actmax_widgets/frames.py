@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from . import render
+
 MAX_FRAMES = 40
 BUDGET_BYTES = 64 * 2 ** 20
 
@@ -51,10 +53,7 @@ class FrameRecorder:
 def as_uint8(image, input_range):
     """A display image as a fresh uint8 array: uint8 as it is, floats mapped from ``input_range``."""
     image = np.asarray(image)
-    if image.dtype == np.uint8:
-        return image.copy()
-    low, high = (float(v) for v in input_range)
-    return np.clip(np.round((image.astype("float32") - low) / (high - low) * 255.0), 0, 255).astype(np.uint8)
+    return image.copy() if image.dtype == np.uint8 else render.from_range(image, input_range)
 
 
 def grid_frames(frames_per_target, make_grid):

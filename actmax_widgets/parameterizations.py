@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from . import arguments, utils
+from . import arguments, render, utils
 
 
 class PixelImage:
@@ -161,9 +161,7 @@ class FourierImage:
 
     def display(self, image, input_range):
         """The image as uint8, mapped linearly from ``input_range`` (no contrast stretch)."""
-        low, high = (float(v) for v in input_range)
-        scaled = (np.asarray(image, "float32") - low) / (high - low) * 255.0
-        return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
+        return render.from_range(image, input_range)
 
 
 _BY_NAME = {"pixel": PixelImage}

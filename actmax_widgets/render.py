@@ -22,6 +22,13 @@ def to_uint8(image) -> np.ndarray:
     return image
 
 
+def from_range(image, input_range) -> np.ndarray:
+    """An image in ``input_range`` mapped linearly to uint8 0..255 (no contrast stretch)."""
+    low, high = (float(v) for v in input_range)
+    scaled = (np.asarray(image, "float32") - low) / (high - low) * 255.0
+    return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
+
+
 def to_png(image) -> bytes:
     """PNG bytes of one image (what the widget sends to the browser)."""
     buffer = io.BytesIO()
