@@ -59,6 +59,14 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
+/** The captions of the enlarged view's pictures, for the first tile of `model`'s grid. */
+async function enlargedCaptions(model) {
+  const { tileButtons, strip } = mount(model);
+  await flush();
+  tileButtons()[0].click();
+  return [...strip().querySelectorAll("figure")].filter((f) => !f.hidden).map((f) => f.textContent);
+}
+
 describe("formatting", () => {
   it("writes probabilities as people read them", () => {
     expect(formatProbability(0.623)).toBe("62%");
@@ -219,11 +227,7 @@ describe("enlarged view", () => {
       ...PHOTO,
       photo_views: views("predictions", [285], { kind: "grad-cam", saliency: png(1, 2, 3) }),
     });
-    const { tileButtons, strip } = mount(model);
-    await flush();
-    tileButtons()[0].click();
-    const captions = [...strip().querySelectorAll("figure")].filter((f) => !f.hidden).map((f) => f.textContent);
-    expect(captions).toEqual([
+    expect(await enlargedCaptions(model)).toEqual([
       "Your photo",
       "Grad-CAM: where the photo shows ‘Egyptian cat’",
       "Saliency: the pixels that change ‘Egyptian cat’ most",
@@ -238,11 +242,7 @@ describe("enlarged view", () => {
       ...PHOTO,
       photo_views: views("predictions", [3], { kind: "saliency" }),
     });
-    const { tileButtons, strip } = mount(model);
-    await flush();
-    tileButtons()[0].click();
-    const captions = [...strip().querySelectorAll("figure")].filter((f) => !f.hidden).map((f) => f.textContent);
-    expect(captions).toEqual([
+    expect(await enlargedCaptions(model)).toEqual([
       "Your photo",
       "Saliency: the pixels that change ‘three’ most",
       "Synthetic: what excites ‘three’ most",
