@@ -18,7 +18,8 @@ from actmax_widgets.atlas import build, engines, store
 from actmax_widgets.visualization import visualize_filters
 from core_helpers import SIZE, conv_layers, functional, zero_mean_kernels
 
-SETTINGS = {"steps": 8, "image_size": SIZE, "seed": 3, "style": "fourier"}
+SETTINGS = {"steps": 8, "image_size": SIZE, "seed": 3, "style": "fourier", "variants": 2}
+NO_VARIANTS = {**SETTINGS, "variants": 0}  # builds of other layers: no second compiled step to wait for
 
 
 def tiny(seed=0, name="conv_net"):
@@ -33,7 +34,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def atlas(model, tmp_path_factory):
-    """conv2 (8 filters) in chunks of 3: 0-3, 3-6 and 6-8 (the last one padded to 3)."""
+    """conv2 (8 filters) in chunks of 3: 0-3, 3-6 and 6-8 (the last one padded to 3), 2 variants each."""
     out = tmp_path_factory.mktemp("atlas")
     summary = build(model, out, layers=["conv2"], filters_per_chunk=3, progress=False, **SETTINGS)
     return out, summary
@@ -43,6 +44,40 @@ def read_images(out, layer, filters):
     manifest = json.loads((Path(out) / "manifest.json").read_text())
     paths = {f: p for c in manifest["chunks"].values() if c["layer"] == layer for f, p in zip(c["filters"], c["images"])}
     return np.stack([np.asarray(Image.open(Path(out) / paths[f])) for f in filters])
+
+
+def read_variants(out, layer, filters):
+    """(filters, variants, H, W, C) uint8 as the manifest names them."""
+    manifest = json.loads((Path(out) / "manifest.json").read_text())
+    rows = {f: row for c in manifest["chunks"].values() if c["layer"] == layer
+            for f, row in zip(c["filters"], c.get("variants") or [])}
+    return np.stack([[np.asarray(Image.open(Path(out) / name)) for name in rows[f]] for f in filters])
+
+
+def test_each_channel_has_its_diverse_variants_whatever_the_chunking(model, atlas):
+    """2 variants per channel, stored and in the manifest; distinct from each other and from the
+    main image; still driving the channel; what the diversity penalty gives for the channel's
+    copies alone (the padded last chunk 6-8 included), so chunking changes none of them."""
+    from actmax_widgets.atlas import variants
+
+    out, _ = atlas
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["settings"]["variants"] == {"count": 2, "diversity": variants.DIVERSITY}
+    found = read_variants(out, "conv2", range(8))
+    assert found.shape == (8, 2, SIZE, SIZE, 3)
+    main = read_images(out, "conv2", range(8))
+    for f in range(8):
+        assert not np.array_equal(found[f, 0], found[f, 1])
+        assert not any(np.array_equal(v, main[f]) for v in found[f])
+    entry = manifest["chunks"]["conv2:6-8"]
+    assert entry["variants"] == [["variants/conv2/6_0.png", "variants/conv2/6_1.png"],
+                                 ["variants/conv2/7_0.png", "variants/conv2/7_1.png"]]
+    main_activations = [a for c in manifest["chunks"].values() for a in c["activations"]]
+    variant_activations = [row for c in manifest["chunks"].values() for row in c["variant_activations"]]
+    assert all(min(row) > 0.5 * a > 0 for row, a in zip(variant_activations, main_activations))
+    alone = visualize_filters(model, "conv2", [6, 6, 7, 7], max_iter=8, image_size=SIZE, style="fourier",
+                              diversity=variants.DIVERSITY, seed=3 + variants.SEED_OFFSET, batch_size=4)
+    np.testing.assert_array_equal(found[6:].reshape(4, SIZE, SIZE, 3), alone.images)
 
 
 def test_chunked_atlas_equals_one_call_for_all_filters(model, atlas):
@@ -85,14 +120,15 @@ def test_an_interrupted_build_resumes_without_recomputing_written_chunks(model, 
     with pytest.raises(KeyboardInterrupt):
         build(model, out, layers=["conv2"], filters_per_chunk=3, progress=False, on_chunk=stop_after_two, **SETTINGS)
     assert computed == ["conv2:0-3", "conv2:3-6"]
-    written = {p: p.stat().st_mtime_ns for p in (out / "images").rglob("*.png")}
-    assert len(written) == 6
+    written = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
+    assert len(written) == 6 + 6 * 2  # two chunks' images and their variants, two per channel
     computed.clear()
     summary = build(model, out, layers=["conv2"], filters_per_chunk=3, progress=False, **SETTINGS)
     assert computed == ["conv2:6-8"]
     assert (summary.chunks_computed, summary.chunks_skipped) == (1, 2)
     assert all(p.stat().st_mtime_ns == t for p, t in written.items())  # nothing rewritten
     np.testing.assert_array_equal(read_images(out, "conv2", range(8)), read_images(atlas[0], "conv2", range(8)))
+    np.testing.assert_array_equal(read_variants(out, "conv2", range(8)), read_variants(atlas[0], "conv2", range(8)))
 
 
 def test_a_killed_write_leaves_no_half_file(tmp_path, monkeypatch):
@@ -121,7 +157,7 @@ def test_another_models_or_settings_atlas_is_refused_unless_overwrite(model, atl
     assert (out / "images" / "conv2" / "0.png").is_file()  # refusing deletes nothing
     monkeypatch.undo()
     summary = build(other, out, layers=["predictions"], filters_per_chunk=4, overwrite=True, progress=False,
-                    **SETTINGS)
+                    **NO_VARIANTS)
     manifest = json.loads((out / "manifest.json").read_text())
     assert summary.chunks_computed == 1 and list(manifest["chunks"]) == ["predictions:0-4"]
     assert manifest["model"]["name"] == "other_net" and not (out / "images" / "conv2").exists()
@@ -137,7 +173,7 @@ def test_a_folder_that_is_not_an_atlas_is_never_overwritten(model, tmp_path):
 def test_natural_examples_are_stored_per_channel(model, tmp_path):
     photos = np.random.default_rng(0).integers(0, 256, (5, SIZE, SIZE, 3)).astype("uint8")
     build(model, tmp_path / "a", layers=["conv1"], filters_per_chunk=8, images=photos, examples_per_channel=2,
-          progress=False, **SETTINGS)
+          progress=False, **NO_VARIANTS)
     entry = json.loads((tmp_path / "a" / "manifest.json").read_text())["chunks"]["conv1:0-8"]
     assert entry["examples"][3] == ["examples/conv1/3_0.png", "examples/conv1/3_1.png"]
     assert all((tmp_path / "a" / name).is_file() for row in entry["examples"] for name in row)
@@ -152,6 +188,8 @@ def test_natural_examples_are_stored_per_channel(model, tmp_path):
     ({"steps": 0}, r"steps.*at least 1 step"),
     ({"style": "fourrier"}, r"style 'fourrier'.*did you mean 'fourier'"),
     ({"images": "/no/such/folder"}, r"images.*/no/such/folder"),
+    ({"variants": -1}, r"variants=-1.*0..16 diverse variants per channel"),
+    ({"variants": 2.5}, r"variants=2.5 is not an integer"),
 ])
 def test_bad_arguments_are_named_with_value_and_fix(model, tmp_path, kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
@@ -163,12 +201,12 @@ def test_cli_atlas_subcommand(model, tmp_path):
     path = tmp_path / "tiny.keras"
     model.save(path)
     command = [sys.executable, "-m", "actmax_widgets", "atlas", "--model", str(path), "--out", str(tmp_path / "a"),
-               "--layers", "predictions", "--steps", "2", "--size", str(SIZE)]
+               "--layers", "predictions", "--steps", "2", "--size", str(SIZE), "--variants", "0"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "a" / "images" / "predictions" / "3.png").is_file()
     assert done.stdout.strip().endswith("index.html")
-    bad = subprocess.run(command[:-6] + ["--engine", "spark"], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(command[:-8] + ["--engine", "spark"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--engine" in bad.stderr and "spark" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
 

@@ -10,7 +10,7 @@ import time
 
 from .. import arguments, catalogue, image_sizes
 from . import chunks as chunks_module
-from . import engines, store
+from . import engines, store, variants as variants_module
 
 DEFAULT_STEPS = 256
 SITE_EVERY_S = 10.0  # rewrite the site's data at most this often while chunks arrive (and at the end)
@@ -37,7 +37,8 @@ class AtlasSummary:
 
 def build(model, out, layers="all", style="fourier", steps=DEFAULT_STEPS, image_size=None, images=None,
           engine="local", address=None, overwrite=False, filters_per_chunk=chunks_module.DEFAULT_FILTERS_PER_CHUNK,
-          seed=0, progress=True, *, workers=None, examples_per_channel=6, on_chunk=None) -> AtlasSummary:
+          seed=0, progress=True, *, workers=None, examples_per_channel=6, variants=variants_module.DEFAULT_VARIANTS,
+          on_chunk=None) -> AtlasSummary:
     """Compute the image of every channel of ``layers`` and write the atlas to ``out``.
 
     Parameters
@@ -53,6 +54,10 @@ def build(model, out, layers="all", style="fourier", steps=DEFAULT_STEPS, image_
         (``image_sizes``: a layer pinned to the model's size uses that).
     images : folder, array, ``evidence.default_images()``..., optional
         Natural images: each channel's ``examples_per_channel`` top patches are stored too.
+    variants : int
+        Diverse variants per channel (default 3; 0: none): more images of the channel that the
+        diversity penalty (weight ``variants.DIVERSITY``) pushes apart, shown in its channel view.
+        They cost ``variants`` times the main images' compute.
     engine : 'local' or 'ray'
     address : str, optional
         With ``engine='ray'``: a running cluster's 'host:port' (default: start a local one).
@@ -65,9 +70,9 @@ def build(model, out, layers="all", style="fourier", steps=DEFAULT_STEPS, image_
         written stays, and a rerun resumes).
     """
     checked = _checked(model, out, layers, style, steps, image_size, engine, address, filters_per_chunk, seed,
-                       workers, examples_per_channel)
+                       workers, examples_per_channel, variants)
     planned = _layers(model, layers, image_size)
-    settings = _settings(style, steps, image_size, seed, filters_per_chunk, images, examples_per_channel)
+    settings = _settings(style, steps, image_size, seed, filters_per_chunk, images, examples_per_channel, variants)
     atlas = store.AtlasStore.open(out, _model_info(model), settings, overwrite=overwrite)
     work = chunks_module.plan(planned, checked["filters_per_chunk"])
     atlas.set_layers([_layer_entry(info, size) for info, size in planned], _versions(), len(work))
@@ -104,7 +109,7 @@ def build(model, out, layers="all", style="fourier", steps=DEFAULT_STEPS, image_
 
 
 def _checked(model, out, layers, style, steps, image_size, engine, address, filters_per_chunk, seed, workers,
-             examples_per_channel) -> dict:
+             examples_per_channel, variants) -> dict:
     """Every argument checked before any work: a ValueError/TypeError naming the argument, the
     value and the fix."""
     from .. import styles
@@ -131,6 +136,8 @@ def _checked(model, out, layers, style, steps, image_size, engine, address, filt
     arguments.check_optional(arguments.check_int, "workers", workers, minimum=1, fix="use at least 1 worker")
     arguments.check_int("examples_per_channel", examples_per_channel, minimum=1, maximum=64,
                         fix="use 1..64 natural examples per channel, e.g. examples_per_channel=6")
+    arguments.check_int("variants", variants, minimum=0, maximum=16,
+                        fix="use 0..16 diverse variants per channel, e.g. variants=3 (0: none)")
     return {"filters_per_chunk": arguments.check_int("filters_per_chunk", filters_per_chunk, minimum=1, maximum=1024,
                                                      fix="use 1..1024 filters per chunk, e.g. 32")}
 
@@ -156,7 +163,7 @@ def _size(size):
     return tuple(int(side) for side in size) if isinstance(size, (tuple, list)) else int(size)
 
 
-def _settings(style, steps, image_size, seed, filters_per_chunk, images, examples_per_channel) -> dict:
+def _settings(style, steps, image_size, seed, filters_per_chunk, images, examples_per_channel, variants) -> dict:
     """The settings that decide the atlas's images and files: a rerun must match all of them."""
     natural = None
     if images is not None:
@@ -167,6 +174,8 @@ def _settings(style, steps, image_size, seed, filters_per_chunk, images, example
                    "described": str(images) if isinstance(images, (str, os.PathLike)) else type(images).__name__}
     settings = {"style": style, "steps": steps, "image_size": image_size, "seed": seed,
                 "filters_per_chunk": filters_per_chunk, "natural_examples": natural}
+    if variants:  # absent for none: an atlas built before variants existed still resumes
+        settings["variants"] = variants_module.settings(variants)
     return json.loads(json.dumps(settings))  # as it reads back from the manifest (tuples as lists)
 
 

@@ -45,6 +45,8 @@ def _parser():
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--filters-per-chunk", type=int, default=32,
                         help="filters per unit of work (default 32): a killed run loses at most those in flight")
+    parser.add_argument("--variants", type=int, default=3,
+                        help="diverse variants per channel, shown in its view (default 3; 0: none)")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     return parser
 
@@ -57,6 +59,7 @@ def _checked(argv):
                                  maximum=arguments.MAX_IMAGE_SIDE, fix="e.g. --size 128")
         arguments.check_int("--filters-per-chunk", args.filters_per_chunk, minimum=1, maximum=1024,
                             fix="use 1..1024, e.g. --filters-per-chunk 32")
+        arguments.check_int("--variants", args.variants, minimum=0, maximum=16, fix="use 0..16, e.g. --variants 3")
         arguments.check_optional(arguments.check_int, "--workers", args.workers, minimum=1, fix="e.g. --workers 2")
     except (TypeError, ValueError) as error:
         raise UsageError(str(error)) from None
@@ -83,7 +86,7 @@ def _run(args):
         build(model, args.out, layers=layers, style=args.style, steps=args.steps, image_size=args.size,
               images=args.images, engine=args.engine, address=args.address, overwrite=args.overwrite,
               filters_per_chunk=args.filters_per_chunk, seed=args.seed, progress=not args.quiet,
-              workers=args.workers)
+              workers=args.workers, variants=args.variants)
     except (ValueError, TypeError, ConnectionError, ImportError) as error:
         raise UsageError(_as_options(str(error).strip().splitlines()[0])) from None
     index = os.path.join(args.out, "index.html")

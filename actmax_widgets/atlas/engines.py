@@ -15,23 +15,25 @@ import os
 import tempfile
 import time
 
+from . import variants
+
 ENGINES = ("local", "ray")
 ADDRESS_TIMEOUT_S = 5.0  # how long an address= may take to answer before it is called dead
 
 
 def compute_chunk(model, chunk, settings: dict, images=None) -> dict:
     """The images (uint8), final activations and activation histories of ``chunk``'s filters,
-    and, when ``images`` is given, each filter's top natural patches."""
-    from ..visualization import visualize_filters
-
+    their diverse variants when ``settings['variants']`` asks for them, and, when ``images`` is
+    given, each filter's top natural patches."""
     started = time.perf_counter()
     n = len(chunk.filters)
-    result = visualize_filters(model, chunk.layer, _padded(chunk, settings["filters_per_chunk"]),
-                               style=settings["style"], max_iter=settings["steps"], image_size=chunk.image_size,
-                               seed=settings["seed"], batch_size=settings["filters_per_chunk"], keep_frames=0)
+    result = _visualize(model, chunk, _padded(chunk, settings["filters_per_chunk"]), settings,
+                        batch_size=settings["filters_per_chunk"])
     payload = {"images": result.images[:n], "activations": result.final_activations[:n],
                "history": result.activation_history[:, :n], "image_size": chunk.image_size,
-               "examples": None, "pid": os.getpid()}
+               "examples": None, "variants": None, "pid": os.getpid()}
+    if settings.get("variants"):
+        payload["variants"], payload["variant_activations"] = variants.compute(model, chunk, settings, _visualize)
     if images is not None:
         from ..evidence import dataset_examples
 
@@ -41,6 +43,15 @@ def compute_chunk(model, chunk, settings: dict, images=None) -> dict:
         payload["example_activations"] = examples.activations.round(5).tolist()
     payload["seconds"] = time.perf_counter() - started
     return payload
+
+
+def _visualize(model, chunk, filters, settings, batch_size, diversity=0.0, seed=None):
+    """One ``visualize_filters`` call in the atlas's style (its recipe once ``recipe=`` exists)."""
+    from ..visualization import visualize_filters
+
+    return visualize_filters(model, chunk.layer, filters, max_iter=settings["steps"], image_size=chunk.image_size,
+                             seed=settings["seed"] if seed is None else seed, batch_size=batch_size, keep_frames=0,
+                             **variants.recipe_arguments(settings["style"], diversity))
 
 
 def _padded(chunk, filters_per_chunk) -> list:

@@ -10,7 +10,9 @@ One reading serves the site (``gather``: the data ``data.js`` carries) and the w
     chunk           {"layer", "filters": [f...], "images": ["images/<layer_safe>/<f>.png"...],
                      "activations": [a...], "histories": "histories/<layer_safe>/<start>-<end>.json",
                      "image_size", "seconds", and with natural images "examples":
-                     [["examples/<layer_safe>/<f>_<k>.png"...] per filter], "example_activations"}
+                     [["examples/<layer_safe>/<f>_<k>.png"...] per filter], "example_activations",
+                     and with variants= > 0 "variants": [["variants/<layer_safe>/<f>_<j>.png"...] per
+                     filter], "variant_activations": [[a per variant] per filter]}
     histories file  {"filters": [f...], "activation_history": [[a per step] per filter]}
 """
 from __future__ import annotations
@@ -25,7 +27,8 @@ CURVE_POINTS = 64  # an activation curve drawn in a small SVG needs no more; kee
 
 def channels(manifest, out):
     """``{layer: {filter: channel}}`` for every channel the manifest's chunks hold, with a
-    channel ``{"filter", "image", "activation", "curve", "examples"}``."""
+    channel ``{"filter", "image", "activation", "curve", "examples", "variants"}`` (a variant:
+    ``{"image", "activation"}``)."""
     out = Path(out)
     found = {}
     for chunk in (manifest.get("chunks") or {}).values():
@@ -34,6 +37,7 @@ def channels(manifest, out):
         activations = list(chunk.get("activations") or [])
         curves = _histories(out, chunk.get("histories"))
         examples = list(chunk.get("examples") or [])  # written only when the build had images=
+        variants = _variants(chunk)
         layer = found.setdefault(str(chunk.get("layer")), {})
         for i, filter_index in enumerate(filters[:len(images)]):
             layer[filter_index] = {
@@ -42,8 +46,21 @@ def channels(manifest, out):
                 "activation": _number(activations[i] if i < len(activations) else None),
                 "curve": curves.get(filter_index, []),
                 "examples": [str(e) for e in examples[i]] if i < len(examples) else [],
+                "variants": variants[i] if i < len(variants) else [],
             }
     return found
+
+
+def _variants(chunk):
+    """Per filter of ``chunk``, its variants ``[{"image", "activation"}...]`` (none in an atlas
+    built with variants=0 or before variants existed)."""
+    activations = list(chunk.get("variant_activations") or [])
+    rows = []
+    for i, row in enumerate(chunk.get("variants") or []):
+        values = list(activations[i]) if i < len(activations) else []
+        rows.append([{"image": str(path), "activation": _number(values[j] if j < len(values) else None)}
+                     for j, path in enumerate(row)])
+    return rows
 
 
 def gather(manifest, out) -> dict:

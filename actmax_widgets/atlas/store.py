@@ -7,6 +7,7 @@ Layout (what ``atlas/site.py``, ``atlas/site_data.py`` and ``atlas/reader.py`` r
     out/images/<layer_safe>/<filter>.png    one image per channel
     out/histories/<layer_safe>/<s>-<e>.json {"filters": [...], "activation_history": [[per step] per filter]}
     out/examples/<layer_safe>/<filter>_<k>.png   natural examples (when images= was given)
+    out/variants/<layer_safe>/<filter>_<j>.png   diverse variants (when variants= > 0)
 
 Every file is written to a temporary name and renamed (atomic on one file system); a chunk's
 manifest entry is written only after all its files, so an entry always names files that exist.
@@ -26,7 +27,7 @@ from .. import render
 FORMAT = 1
 MANIFEST = "manifest.json"
 # Everything an atlas writes: what overwrite=True may delete (never anything else in the folder).
-_OWN = (MANIFEST, "images", "histories", "examples", "chunks")
+_OWN = (MANIFEST, "images", "histories", "examples", "variants", "chunks")
 
 
 class AtlasExists(ValueError):
@@ -97,9 +98,10 @@ class AtlasStore:
         self._write_manifest()
 
     def has(self, chunk) -> bool:
-        """True when ``chunk`` is recorded and every image it names is on disk."""
+        """True when ``chunk`` is recorded and every image and variant it names is on disk."""
         entry = self.manifest["chunks"].get(chunk.key)
-        return entry is not None and all((self.out / name).is_file() for name in entry["images"])
+        names = list(entry["images"]) + [v for row in entry.get("variants") or [] for v in row] if entry else []
+        return entry is not None and all((self.out / name).is_file() for name in names)
 
     def write_chunk(self, chunk, payload: dict) -> dict:
         """Write one computed chunk (``engines.compute_chunk``'s payload): its files, then its
@@ -118,18 +120,22 @@ class AtlasStore:
                  "histories": history, "seconds": round(float(payload["seconds"]), 3),
                  "image_size": payload["image_size"]}
         if payload.get("examples") is not None:
-            entry["examples"] = self._write_examples(chunk, payload["examples"])
+            entry["examples"] = self._write_rows(chunk, "examples", payload["examples"])
             entry["example_activations"] = payload["example_activations"]
+        if payload.get("variants") is not None:
+            entry["variants"] = self._write_rows(chunk, "variants", payload["variants"])
+            entry["variant_activations"] = np.asarray(payload["variant_activations"], "float64").round(5).tolist()
         self.manifest["chunks"][chunk.key] = entry
         self._write_manifest()
         return entry
 
-    def _write_examples(self, chunk, patches) -> list[list[str]]:
+    def _write_rows(self, chunk, kind, rows) -> list[list[str]]:
+        """Each filter's row of images (natural examples or variants) as ``<kind>/<layer>/<f>_<k>.png``."""
         names = []
-        for filter_index, filter_patches in zip(chunk.filters, patches):
+        for filter_index, filter_patches in zip(chunk.filters, rows):
             row = []
             for k, patch in enumerate(filter_patches):
-                name = f"examples/{chunk.folder}/{filter_index}_{k}.png"
+                name = f"{kind}/{chunk.folder}/{filter_index}_{k}.png"
                 write_atomic(self.out / name, _png_bytes(patch))
                 row.append(name)
             names.append(row)

@@ -153,6 +153,20 @@
       }))];
   }
 
+  // The channel's diverse variants: more images of it that the diversity penalty pushed apart.
+  function variantStrip(layer, channel, settings) {
+    var variants = channel.variants || [];
+    if (!variants.length) return null;
+    var spec = settings.variants || {};
+    return [el("h2", {}, "Diverse variants"),
+      el("p", { class: "atlas-note" }, "More images that make this channel fire, pushed apart from each other" +
+        (spec.diversity ? " (diversity weight " + spec.diversity + ")" : "") + ": the range of what it responds to."),
+      el("div", { class: "atlas-strip atlas-variants" }, variants.map(function (v, i) {
+        return el("figure", {}, image(v.image, layer.name + ", filter " + channel.filter + ", variant " + (i + 1), true),
+          el("figcaption", {}, "#" + (i + 1) + " · " + formatNumber(v.activation)));
+      }))];
+  }
+
   function viewChannel(atlas, layer, channel) {
     var i = layer.channels.indexOf(channel);
     var prev = layer.channels[i - 1], next = layer.channels[i + 1];
@@ -171,6 +185,7 @@
     big.classList.add("big");
     return [
       el("div", { class: "atlas-channel" }, el("div", {}, big), el("div", {}, side)),
+      variantStrip(layer, channel, atlas.settings || {}),
       strip("Natural examples", "Patches of real photos where this channel fires most, strongest first.", channel.examples, "natural example"),
     ];
   }
