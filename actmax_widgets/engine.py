@@ -163,6 +163,9 @@ class RunRecord:
     stopped: bool
     seconds: float
     compile_seconds: float
+    # (B, H, W): |d gain / d image| summed over channels and steps, for a parameterization with
+    # ``accumulates_attribution`` (MACO's alpha mask: where the feature is); else None.
+    attribution: np.ndarray | None = None
 
 
 class _BatchState:
@@ -173,6 +176,9 @@ class _BatchState:
         self.params = tf.Variable(tf.zeros((batch,) + tuple(param_shape), tf.float32), trainable=True)
         self.best_images = tf.Variable(tf.zeros((batch,) + tuple(image_shape), tf.float32))
         self.best_score = tf.Variable(tf.fill((batch,), np.inf), dtype=tf.float32)
+        # On the device, added to by every step: no host round trip per step.
+        self.attribution = tf.Variable(tf.zeros((batch,) + tuple(image_shape[:-1]), tf.float32)) \
+            if owner.attributes else None
         self.optimizer = make_optimizer(owner.optimizer_settings)
         self.optimizer.build([self.params])
         self.step = tf.function(owner.step_body(self), reduce_retracing=True,
@@ -184,6 +190,8 @@ class _BatchState:
         self.params.assign(params)
         self.best_images.assign(images)
         self.best_score.assign(tf.fill(self.best_score.shape, np.inf))
+        if self.attribution is not None:
+            self.attribution.assign(tf.zeros_like(self.attribution))
         # Fresh optimizer state (moments, step count) but keep its hyper-parameter variables.
         for variable in self.optimizer.variables:
             if not variable.path.endswith("learning_rate"):
@@ -220,6 +228,7 @@ class CompiledOptimizer:
         self.best_sign = -1.0 if maximize_loss else 1.0
         self.optimizer_settings = dict(optimizer_settings or KERAS_VIS_RMSPROP)
         self.jit_compile = jit_compile
+        self.attributes = bool(getattr(parameterization, "accumulates_attribution", False))
         self._states = {}
         self._states_lock = threading.Lock()
 
@@ -252,7 +261,12 @@ class CompiledOptimizer:
                 # 'rectified') then see the gradient that raises the activations and keep its
                 # positive part; on the loss itself they would zero every gradient
                 # (d loss / d activation < 0), leaving the image unchanged.
-                grads = -tape.gradient(gain, state.params)
+                if state.attribution is None:
+                    grads = -tape.gradient(gain, state.params)
+                else:  # MACO's alpha: also where on the image the gain comes from
+                    grads, image_grads = tape.gradient(gain, [state.params, images])
+                    grads = -grads
+                    state.attribution.assign_add(tf.reduce_sum(tf.abs(image_grads), axis=-1))
             if self.norm_grads:
                 axes = list(range(1, grads.shape.rank))
                 grads = grads * tf.math.rsqrt(
@@ -359,6 +373,7 @@ class CompiledOptimizer:
             last_images=None if last_images is None else last_images.numpy(),
             steps=steps, stopped=stopped, seconds=time.perf_counter() - started,
             compile_seconds=compile_seconds,
+            attribution=None if state.attribution is None else state.attribution.numpy(),
         )
 
     def _apply_host(self, state, phase):

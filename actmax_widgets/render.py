@@ -29,6 +29,18 @@ def from_range(image, input_range) -> np.ndarray:
     return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
 
 
+def with_alpha(image, alpha, background=255) -> np.ndarray:
+    """``image`` faded towards ``background`` (255 white, 0 black) where ``alpha`` ((H, W) in
+    [0, 1], e.g. MACO's ``ActMaxResult.alpha``) is low: uint8 (H, W, 3), the feature alone."""
+    image = to_uint8(image)[..., :3].astype("float32")
+    alpha = np.asarray(alpha, "float32")
+    if alpha.shape != image.shape[:2]:
+        raise ValueError(f"alpha has shape {alpha.shape}; the image is {image.shape[:2]}: pass one "
+                         "(H, W) mask per image, as ActMaxResult.alpha holds.")
+    alpha = np.clip(alpha, 0.0, 1.0)[..., None]
+    return np.round(image * alpha + float(background) * (1.0 - alpha)).astype(np.uint8)
+
+
 def to_png(image) -> bytes:
     """PNG bytes of one image (what the widget sends to the browser)."""
     buffer = io.BytesIO()

@@ -54,6 +54,9 @@ class ActMaxResult:
         ``save_gif`` (``frames`` module: bounded memory); empty lists when the run kept none
     sanity : ``evidence.sanity.SanitySignals`` or None — how far to trust each image (superstimulus,
         specificity, noise); None until ``evidence.sanity_signals(model, result, examples)`` attaches it
+    alpha : (N, H, W) float32 in [0, 1] or None — where each image's feature is: MACO's
+        attribution mask (|d objective / d image| summed over the run, ``alpha_from_attribution``);
+        None for styles that do not accumulate it. ``grid(alpha=True)`` fades the rest to white.
     """
 
     images: np.ndarray
@@ -73,6 +76,7 @@ class ActMaxResult:
     precision: str = "float32"
     frames: list = dataclasses.field(default_factory=list, repr=False)
     sanity: object = dataclasses.field(default=None, repr=False)
+    alpha: np.ndarray | None = dataclasses.field(default=None, repr=False)
 
     def __len__(self):
         return len(self.images)
@@ -90,14 +94,20 @@ class ActMaxResult:
             return np.full(len(self.images), np.nan, "float32")
         return self.activation_history[-1]
 
-    def grid(self, cols=None, labels=True, title=None, tile_size=None) -> np.ndarray:
+    def grid(self, cols=None, labels=True, title=None, tile_size=None, alpha=False) -> np.ndarray:
         """All images in one labelled grid, ``(H, W, 3)`` uint8; images under
-        ``render.READABLE_TILE`` px are enlarged by a whole factor unless ``tile_size`` is given."""
+        ``render.READABLE_TILE`` px are enlarged by a whole factor unless ``tile_size`` is given.
+        ``alpha=True`` fades each image to white where its ``alpha`` is low (MACO results)."""
         tile_size = tile_size or render.readable_tile_size(self.images)
         captions = None
         if labels:
             captions = [f"{label}{' (dead)' if dead else ''}" for label, dead in zip(self.labels, self.dead)]
-        return render.labelled_grid(self.images, captions, cols=cols, title=title, tile_size=tile_size)
+        images = self.images
+        if alpha:
+            if self.alpha is None:
+                raise ValueError("alpha=True needs a result with an alpha mask: run with style='maco'.")
+            images = [render.with_alpha(image, mask) for image, mask in zip(self.images, self.alpha)]
+        return render.labelled_grid(images, captions, cols=cols, title=title, tile_size=tile_size)
 
     def save(self, path, **grid_options):
         """Write the labelled grid as a PNG file."""
@@ -147,3 +157,19 @@ class ActMaxResult:
                 return position
         raise ValueError(f"filter={filter!r} is not among this result's targets {self.targets}: "
                          "pass one of them, or filter=None for the whole grid.")
+
+
+# The share of each image's pixels at full alpha: Xplique clips the accumulated gradient at its
+# 80th percentile; a little less makes the feature stand out more on small images.
+ALPHA_PERCENTILE = 90
+
+
+def alpha_from_attribution(attributions):
+    """``(N, H, W)`` float32 in [0, 1] from per-image accumulated |gradient| maps, or None when
+    there are none (styles without attribution): each map divided by its ``ALPHA_PERCENTILE``
+    percentile and clipped at 1, so a few hot pixels do not leave the rest near 0."""
+    if not attributions or any(a is None for a in attributions):
+        return None
+    maps = np.asarray(attributions, "float32")
+    scale = np.percentile(maps.reshape(len(maps), -1), ALPHA_PERCENTILE, axis=1)[:, None, None]
+    return np.clip(maps / np.maximum(scale, 1e-20), 0.0, 1.0).astype("float32")

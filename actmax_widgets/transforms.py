@@ -41,6 +41,10 @@ class _Salted:
     def integers(self, salt, low, high, n=1):
         return self.random.integers(salt + self.offset, low, high, n)
 
+    @property
+    def step(self):
+        return self.random.step
+
 
 def _spatial_shape(images):
     return [int(d) for d in images.shape[1:-1]]
@@ -294,6 +298,59 @@ class BySize(Transform):
     def transform(self, images, random):
         return self._pick(images).transform(images, random)
 
+
+def _normal(random, salt, n):
+    """``(B, n)`` standard normal draws (Box-Muller on two keyed uniform draws)."""
+    radius = tf.sqrt(-2.0 * tf.math.log(1.0 - random.uniform(salt, n)))  # 1 - u is never 0
+    return radius * tf.cos(2.0 * math.pi * random.uniform(salt + 1, n))
+
+
+class MacoCrops(Transform):
+    """MACO's transforms (Fel et al., 2023): each step the model sees a random square crop of the
+    image, resized to the full canvas, plus noise; the crops shrink over the run.
+
+    The mean crop side goes linearly from ``start`` to ``end`` (fractions of the image side) over
+    the first ``steps`` steps, then stays at ``end``; each sample's side is that ± ``jitter``
+    (Gaussian), its centre Gaussian about the image's centre with spread ``spread`` and kept inside
+    the image. Early steps shape the whole image, late ones refine details at a larger scale
+    (Xplique shrinks from 50% to 5% of a 512 px canvas it shows the model at 224 px; here the
+    canvas is the model's own input, so the crops stay larger). Noise: Gaussian plus uniform, each
+    ``noise`` × the sample's value span (no gradient through the span).
+    """
+
+    def __init__(self, start=1.0, end=0.5, steps=256, jitter=0.05, spread=0.15, noise=0.04):
+        if not 0 < end <= 1 or not 0 < start <= 1:
+            raise ValueError(f"MacoCrops start={start!r}, end={end!r}: crop sides are fractions of the "
+                             "image side, in (0, 1], e.g. start=1.0, end=0.5.")
+        self.start, self.end, self.steps = float(start), float(end), max(int(steps), 1)
+        self.jitter, self.spread, self.noise = float(jitter), float(spread), float(noise)
+
+    def apply(self, images, random):
+        if images.shape.rank != 4:
+            raise ValueError("MacoCrops works on 2-D images (B, H, W, C).")
+        height, width = _spatial_shape(images)
+        progress = tf.minimum(tf.cast(random.step, tf.float32) / self.steps, 1.0)
+        mean_side = self.start + (self.end - self.start) * progress
+        side = tf.clip_by_value(mean_side + self.jitter * _normal(random, 501, 1), 0.05, 1.0)  # (B, 1)
+        centre = 0.5 + self.spread * _normal(random, 503, 2)  # (B, 2): y, x
+        centre = tf.clip_by_value(centre, side / 2, 1.0 - side / 2)
+        boxes = tf.concat([centre - side / 2, centre + side / 2], axis=1)  # y0, x0, y1, x1
+        batch = tf.shape(images)[0]
+        crops = tf.image.crop_and_resize(images, boxes, tf.range(batch), [height, width])
+        span = tf.stop_gradient(tf.reduce_max(crops, axis=[1, 2, 3], keepdims=True)
+                                - tf.reduce_min(crops, axis=[1, 2, 3], keepdims=True))
+        n = height * width * int(images.shape[-1])
+        gaussian = tf.reshape(_normal(random, 505, n), tf.shape(crops))
+        uniform = tf.reshape(random.uniform(507, n) - 0.5, tf.shape(crops))
+        return crops + self.noise * span * (gaussian + uniform)
+
+
+def maco_crops(start=1.0, end=0.5, steps=256, *, jitter=0.05, spread=0.15, noise=0.04):
+    """MACO's shrinking random crops plus noise (see ``MacoCrops``); the ``'maco'`` style's."""
+    return MacoCrops(start, end, steps, jitter, spread, noise)
+
+
+MACO = maco_crops()
 
 # Lucid's standard transforms (for ~128 px and larger images).
 LUCID = compose(pad(12), jitter(8), random_scale([1 + (i - 5) / 50.0 for i in range(11)]),

@@ -17,7 +17,7 @@ from .engine import CompiledOptimizer, Problem
 from .losses import ActivationMaximization, ChannelActivations, Diversity
 from .optimizer import MINIMIZE_KEYWORDS, Optimizer
 from .regularizers import LPNorm, TotalVariation
-from .result import ActMaxResult, Snapshot
+from .result import ActMaxResult, Snapshot, alpha_from_attribution
 from .sample_random import run_seed, sample_keys
 
 
@@ -505,6 +505,7 @@ class _RunLog:
         self.recorder = recorder  # frames for result.save_gif
         self.images = [None] * n
         self.raw = [None] * n
+        self.attribution = [None] * n  # (H, W) per target, for MACO's alpha
         self.activations = np.full(n, np.nan, "float32")
         self.losses = np.full(n, np.nan, "float32")
         self.chunks = []  # (start, live, RunRecord) of finished chunks
@@ -546,6 +547,8 @@ class _RunLog:
         for j in range(live):
             self.raw[start + j] = record.best_images[j]
             self.images[start + j] = self.display(record.best_images[j], self.input_range)
+            if record.attribution is not None:
+                self.attribution[start + j] = record.attribution[j]
         self.chunks.append((start, live, record))
         if record.steps:  # a stopped chunk's last images, whatever step it stopped at
             self.recorder.record(record.steps - 1, self.images[start:start + live], start, self.input_range)
@@ -571,6 +574,7 @@ class _RunLog:
             dead=_dead(activation), steps=steps, stopped=self.stopped, seed=seed,
             seconds=time.perf_counter() - self.started, compile_seconds=self.compile_seconds,
             precision=problem.precision, frames=[self.recorder.frames_of(i) for i in done],
+            alpha=alpha_from_attribution([self.attribution[i] for i in done]),
         )
 
 
