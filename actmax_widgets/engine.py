@@ -69,6 +69,9 @@ class Problem:
         self.image_shape = (shape[1:] + shape[:1]) if channels_first else shape
         self.masked = [isinstance(loss, ChannelActivations) for loss in self.losses]
         self.diverse = [isinstance(loss, Diversity) for loss in self.losses]
+        # Losses that compute their own (B,) term from per-sample data fed to the step
+        # (``objectives``: which channel, position, vector, coefficient each sample uses).
+        self.per_sample = [callable(getattr(loss, "per_sample_loss", None)) for loss in self.losses]
         # Masked losses computed for the target channels only (``target_head``): their output is
         # the head's input, so their channel count comes from the loss.
         self.heads = [loss if isinstance(loss, TargetChannelActivations) else None for loss in self.losses]
@@ -78,7 +81,7 @@ class Problem:
         # ActivationMaximization term (sign flipped), else none.
         self.activation_term = next(
             (k for k, loss in enumerate(self.losses)
-             if isinstance(loss, (ChannelActivations, ActivationMaximization))), None)
+             if isinstance(loss, (ChannelActivations, ActivationMaximization)) or self.per_sample[k]), None)
 
     def to_model_format(self, images):
         """Channels-last images (a tensor, or a numpy batch such as keras-vis's callbacks see) in
@@ -109,12 +112,15 @@ def gram_similarity(features, masks):
     return tf.reduce_sum(same * similarity, axis=1) / tf.maximum(tf.reduce_sum(same, axis=1), 1.0)
 
 
-def _loss_terms(problem, outputs, masks, batch, channels):
+def _loss_terms(problem, outputs, masks, batch, channels, sample_inputs):
     """(n_terms, B) float32: each loss model output as one value per sample. ``channels``: the
-    channels a target head computes (``target_head.head_channels``)."""
+    channels a target head computes (``target_head.head_channels``); ``sample_inputs``: the
+    per-sample data of ``per_sample_loss`` losses."""
     terms = []
     for k, out in enumerate(outputs):
-        if problem.heads[k] is not None:
+        if problem.per_sample[k]:
+            term = problem.losses[k].per_sample_loss(out, sample_inputs)
+        elif problem.heads[k] is not None:
             term = -problem.heads[k].weighted_sum(out, channels, masks)
         elif problem.masked[k]:
             # float32 whatever the model computes in (bfloat16 models too).
@@ -241,7 +247,7 @@ class CompiledOptimizer:
     def step_body(self, state):
         problem = self.problem
 
-        def step(masks, weights, keys, step_index, warmup_steps, channels):
+        def step(masks, weights, keys, step_index, warmup_steps, channels, sample_inputs):
             random = SampleRandom(keys, step_index)
             # Redirected ReLUs (the warm-up) build their gradient inside ``warming_up``.
             with warming_up(step_index < warmup_steps):
@@ -254,7 +260,8 @@ class CompiledOptimizer:
                         seen = transform.transform(seen, random)
                     outputs = problem.loss_model(problem.to_model_format(seen), training=False)
                     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-                    terms = _loss_terms(problem, outputs, masks, tf.shape(images)[0], channels)  # (n_terms, B)
+                    terms = _loss_terms(problem, outputs, masks, tf.shape(images)[0], channels,
+                                        sample_inputs)  # (n_terms, B)
                     total = tf.reduce_sum(weights[:, None] * terms, axis=0)
                     gain = -tf.reduce_sum(total)  # what is maximized
                 # The loss's gradient, taken as minus the gain's: backprop modifiers ('guided',
@@ -285,7 +292,7 @@ class CompiledOptimizer:
 
     # -- the host loop ----------------------------------------------------------------------
     def run(self, keys, masks=None, weights=None, max_iter=200, seed_images=None, input_range=(0, 255),
-            on_step=None, should_stop=None, image_shape=None, warmup_steps=0):
+            on_step=None, should_stop=None, image_shape=None, warmup_steps=0, sample_inputs=None):
         """Optimize one batch; ``keys`` (one per sample) seed the start images and random draws.
 
         ``warmup_steps``: for that many first steps, ReLUs of a ``relu_warmup.redirected`` model
@@ -293,7 +300,9 @@ class CompiledOptimizer:
 
         ``on_step(StepOutput)`` is called after each step (returning ``False`` stops the run);
         ``should_stop()`` is polled between steps. ``image_shape`` (channels-last, no batch axis)
-        is needed only where the problem's input has unknown dimensions. Returns a ``RunRecord``.
+        is needed only where the problem's input has unknown dimensions. ``sample_inputs``: a
+        nested structure of per-sample arrays for the problem's ``per_sample_loss`` losses (new
+        values of the same shapes reuse the traced step). Returns a ``RunRecord``.
         Runs of one batch size from several threads take turns (they share its variables: two
         widgets on one model, a widget tracing ahead while a script runs).
         """
@@ -307,9 +316,11 @@ class CompiledOptimizer:
             if state is None or state.image_shape != image_shape:
                 state = self._states[batch] = _BatchState(self, batch, params0.shape[1:], image_shape)
         with state.lock:
-            return self._run(state, params0, keys, masks, weights, max_iter, on_step, should_stop, warmup_steps)
+            return self._run(state, params0, keys, masks, weights, max_iter, on_step, should_stop, warmup_steps,
+                             sample_inputs)
 
-    def _run(self, state, params0, keys, masks, weights, max_iter, on_step, should_stop, warmup_steps):
+    def _run(self, state, params0, keys, masks, weights, max_iter, on_step, should_stop, warmup_steps,
+             sample_inputs=None):
         problem = self.problem
         batch = len(keys)
         images0 = self.parameterization.to_image(tf.constant(params0))
@@ -320,6 +331,7 @@ class CompiledOptimizer:
         weights = problem.default_weights if weights is None else np.asarray(weights, "float32")
         masks_t, weights_t = tf.constant(masks), tf.constant(weights)
         keys_t = tf.constant(np.asarray(keys, dtype=np.int64))
+        sample_t = tf.nest.map_structure(tf.constant, sample_inputs if sample_inputs is not None else ())
         warmup_t = tf.constant(int(warmup_steps), tf.int64)
         # A target head computes as many channels as there are samples (or all, for joint targets
         # using more); a fixed count, so other filters reuse the traced step.
@@ -339,7 +351,7 @@ class CompiledOptimizer:
                 self._apply_host(state, "pre")
             step_started = time.perf_counter()
             terms, total, grads, images = state.step(masks_t, weights_t, keys_t, tf.constant(i, tf.int64), warmup_t,
-                                                  channels_t)
+                                                  channels_t, sample_t)
             terms_np, total_np = terms.numpy(), total.numpy()
             if not state.traced:
                 state.traced = True

@@ -67,11 +67,27 @@ def cut_at(model, layer, image_size=None):
     """
     info = catalogue.describe_layer(model, layer)
     target = model.layers[info.index]
+    cut = keras.Model(utils.model_input(model), target.output, name=f"{model.name}_to_{target.name}")
+    return _at_size(model, cut, image_size, f"'{target.name}'"), info
+
+
+def cut_at_layers(model, layers, image_size=None):
+    """A model from the input to the outputs of several ``layers`` (a list of outputs, in the
+    order given), at ``image_size``: what objectives naming several layers compute with.
+    Returns ``(cut_model, infos)``."""
+    infos = [catalogue.describe_layer(model, layer) for layer in layers]
+    targets = [model.layers[info.index] for info in infos]
+    cut = keras.Model(utils.model_input(model), [target.output for target in targets],
+                      name=f"{model.name}_to_{targets[-1].name}")
+    return _at_size(model, cut, image_size, ", ".join(f"'{target.name}'" for target in targets)), infos
+
+
+def _at_size(model, cut, image_size, what):
+    """``cut`` (a model from ``model``'s input to ``what``) at ``image_size``."""
     size = resolve_image_size(model, image_size)
     model_size, channels = input_image_size(model)
-    cut = keras.Model(utils.model_input(model), target.output, name=f"{model.name}_to_{target.name}")
     if all(m == s for m, s in zip(model_size, size)):
-        return cut, info
+        return cut
     # A new size, or a concrete one for unknown (None) dimensions: the compiled step then has
     # static shapes.
     channels_first = catalogue.model_is_channels_first(model)
@@ -79,15 +95,27 @@ def cut_at(model, layer, image_size=None):
     try:
         # The input keeps its name: a new one could be taken by a layer of a model loaded from a file.
         image = keras.Input(shape=new_shape, name=utils.model_input(model)._keras_history.operation.name)
-        resized = clone_with_weights(cut, input_tensors=image)
+        return clone_with_weights(cut, input_tensors=image)
     except Exception as error:
+        _refuse_fixed_size(model, cut, size)
         raise ValueError(
             f"Model '{model.name}' takes images of size {model_size} and the layers up to "
-            f"'{target.name}' cannot be rebuilt at {size} ({type(error).__name__}: {error}). Use "
+            f"{what} cannot be rebuilt at {size} ({type(error).__name__}: {error}). Use "
             f"image_size={tuple(model_size)}, or build the model with input_shape=(None, None, "
             f"{channels}) so it takes any size."
         ) from error
-    return resized, info
+
+
+def _refuse_fixed_size(model, cut, size):
+    """A clear ValueError when a layer before ``cut``'s outputs pins the image size (a Flatten,
+    a transformer's patch grid and position embeddings): which layer, and the size that works."""
+    from . import image_sizes  # it imports this module
+
+    for output in cut.outputs:
+        sizes = image_sizes.sizes_for(model, output._keras_history.operation.name)
+        if sizes.fixed:
+            raise ValueError(f"image_size={size} does not work for layer '{sizes.layer}': {sizes.describe()}. "
+                             f"Use image_size={sizes.suggest()!r}.") from None
 
 
 def with_linear_activation(model, layer):
