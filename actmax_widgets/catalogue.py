@@ -10,7 +10,7 @@ import re
 
 import keras
 
-from . import model_facts, utils
+from . import model_facts, tokens, utils
 
 # Layers whose output is the input in another shape or scale: their "filters" are input pixels.
 _NOT_VISUALIZABLE = (
@@ -27,10 +27,11 @@ class LayerInfo:
     name: str  # as a person names it: 'conv2', or 'base/conv2' inside a nested model
     index: int  # into the layers of the model computed with (``model_facts``): model.layers unless nested
     class_name: str
-    kind: str  # "conv2d", "conv1d", "conv3d" or "dense"
+    kind: str  # "conv2d", "conv1d", "conv3d", "dense" or "tokens" (a transformer's (B, tokens, C))
     n_filters: int
     output_shape: tuple
     channel_axis: int  # in the output, counting the batch axis
+    grid: tuple | None = None  # tokens only: (n_prefix, rows, cols), see ``tokens``
 
     @property
     def spatial_axes(self) -> tuple:
@@ -42,6 +43,10 @@ class LayerInfo:
         """E.g. ``'block3a_expand_conv — conv 144 ch'`` or ``'predictions — dense 1000 units'``."""
         if self.kind == "dense":
             return f"{self.name} — dense {self.n_filters} units"
+        if self.kind == "tokens":
+            n_prefix, rows, cols = self.grid
+            prefix = {0: "", 1: " + class token"}.get(n_prefix, f" + {n_prefix} class/register tokens")
+            return f"{self.name} — tokens {self.n_filters} ch ({rows}×{cols} patches{prefix})"
         return f"{self.name} — {self.kind.replace('2d', '')} {self.n_filters} ch"
 
 
@@ -129,7 +134,21 @@ def describe_layer(model, layer) -> LayerInfo:
     if n_filters is None:
         raise ValueError(f"Layer '{name}' outputs shape {shape} with an unknown channel count.")
     kind = {2: "dense", 3: "conv1d", 4: "conv2d", 5: "conv3d"}[rank]
-    return LayerInfo(name, index, layer.__class__.__name__, kind, int(n_filters), shape, axis)
+    grid = _token_grid(model, shape, axis)
+    if grid is not None:
+        kind = "tokens"
+    return LayerInfo(name, index, layer.__class__.__name__, kind, int(n_filters), shape, axis, grid)
+
+
+def _token_grid(model, shape, channel_axis):
+    """``(n_prefix, rows, cols)`` when a ``(B, tokens, C)`` output of an image model is a
+    transformer's tokens (the patch grid fits the image), else None: a 1-D convolution of a
+    sequence model keeps kind "conv1d"."""
+    image = utils.model_input(model).shape
+    if len(shape) != 3 or channel_axis != 2 or len(image) != 4 or shape[1] is None:
+        return None
+    spatial = image[2:] if model_is_channels_first(model) else image[1:3]
+    return tokens.grid_for(int(shape[1]), tuple(spatial))
 
 
 def resolve_layer(model, layer):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from . import arguments, utils
+from . import arguments, tokens, utils
 from .catalogue import channel_axis_of
 
 
@@ -104,17 +104,24 @@ class ChannelActivations(Loss):
 
     ``reduction='mean'`` targets a whole channel; ``'center'`` targets only the unit at the centre
     of the feature map (Lucid's "neuron" objective).
+
+    ``grid`` (``(n_prefix, rows, cols)``, ``tokens.patch_grid``) marks a transformer's token layer
+    ``(B, tokens, C)``: the class/register tokens are dropped and the patch tokens laid out on
+    their grid first, so a channel is the mean over the patches and the centre is the centre patch.
     """
 
     name = "ActivationMax Loss"
 
-    def __init__(self, layer, channel_axis=None, reduction="mean"):
+    def __init__(self, layer, channel_axis=None, reduction="mean", grid=None):
         self.layer = layer
         self.channel_axis = channel_axis
         self.reduction = reduction
+        self.grid = grid
 
     def build_loss(self):
         output = self.layer.output
+        if self.grid is not None:
+            return _reduce_spatial(tokens.to_grid(output, self.grid), 3, self.reduction)
         axis = self.channel_axis if self.channel_axis is not None else _channel_axis_of(self.layer, output)
         return _reduce_spatial(output, axis % len(output.shape), self.reduction)
 

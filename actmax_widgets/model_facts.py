@@ -252,7 +252,7 @@ class _FlatCopy:
                     ) from error
                 copy = layer  # a custom layer its config cannot rebuild: shared as it is
             self._copies[id(layer)] = copy
-            if copy is not layer:
+            if copy is not layer and isinstance(layer, keras.layers.Layer):  # an op (ConvNeXt's `x + y`) has no weights
                 self._pairs.append((layer, copy))
             self.layer_names[name] = safe
             self.by_id[id(layer)] = name

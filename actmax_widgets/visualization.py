@@ -221,7 +221,8 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
             # (target_head); the diversity penalty needs all of them.
             head = target_head.find(cut) if target_channels_only and not diversity else None
             target = (target_head.TargetChannelActivations(head, reduction=objective) if head is not None else
-                      ChannelActivations(cut.layers[-1], channel_axis=info.channel_axis, reduction=objective))
+                      ChannelActivations(cut.layers[-1], channel_axis=info.channel_axis, reduction=objective,
+                                         grid=info.grid))
             losses = [(target, 1.0), (LPNorm(image), 10.0)]
             if len(image.shape) > 2:  # TV needs neighbours: a tabular (batch, features) input has none
                 losses.append((TotalVariation(image, channel_axis=1 if channels_first else -1), 10.0))
