@@ -144,8 +144,10 @@ def _load_model(path):
         return efficientnet_lite0()
     import keras
 
+    from .vit import CUSTOM_OBJECTS  # this package's own layers (the tiny ViT) load by name
+
     try:
-        return keras.models.load_model(path, compile=False)
+        return keras.models.load_model(path, compile=False, custom_objects=CUSTOM_OBJECTS)
     except Exception as error:  # noqa: BLE001 - any failure to read a user's file is a usage error
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise UsageError(f"--model {path!r} could not be loaded ({type(error).__name__}: {reason[:200]}): "

@@ -40,6 +40,11 @@ class PositionEmbedding(keras.layers.Layer):
         return tokens + ops.cast(self.embedding, tokens.dtype)
 
 
+# What keras.models.load_model needs to read a saved tiny_vit, whether or not this module was
+# imported (the command line passes it).
+CUSTOM_OBJECTS = {"actmax_widgets>ClassToken": ClassToken, "actmax_widgets>PositionEmbedding": PositionEmbedding}
+
+
 def _block(x, index, dim, heads, mlp_dim):
     """Pre-norm transformer block: attention then MLP, each added back to its input."""
     prefix = f"block{index}"

@@ -159,3 +159,30 @@ def test_efficientnetv2_layers_are_listed_and_one_rises():
     result = visualize_filters(model, layer, [0, 1], max_iter=15, seed=0, **_no_regularizers())
     history = np.asarray(result.activation_history)
     assert np.all(history[-1] > history[0]), history[[0, -1]]
+
+
+def test_widget_lists_and_runs_a_token_layer(vit_model):
+    from actmax_widgets import ActMaxWidget
+
+    widget = ActMaxWidget(vit_model, layer=MLP, filters=[0, 1], prepare=False, precision="float32")
+    widget.controls.preset.value = "keras-vis defaults"  # the quickest to compile
+    assert (f"{MLP} — tokens 64 ch (4×4 patches + class token)", MLP) in widget.controls.layer.options
+    widget.controls.steps.value = 4
+    widget.run(blocking=True)
+    assert widget.grid.state == "done" and len(widget.grid.tiles) == 2
+    assert widget.images.shape == (2, 32, 32, 3)  # the ViT's own size: its patch grid takes no other
+
+
+def test_cli_lists_and_renders_a_token_layer(vit_model, tmp_path, capsys, monkeypatch):
+    from actmax_widgets import cli
+
+    path = str(tmp_path / "vit.keras")
+    vit_model.save(path)
+    for name in vit.CUSTOM_OBJECTS:  # as in a fresh `python -m actmax_widgets`, where vit is not imported
+        monkeypatch.delitem(keras.saving.get_custom_objects(), name)
+    assert cli.main(["--model", path, "--list-layers"]) == 0
+    assert f"{MLP} — tokens 64 ch (4×4 patches + class token)" in capsys.readouterr().out.splitlines()
+    out = tmp_path / "grid.png"
+    assert cli.main(["--model", path, "--layer", MLP, "--filters", "0-1", "--steps", "2", "--style", "keras-vis",
+                     "--out", str(out)]) == 0
+    assert out.exists()
