@@ -1,7 +1,7 @@
 """A small atlas store written by hand in the layout ``atlas/store.py`` writes (described in
 ``atlas/site_data.py``), for testing the site and the reader without running a build:
 manifest.json, one PNG per channel (a distinct colour per filter, so a test can tell which image
-it got), histories and natural examples."""
+it got), histories, natural examples and diverse variants."""
 import json
 from pathlib import Path
 
@@ -16,7 +16,7 @@ def colour(layer_index, filter_index):
 
 
 def write_store(out, layers, *, model_name="conv_net", input_shape=(16, 16, 3), size=16,
-                chunk=2, examples=False, planned_chunks=None):
+                chunk=2, examples=False, planned_chunks=None, variants=0):
     """``layers``: ``[(name, kind, n_filters, filters_done), ...]``. Returns ``out``."""
     out = Path(out)
     manifest = {"format": 1, "model": {"name": model_name, "input_shape": list(input_shape)},
@@ -35,6 +35,12 @@ def write_store(out, layers, *, model_name="conv_net", input_shape=(16, 16, 3), 
                 _png(out / path, colour(li, f), size)
                 entry["images"].append(path)
                 entry["activations"].append(1.5 + f)
+            if variants:
+                entry["variants"] = [[f"variants/{folder}/{f}_{j}.png" for j in range(variants)] for f in filters]
+                entry["variant_activations"] = [[1.0 + f + j / 10 for j in range(variants)] for f in filters]
+                for row in entry["variants"]:
+                    for j, variant in enumerate(row):
+                        _png(out / variant, (200, 40 * j, 60), size)
             if examples:
                 entry["examples"] = [[f"examples/{folder}/{f}_{k}.png" for k in range(3)] for f in filters]
                 for row in entry["examples"]:
@@ -45,6 +51,8 @@ def write_store(out, layers, *, model_name="conv_net", input_shape=(16, 16, 3), 
             histories.write_text(json.dumps({"filters": filters,
                                              "activation_history": [list(np.linspace(0, 1.5 + f, 8)) for f in filters]}))
             manifest["chunks"][f"{name}:{filters[0]}-{filters[-1] + 1}"] = entry
+    if variants:
+        manifest["settings"]["variants"] = {"count": variants, "diversity": 10.0}
     if planned_chunks is not None:
         manifest["chunks_planned"] = planned_chunks
     (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False))

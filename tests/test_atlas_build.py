@@ -170,14 +170,27 @@ def test_a_folder_that_is_not_an_atlas_is_never_overwritten(model, tmp_path):
     assert (tmp_path / "thesis.txt").read_text() == "mine"
 
 
-def test_natural_examples_are_stored_per_channel(model, tmp_path):
+def test_natural_examples_are_stored_per_channel_from_one_scan_per_layer(model, tmp_path, monkeypatch):
+    import actmax_widgets.evidence as evidence
+
     photos = np.random.default_rng(0).integers(0, 256, (5, SIZE, SIZE, 3)).astype("uint8")
-    build(model, tmp_path / "a", layers=["conv1"], filters_per_chunk=8, images=photos, examples_per_channel=2,
+    real, scanned = evidence.dataset_examples, []
+
+    def counting(model, layer, filters, *args, **kwargs):
+        scanned.append(list(filters))
+        return real(model, layer, filters, *args, **kwargs)
+
+    monkeypatch.setattr(evidence, "dataset_examples", counting)
+    build(model, tmp_path / "a", layers=["conv2"], filters_per_chunk=3, images=photos, examples_per_channel=2,
           progress=False, **NO_VARIANTS)
-    entry = json.loads((tmp_path / "a" / "manifest.json").read_text())["chunks"]["conv1:0-8"]
-    assert entry["examples"][3] == ["examples/conv1/3_0.png", "examples/conv1/3_1.png"]
-    assert all((tmp_path / "a" / name).is_file() for row in entry["examples"] for name in row)
-    assert entry["example_activations"][3][0] >= entry["example_activations"][3][1]
+    assert scanned == [list(range(8))]  # 3 chunks, the images scanned once
+    chunks = json.loads((tmp_path / "a" / "manifest.json").read_text())["chunks"]
+    entry = chunks["conv2:6-8"]
+    assert entry["examples"][1] == ["examples/conv2/7_0.png", "examples/conv2/7_1.png"]
+    assert all((tmp_path / "a" / name).is_file() for c in chunks.values() for row in c["examples"] for name in row)
+    alone = real(model, "conv2", [6, 7], photos, top_k=2, progress=False, cache=False)  # as one chunk's scan
+    np.testing.assert_allclose(entry["example_activations"], alone.activations, rtol=1e-5)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "a" / entry["examples"][1][0])), alone.patches[1, 0])
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -19,7 +19,8 @@ from actmax_widgets.atlas import build, engines
 from core_helpers import SIZE, conv_layers, functional, zero_mean_kernels
 
 pytestmark = pytest.mark.ray
-SETTINGS = {"steps": 8, "image_size": SIZE, "seed": 3, "style": "fourier", "progress": False}
+SETTINGS = {"steps": 8, "image_size": SIZE, "seed": 3, "style": "fourier", "progress": False, "variants": 0}
+WITH_VARIANTS = {**SETTINGS, "variants": 2}
 
 
 @pytest.fixture(scope="module")
@@ -40,24 +41,29 @@ def model():
 @pytest.fixture(scope="module")
 def local_atlas(model, tmp_path_factory):
     out = tmp_path_factory.mktemp("local")
-    build(model, out, layers=["conv1", "conv2"], filters_per_chunk=3, **SETTINGS)
+    build(model, out, layers=["conv1", "conv2"], filters_per_chunk=3, **WITH_VARIANTS)
     return out
 
 
-def images_of(out):
+def images_of(out, kind="images"):
+    """``{(layer, filter): PNG bytes}`` of the main images, or of the variants (a tuple each)."""
     manifest = json.loads((Path(out) / "manifest.json").read_text())
     found = {}
     for entry in manifest["chunks"].values():
-        for f, name in zip(entry["filters"], entry["images"]):
-            found[(entry["layer"], f)] = (Path(out) / name).read_bytes()
+        for f, names in zip(entry["filters"], entry.get(kind) or []):
+            names = [names] if kind == "images" else names
+            found[(entry["layer"], f)] = tuple((Path(out) / name).read_bytes() for name in names)
     return found
 
 
 def test_ray_gives_the_local_engines_images(cluster, model, local_atlas, tmp_path):
-    summary = build(model, tmp_path, layers=["conv1", "conv2"], filters_per_chunk=3, engine="ray", **SETTINGS)
+    summary = build(model, tmp_path, layers=["conv1", "conv2"], filters_per_chunk=3, engine="ray", **WITH_VARIANTS)
     assert summary.engine == "ray" and summary.chunks_computed == 6
     ray_images, local_images = images_of(tmp_path), images_of(local_atlas)
     assert len(ray_images) == 16 and ray_images == local_images  # PNG bytes: pixel for pixel
+    ray_variants = images_of(tmp_path, "variants")
+    assert len(ray_variants) == 16 and all(len(v) == 2 for v in ray_variants.values())
+    assert ray_variants == images_of(local_atlas, "variants")
 
 
 def busy_workers():

@@ -61,6 +61,20 @@ def test_data_js_carries_progress_curves_and_examples(tmp_path):
     assert all((tmp_path / e).is_file() for e in channel["examples"])
 
 
+def test_data_js_carries_each_channels_variants(tmp_path):
+    write_store(tmp_path, [("conv1", "conv2d", 4, [0, 1, 2, 3])], variants=3)
+    site.write_site(tmp_path)
+    data, _ = _data(tmp_path)
+    assert data["settings"]["variants"] == {"count": 3, "diversity": 10.0}
+    channel = data["layers"][0]["channels"][2]
+    assert channel["variants"] == [{"image": f"variants/conv1/2_{j}.png", "activation": pytest.approx(3.0 + j / 10)}
+                                   for j in range(3)]
+    assert all((tmp_path / v["image"]).is_file() for v in channel["variants"])
+    write_store(tmp_path / "none", [("conv1", "conv2d", 4, [0])])  # built with variants=0 (or before them)
+    site.write_site(tmp_path / "none")
+    assert _data(tmp_path / "none")[0]["layers"][0]["channels"][0]["variants"] == []
+
+
 def test_data_js_is_rewritten_as_chunks_land(tmp_path):
     write_store(tmp_path, [("conv1", "conv2d", 4, [0, 1])])
     site.write_site(tmp_path)

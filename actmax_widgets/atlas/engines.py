@@ -15,7 +15,7 @@ import os
 import tempfile
 import time
 
-from . import variants
+from . import natural, variants
 
 ENGINES = ("local", "ray")
 ADDRESS_TIMEOUT_S = 5.0  # how long an address= may take to answer before it is called dead
@@ -35,12 +35,9 @@ def compute_chunk(model, chunk, settings: dict, images=None) -> dict:
     if settings.get("variants"):
         payload["variants"], payload["variant_activations"] = variants.compute(model, chunk, settings, _visualize)
     if images is not None:
-        from ..evidence import dataset_examples
-
-        examples = dataset_examples(model, chunk.layer, chunk.filters, images, top_k=settings["natural_examples"]["per_channel"],
-                                    progress=False)
-        payload["examples"] = examples.patches
-        payload["example_activations"] = examples.activations.round(5).tolist()
+        patches, activations = natural.examples(model, chunk, images, settings)
+        payload["examples"] = patches
+        payload["example_activations"] = activations.round(5).tolist()
     payload["seconds"] = time.perf_counter() - started
     return payload
 

@@ -33,7 +33,7 @@ def built_atlas(tmp_path_factory):
     outputs = keras.layers.Dense(3, name="predictions")(x)
     model = keras.Model(inputs, outputs, name="tiny_net")
     out = tmp_path_factory.mktemp("atlas")
-    build(model, out, steps=8, image_size=32, filters_per_chunk=4, progress=False)
+    build(model, out, steps=8, image_size=32, filters_per_chunk=4, progress=False, variants=0)
     return out
 
 
@@ -87,12 +87,12 @@ def test_layer_page_shows_every_channel_lazily_and_a_channel_view_opens(page, bu
     _no_script_ran(page)
 
 
-def test_a_layer_named_script_stays_text_and_natural_examples_show(page, tmp_path):
+def test_a_layer_named_script_stays_text_and_variants_and_natural_examples_show(page, tmp_path):
     from actmax_widgets.atlas.site import write_site
 
     name = "</script><script>window.PWNED=1</script>"
     write_store(tmp_path, [(name, "conv2d", 4, [0, 1]), ("conv2", "conv2d", 8, [0, 1, 2])],
-                size=32, examples=True, planned_chunks=6)
+                size=32, examples=True, planned_chunks=6, variants=3)
     write_site(tmp_path)
     _open(page, tmp_path)
     assert page.evaluate("window.ATLAS.layers[0].name") == name
@@ -100,7 +100,12 @@ def test_a_layer_named_script_stays_text_and_natural_examples_show(page, tmp_pat
     expect(page.locator("table.atlas-layers td.name").first).to_have_text(name)
     _open(page, tmp_path, "#layer=conv2&filter=1")
     expect(page.locator("h2", has_text="Natural examples")).to_be_visible()
-    expect(page.locator(".atlas-strip img")).to_have_count(3)
+    expect(page.locator(".atlas-strip img")).to_have_count(3 + 3)
+    variants = page.locator(".atlas-variants figure")
+    expect(variants).to_have_count(3)
+    expect(page.locator("h2", has_text="Diverse variants")).to_be_visible()
+    assert variants.locator("figcaption").all_inner_texts() == ["#1 · 2.00", "#2 · 2.10", "#3 · 2.20"]
+    assert variants.locator("img").nth(1).get_attribute("alt") == "conv2, filter 1, variant 2"
     page.wait_for_function("[...document.querySelectorAll('.atlas-strip img')].every(i => i.naturalWidth === 32)")
     _no_script_ran(page)
     screenshot(page, "atlas-channel-examples", full_page=True)
