@@ -28,7 +28,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "ActMaxResult": ".result", "Snapshot": ".result", "ActMaxWidget": ".widget",
     "visualize_activation": ".visualization", "visualize_activation_with_losses": ".visualization",
-    "visualize_filters": ".visualization",
+    "visualize_filters": ".visualization", "Recipe": ".recipe",
     "dataset_examples": ".evidence", "Examples": ".evidence",
     "saliency_maps": ".attribution", "grad_cam": ".attribution", "activation_maps": ".attribution",
     "top_predictions": ".attribution", "heatmap_overlay": ".attribution", "visualize_saliency": ".attribution",
@@ -50,7 +50,7 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 
-__all__ = ["ActMaxResult", "ActMaxWidget", "Examples", "Snapshot", "activation_maps", "dataset_examples",
+__all__ = ["ActMaxResult", "ActMaxWidget", "Examples", "Recipe", "Snapshot", "activation_maps", "dataset_examples",
            "grad_cam", "heatmap_overlay", "load_photo", "overlay", "saliency_maps", "top_predictions",
            "visualize_activation", "visualize_activation_with_losses", "visualize_cam", "visualize_cam_with_losses",
            "visualize_filters", "visualize_saliency", "visualize_saliency_with_losses"]

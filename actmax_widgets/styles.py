@@ -15,9 +15,9 @@ variation penalty, pixel images need keras-vis's penalties and its RMSprop.
   set (``transforms.LIGHT``), ReLU6 targets without their ceiling. Most of the final activation
   comes in the first ~100 steps (good for live previews); past ~300 steps little changes.
 
-Each style is a dict of ``visualize_filters`` keyword arguments; ``optimizer_settings`` is a dict
-for ``engine.make_optimizer``. A keyword the caller passes with a value other than its default
-wins over the style's. ``visualize_activation(..., style=...)`` takes the same styles.
+Each style is a ``Recipe`` (``KERAS_VIS``, ``LUCID``, ``FOURIER``; ``get(name)`` by name):
+``visualize_filters(..., recipe=styles.FOURIER.replace(tv_weight=1))`` runs a changed copy.
+``visualize_activation(..., style=...)`` takes the same styles by name.
 """
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ import inspect
 
 import keras
 
-from . import arguments, transforms
-from .engine import KERAS_VIS_RMSPROP
+from . import arguments, legacy_arguments, transforms
 from .parameterizations import FourierImage
+from .recipe import Recipe
 
 ADAM_LUCID = {"optimizer": "adam", "learning_rate": 0.05}
 
@@ -40,24 +40,15 @@ ADAM_LUCID = {"optimizer": "adam", "learning_rate": 0.05}
 ADAM_DECAYING = {"optimizer": "adam",
                  "learning_rate": keras.optimizers.schedules.ExponentialDecay(0.015, 48, 0.5)}
 
-# A parameterization is built fresh for each call (it remembers its run's size and range).
-STYLES = {
-    "keras-vis": {
-        "param": "pixel", "act_max_weight": 1, "lp_norm_weight": 10, "tv_weight": 10,
-        "input_modifiers": None, "optimizer_settings": KERAS_VIS_RMSPROP, "relu_warmup": 0,
-        "uncap_relu6": False,
-    },
-    "lucid": {
-        "param": functools.partial(FourierImage, decay=1.0), "act_max_weight": 1, "lp_norm_weight": 0,
-        "tv_weight": 0, "input_modifiers": [transforms.LUCID], "optimizer_settings": ADAM_LUCID,
-        "relu_warmup": 16, "uncap_relu6": True,
-    },
-    "fourier": {
-        "param": functools.partial(FourierImage, decay=1.75), "act_max_weight": 1, "lp_norm_weight": 0,
-        "tv_weight": 0, "input_modifiers": [transforms.LIGHT], "optimizer_settings": ADAM_DECAYING,
-        "relu_warmup": 16, "uncap_relu6": True,
-    },
-}
+# The parameterizations are factories: each run gets a fresh one (it remembers its run's size
+# and range).
+KERAS_VIS = Recipe()
+LUCID = Recipe(param=functools.partial(FourierImage, decay=1.0), lp_norm_weight=0, tv_weight=0,
+               transforms=(transforms.LUCID,), optimizer=ADAM_LUCID, relu_warmup=16, uncap_relu6=True)
+FOURIER = Recipe(param=functools.partial(FourierImage, decay=1.75), lp_norm_weight=0, tv_weight=0,
+                 transforms=(transforms.LIGHT,), optimizer=ADAM_DECAYING, relu_warmup=16, uncap_relu6=True)
+
+STYLES = {"keras-vis": KERAS_VIS, "lucid": LUCID, "fourier": FOURIER}
 
 DEFAULT = "keras-vis"
 
@@ -68,32 +59,22 @@ def names():
 
 
 def get(name):
-    """The keyword arguments of style ``name`` (a fresh dict, with a fresh parameterization)."""
-    preset = dict(STYLES[arguments.check_choice("style", name, names())])
-    if isinstance(preset["param"], functools.partial):
-        preset["param"] = preset["param"]()
-    return preset
-
-
-def _is_default(value, default):
-    if value is default:
-        return True
-    plain = (int, float, str, bool, tuple, type(None))
-    return isinstance(value, plain) and isinstance(default, plain) and type(value) is type(default) \
-        and value == default
+    """The ``Recipe`` of style ``name`` (recipes are frozen: ``.replace(...)`` makes a changed copy)."""
+    return STYLES[arguments.check_choice("style", name, names())]
 
 
 def apply(style, values, defaults):
-    """``values`` (argument name -> value) with style ``style`` filled in.
+    """``values`` (old keyword name -> value) with style ``style`` filled in, for the functions
+    that take the old keywords (``visualize_activation``).
 
     A style value replaces an argument that is missing from ``values`` or still at its default
     (``defaults``); an argument the caller changed is kept. A caller's backprop modifier also
     keeps the ReLU gradients its own: the style's ReLU warm-up is dropped then.
     """
-    preset = get(style)
+    preset = legacy_arguments.style_keywords(get(style))
     resolved = dict(values)
     for name, value in preset.items():
-        if name not in values or _is_default(values[name], defaults.get(name)):
+        if name not in values or legacy_arguments.is_default(values[name], defaults.get(name)):
             resolved[name] = value
     if resolved.get("backprop_modifier") is not None:
         resolved["relu_warmup"] = values.get("relu_warmup") or 0  # the caller's rule for ReLUs wins
@@ -101,11 +82,13 @@ def apply(style, values, defaults):
 
 
 def resolve(style, function, arguments):
-    """``function``'s keyword-only ``arguments`` with style ``style`` filled in (``apply``), to
-    call ``function`` with; ``style`` is set to None."""
+    """``function``'s keyword-only ``arguments`` (and ``visualize_filters``'s old keywords) with
+    style ``style`` filled in (``apply``), to call ``function`` with; ``style`` is set to None."""
     parameters = inspect.signature(function).parameters
     defaults = {name: parameter.default for name, parameter in parameters.items()
                 if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name in arguments}
+    defaults.update({name: default for name, default in legacy_arguments.OLD_DEFAULTS.items()
+                     if name in arguments and name not in defaults})
     resolved = apply(style, {name: arguments[name] for name in defaults}, defaults)
     resolved["style"] = None
     return resolved

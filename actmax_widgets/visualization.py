@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import types
 import warnings
 import weakref
 
@@ -12,10 +13,11 @@ import numpy as np
 
 from . import backprop_modifiers, batchnorm_folding, catalogue, grad_modifiers, input_modifiers as modifiers_module
 from . import frames as frames_module, model_cut, model_facts, parameterizations, precision as precision_module, relu_warmup as relu_warmup_module
-from . import arguments, styles, target_head, utils
-from .engine import CompiledOptimizer, Problem
+from . import arguments, legacy_arguments, styles, target_head, utils
+from .engine import KERAS_VIS_RMSPROP, CompiledOptimizer, Problem
 from .losses import ActivationMaximization, ChannelActivations, Diversity
 from .optimizer import MINIMIZE_KEYWORDS, Optimizer
+from .recipe import Recipe
 from .regularizers import LPNorm, TotalVariation
 from .result import ActMaxResult, Snapshot, alpha_from_attribution
 from .sample_random import run_seed, sample_keys
@@ -198,7 +200,7 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
     def key(computed_in):
         return (info.name, size, objective, _settings_key(parameterization),
                 tuple(_settings_key(m) for m in input_modifiers), _settings_key(grad_modifier), norm_grads,
-                jit_compile, repr(sorted((optimizer_settings or {}).items())), diversity, computed_in,
+                jit_compile, repr(sorted((optimizer_settings or KERAS_VIS_RMSPROP).items())), diversity, computed_in,
                 uncap_relu6, fold_batchnorm, target_channels_only)
 
     with _CACHE_LOCK:
@@ -266,19 +268,18 @@ def _chunks(n, batch_size):
     return [(start, min(start + size, n)) for start in range(0, n, size)], size
 
 
-def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_size=None, batch_size=32,
-                      seed=None, seed_input=None, input_range=(0, 255), backprop_modifier=None,
-                      grad_modifier=None, act_max_weight=1, lp_norm_weight=10, tv_weight=10,
-                      input_modifiers=None, param=None, objective="mean", norm_grads=True, labels=None,
-                      snapshot_every=None, snapshot_seconds=None, on_snapshot=None, stop_event=None,
-                      on_start=None, jit_compile=False, precision="float32", style=None, optimizer_settings=None,
-                      relu_warmup=None, uncap_relu6=False, diversity=0, callbacks=None,
-                      keep_frames=frames_module.MAX_FRAMES):
+def visualize_filters(model, layer=None, filter_indices=None, *, objectives=None, max_iter=200, image_size=None,
+                      batch_size=32, seed=None, precision="float32", callbacks=None, recipe=None, seed_input=None,
+                      input_range=(0, 255), labels=None, snapshot_every=None, snapshot_seconds=None,
+                      on_snapshot=None, stop_event=None, on_start=None, keep_frames=frames_module.MAX_FRAMES,
+                      jit_compile=False, style=None, **old_keywords):
     """One image per filter, all filters optimized together in one compiled step per iteration.
 
-    The same losses as ``visualize_activation`` (keras-vis's weights by default), but each sample
-    of the batch maximizes its own filter. Changing which filters (with the same count) reuses the
-    compiled step; more than ``batch_size`` filters run in chunks so memory stays bounded.
+    What the images look like is one ``recipe`` (``Recipe``: parameterization, transforms,
+    optimizer, loss weights; keras-vis's by default); the other arguments say what to maximize
+    and how long. Each sample of the batch maximizes its own filter. Changing which filters (with
+    the same count) reuses the compiled step; more than ``batch_size`` filters run in chunks so
+    memory stays bounded.
 
     Parameters
     ----------
@@ -289,6 +290,9 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
     filter_indices : list, optional
         Filters (conv channels) or units (dense); an entry that is a list is a joint target (one
         image maximizing all of them). Default: all filters of the layer.
+    objectives : list, optional
+        ``actmax_widgets.objectives`` objectives, one image each, instead of ``layer`` and
+        ``filter_indices``.
     max_iter : int
         Steps.
     image_size : int or (H, W), optional
@@ -298,15 +302,26 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
         Most filters optimized at once.
     seed : int, optional
         Same seed, same images (the result's ``seed`` holds the one used).
+    precision : {'float32', 'auto', 'bfloat16', 'float16'}
+        What the model computes in (the image and its gradient stay float32). ``'bfloat16'``
+        runs convolutions several times faster on CPUs with AMX and on recent GPUs, but slower on
+        depthwise-heavy nets on CPU. ``'auto'`` picks bfloat16 only where it is measured faster
+        (an AMX CPU, no depthwise convolution up to ``layer``; the ``precision`` module has the
+        rule and the figures) and float32 elsewhere; ``result.precision`` says which ran.
+        Default float32: exact, the model's own numbers.
+    callbacks : list of OptimizerCallback, optional
+        keras-vis's callbacks (``Print``, ``GifGenerator`` or your own), called after every step
+        with the whole batch: ``named_losses`` hold one value per image, ``grads`` and
+        ``wrt_value`` the batch in the model's layout (a ``GifGenerator`` then records the grid).
+        ``i`` counts steps over all chunks. Fetching the batch every step costs time: leave it
+        out for the fastest run.
+    recipe : Recipe or str, optional
+        How the images are made: a ``Recipe`` (``styles.FOURIER.replace(tv_weight=1)``) or a
+        style's name (``'fourier'``, ``'lucid'``, ``'keras-vis'``). Default ``styles.KERAS_VIS``.
     seed_input : array, optional
-        One starting image (model layout) used for every filter.
-    input_modifiers : list, optional
-        E.g. ``[Jitter(0.05)]``.
-    param : str or object, optional
-        Image parameterization; ``'pixel'`` (default) is keras-vis's.
-    objective : {'mean', 'center', 'negative'}
-        Maximize the channel's mean, or only its centre unit, or minimize the mean (what the
-        filter responds to least; the histories then hold minus the activation).
+        One starting image (model layout) used for every filter (pixel parameterization only).
+    input_range : tuple
+        The valid input values; images come back as uint8 for a pair of ints.
     labels : list of str, optional
         Class names for dense units.
     snapshot_every : int, optional
@@ -320,44 +335,21 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
     on_start : callable, optional
         ``on_start(layer_info, needs_compile)`` once the request is validated, before the first
         step; ``needs_compile`` is False when a cached compiled step will be reused.
-    style : str, optional
-        A named recipe from ``styles`` (``'keras-vis'``, ``'lucid'``, ``'fourier'``) setting
-        ``param``, the loss weights, ``input_modifiers`` and ``optimizer_settings`` together;
-        arguments passed with non-default values still win. Default: keras-vis's behaviour.
-    optimizer_settings : dict, optional
-        For ``engine.make_optimizer``, e.g. ``{"optimizer": "adam", "learning_rate": 0.05}``;
-        default keras-vis's RMSprop (learning rate 1).
-    relu_warmup : int, optional
-        For this many first steps, gradients also pass through ReLUs that are off when that would
-        turn them on (``relu_warmup`` module): revives channels dead on the start image. Default
-        0, or the style's.
-    uncap_relu6 : bool
-        When ``layer`` is a ReLU6, maximize it as a plain ReLU (no ceiling at 6): a ReLU6 channel
-        stops changing once its units reach 6 and its image freezes, often blurry; without the
-        ceiling it keeps strengthening what the channel responds to (Lucid optimizes pre-ReLU
-        tensors likewise). The activations reported are then the uncapped values. Default
-        False, or the style's (True for ``'fourier'`` and ``'lucid'``).
-    precision : {'float32', 'auto', 'bfloat16', 'float16'}
-        What the model computes in (the image and its gradient stay float32). ``'bfloat16'``
-        runs convolutions several times faster on CPUs with AMX and on recent GPUs, but slower on
-        depthwise-heavy nets on CPU. ``'auto'`` picks bfloat16 only where it is measured faster
-        (an AMX CPU, no depthwise convolution up to ``layer``; the ``precision`` module has the
-        rule and the figures) and float32 elsewhere; ``result.precision`` says which ran.
-        Default float32: exact, the model's own numbers.
-    diversity : float
-        Weight of Lucid's diversity penalty: list a filter several times (``[5, 5, 5, 5]``) and
-        its copies, optimized in one batch, are pushed towards different patterns (similar Gram
-        matrices of the layer's features are penalised). Copies split over chunks (more than
-        ``batch_size`` targets) are only compared within their chunk.
-    callbacks : list of OptimizerCallback, optional
-        keras-vis's callbacks (``Print``, ``GifGenerator`` or your own), called after every step
-        with the whole batch: ``named_losses`` hold one value per image, ``grads`` and
-        ``wrt_value`` the batch in the model's layout (a ``GifGenerator`` then records the grid).
-        ``i`` counts steps over all chunks. Fetching the batch every step costs time: leave it
-        out for the fastest run.
     keep_frames : int
         Most frames of each image the result keeps for ``result.save_gif`` (fewer when the
         images together would pass 64 MB); 0 keeps none.
+    jit_compile : bool
+        Compile the step with XLA.
+    style : str, optional
+        The same as ``recipe=<name>`` (kept for released code).
+    **old_keywords
+        The keywords from before ``Recipe`` still work, with a ``DeprecationWarning``: ``param``,
+        ``input_modifiers`` (Recipe field ``transforms``), ``optimizer_settings`` (``optimizer``),
+        ``act_max_weight``, ``lp_norm_weight``, ``tv_weight``, ``diversity``, ``relu_warmup``,
+        ``uncap_relu6``, ``norm_grads``, ``grad_modifier``, ``backprop_modifier`` (each the
+        field of the same name), and ``objective`` (``'mean'``, ``'center'``, ``'negative'``:
+        use ``objectives=``). With a style or recipe given, one left at its old default keeps
+        the recipe's value, as before.
 
     Returns
     -------
@@ -365,58 +357,148 @@ def visualize_filters(model, layer, filter_indices=None, *, max_iter=200, image_
         ``.images`` ``(N, H, W, C)``, histories, ``.dead`` flags. A stopped run returns what it
         reached.
     """
-    arguments.check(**locals())
-    image_size = arguments.check_image_size("image_size", image_size)  # NumPy ints as ints
-    if input_modifiers is not None:  # one modifier on its own, or a typo such as "jitter": say so now
-        input_modifiers = modifiers_module.checked(input_modifiers)
-    if style is not None:
-        return visualize_filters(model, layer, filter_indices, **styles.resolve(style, visualize_filters, locals()))
-    if relu_warmup:
-        if backprop_modifier is not None:
-            raise ValueError("relu_warmup and backprop_modifier both change the ReLU gradients: use one.")
-        model = relu_warmup_module.redirected(model_facts.of(model).working)  # answers to the same names
+    run = _run_settings(locals())
+    recipe = resolve_recipe(recipe, style, old_keywords, stacklevel=2)
+    objective = old_keywords.get("objective", "mean")
+    if objectives is not None:
+        if layer is not None or filter_indices is not None:
+            raise TypeError("visualize_filters() got objectives= and layer=/filter_indices=: the objectives say "
+                            "which layers they read; pass one or the other.")
+        return _visualize_objectives(model, objectives, recipe, run)
+    if layer is None:
+        raise TypeError("visualize_filters() needs layer= (the layer whose filters to visualize), or objectives=.")
+    return _visualize(model, layer, filter_indices, recipe, objective, run)
+
+
+_RUN_KEYWORDS = ("max_iter", "image_size", "batch_size", "seed", "precision", "callbacks", "seed_input",
+                 "input_range", "labels", "snapshot_every", "snapshot_seconds", "on_snapshot", "stop_event",
+                 "on_start", "keep_frames", "jit_compile")
+
+
+def _run_settings(given):
+    """The checked run arguments of a ``visualize_filters`` call (its ``locals()``), by name."""
+    run = {name: given[name] for name in _RUN_KEYWORDS}
+    arguments.check(model=given["model"], layer=given["layer"], **run)
+    run["image_size"] = arguments.check_image_size("image_size", run["image_size"])  # NumPy ints as ints
+    precision_module.check(run["precision"])
+    return types.SimpleNamespace(**run)
+
+
+def resolve_recipe(recipe, style, old_keywords, stacklevel=1):
+    """The ``Recipe`` of a call: ``recipe`` (a Recipe or a style's name) or ``style`` (its alias),
+    keras-vis's when neither, changed by the old keywords (``legacy_arguments``), which warn once
+    (``stacklevel`` as ``warnings.warn``'s, counted from the caller of this function)."""
+    legacy_arguments.check_names("visualize_filters", old_keywords, _RUN_KEYWORDS + ("recipe", "style"))
+    arguments.check(**old_keywords)  # by their old names, as the messages have always said
+    legacy_arguments.warn("visualize_filters", old_keywords, stacklevel=stacklevel + 1)
+    if style is not None and recipe is not None:
+        raise TypeError(f"style={style!r} and recipe={arguments.show(recipe)} both given: style= is another "
+                        "name for recipe=; pass one.")
+    if recipe is None:  # a style by name (it says which when the name is wrong), or keras-vis's
+        base = styles.get(styles.DEFAULT if style is None else style)
+    elif isinstance(recipe, str) or isinstance(recipe, Recipe):
+        base = recipe if isinstance(recipe, Recipe) else styles.get(recipe)
+    else:
+        raise TypeError(f"recipe={arguments.show(recipe)} is not a Recipe: pass e.g. recipe=styles.FOURIER, "
+                        f"a style's name ({', '.join(map(repr, styles.names()))}) or Recipe(...).")
+    changes = legacy_arguments.recipe_changes(old_keywords, recipe_given=recipe is not None or style is not None)
+    return base.replace(**changes) if changes else base
+
+
+def _visualize(model, layer, filter_indices, recipe, objective, run):
+    """Optimize one image per target of ``layer`` with ``recipe``: ``run`` holds the run's
+    arguments (``_run_settings``)."""
     started = time.perf_counter()
-    modifiers = list(input_modifiers or [])
+    if recipe.relu_warmup:
+        model = relu_warmup_module.redirected(model_facts.of(model).working)  # answers to the same names
     compiled, info = compiled_for(
-        model, layer, image_size=image_size, objective="mean" if objective == "negative" else objective,
-        backprop_modifier=backprop_modifier,
-        param=param, input_modifiers=modifiers, grad_modifier=grad_modifier, norm_grads=norm_grads,
-        jit_compile=jit_compile, optimizer_settings=optimizer_settings, diversity=bool(diversity),
-        precision=precision, uncap_relu6=uncap_relu6)
+        model, layer, image_size=run.image_size, objective="mean" if objective == "negative" else objective,
+        backprop_modifier=recipe.backprop_modifier, param=recipe.parameterization(),
+        input_modifiers=list(recipe.transforms), grad_modifier=recipe.grad_modifier, norm_grads=recipe.norm_grads,
+        jit_compile=run.jit_compile, optimizer_settings=dict(recipe.optimizer), diversity=bool(recipe.diversity),
+        precision=run.precision, uncap_relu6=recipe.uncap_relu6)
     targets = catalogue.check_filter_indices(info, filter_indices)
     if not targets:
         raise ValueError("filter_indices is empty: give at least one filter.")
     problem = compiled.problem
-    seed = run_seed(seed)
-    weights = _loss_weights(problem, model.name, (act_max_weight, lp_norm_weight, tv_weight), diversity)
-    seed_images = _broadcast_seed(problem, seed_input, compiled.parameterization)
-    n = len(targets)
-    spans, chunk_size = _chunks(n, batch_size)
-    if on_start is not None:
-        on_start(info, not compiled.is_traced(chunk_size))
+    seed = run_seed(run.seed)
+    spans, chunk_size = _chunks(len(targets), run.batch_size)
     target_keys = sample_keys(seed, _numbered_copies(targets))
+    plan = types.SimpleNamespace(
+        compiled=compiled, spans=spans, chunk_size=chunk_size,
+        chunk_inputs=lambda start, end: _chunk_inputs(targets, target_keys, start, end, chunk_size, problem.n_channels[0],
+                                                      negative=objective == "negative") + (None,),
+        weights=_loss_weights(problem, model.name, (recipe.act_max_weight, recipe.lp_norm_weight, recipe.tv_weight),
+                              recipe.diversity),
+        seed_images=_broadcast_seed(problem, run.seed_input, compiled.parameterization))
+    if run.on_start is not None:
+        run.on_start(info, not compiled.is_traced(chunk_size))
+    log = _RunLog(len(targets), compiled.parameterization.display, run.input_range, started,
+                  frames_module.FrameRecorder(len(targets), problem.image_shape, run.max_iter, run.keep_frames))
+    _run_chunks(plan, log, recipe, run)
+    return log.result(problem, info, targets, target_labels(info, targets, run.labels), seed)
 
-    log = _RunLog(n, compiled.parameterization.display, input_range, started,
-                  frames_module.FrameRecorder(n, problem.image_shape, max_iter, keep_frames))
-    watchers = _Watchers(callbacks, problem, max_iter)
-    due = _SnapshotPolicy(snapshot_every, snapshot_seconds, max_iter).due
-    should_stop = (lambda: stop_event.is_set()) if stop_event is not None else None
+
+def _visualize_objectives(model, objectives, recipe, run):
+    """One image per objective (``objectives``), all in one compiled step per chunk; labels are
+    ``str(objective)``. ``recipe.diversity`` does not apply: add ``objectives.diversity``."""
+    from .objectives import batched, compiled as objectives_compiled
+
+    started = time.perf_counter()
+    objectives = objectives_compiled.checked(objectives)
+    if recipe.relu_warmup:
+        model = relu_warmup_module.redirected(model_facts.of(model).working)  # answers to the same names
+    compiled, loss = objectives_compiled.compiled_for_objectives(
+        model, objectives, image_size=run.image_size, backprop_modifier=recipe.backprop_modifier,
+        param=recipe.parameterization(), input_modifiers=list(recipe.transforms), grad_modifier=recipe.grad_modifier,
+        norm_grads=recipe.norm_grads, jit_compile=run.jit_compile, optimizer_settings=dict(recipe.optimizer),
+        precision=run.precision, uncap_relu6=recipe.uncap_relu6, relu_warmup=recipe.relu_warmup)
+    data = [loss.sample_data(objective) for objective in objectives]  # every number checked before a step
+    problem, seed = compiled.problem, run_seed(run.seed)
+    spans, chunk_size = _chunks(len(objectives), run.batch_size)
+    keys = sample_keys(seed, _numbered_copies(batched.objective_keys(objectives)))
+    groups = batched.group_ids(objectives)
+    plan = types.SimpleNamespace(
+        compiled=compiled, spans=spans, chunk_size=chunk_size,
+        chunk_inputs=lambda start, end: _with_masks(batched.chunk_inputs(
+            loss, objectives, data, keys, groups, (start, end), chunk_size)),
+        weights=_loss_weights(problem, model.name, (recipe.act_max_weight, recipe.lp_norm_weight, recipe.tv_weight), 0),
+        seed_images=_broadcast_seed(problem, run.seed_input, compiled.parameterization))
+    layers = catalogue.describe_layer(model, objectives[0].layers()[0]) if objectives[0].layers() else None
+    if run.on_start is not None:
+        run.on_start(layers, not compiled.is_traced(chunk_size))
+    log = _RunLog(len(objectives), compiled.parameterization.display, run.input_range, started,
+                  frames_module.FrameRecorder(len(objectives), problem.image_shape, run.max_iter, run.keep_frames))
+    _run_chunks(plan, log, recipe, run)
+    shown = types.SimpleNamespace(name=", ".join(loss.views[name].name for name in loss.layers) or "objectives")
+    return log.result(problem, shown, objectives, [str(objective) for objective in objectives], seed)
+
+
+def _with_masks(keys_and_inputs):
+    keys, sample_inputs = keys_and_inputs
+    return keys, None, sample_inputs
+
+
+def _run_chunks(plan, log, recipe, run):
+    """The optimization loop: ``plan``'s targets chunk by chunk into ``log``, until done or stopped."""
+    problem, max_iter = plan.compiled.problem, run.max_iter
+    watchers = _Watchers(run.callbacks, problem, max_iter)
+    due = _SnapshotPolicy(run.snapshot_every, run.snapshot_seconds, max_iter).due
+    should_stop = (lambda: run.stop_event.is_set()) if run.stop_event is not None else None
+    seed_images = None if plan.seed_images is None else np.repeat(plan.seed_images, plan.chunk_size, 0)
     try:
-        for chunk_number, (start, end) in enumerate(spans):
-            keys, masks = _chunk_inputs(targets, target_keys, start, end, chunk_size, problem.n_channels[0],
-                                        negative=objective == "negative")
-            on_step = _step_listener(log, watchers, on_snapshot, due, start, end - start, chunk_number,
-                                     (max_iter, len(spans) * max_iter))
-            record = compiled.run(keys, masks, weights, max_iter=max_iter,
-                                  seed_images=None if seed_images is None else np.repeat(seed_images, chunk_size, 0),
-                                  input_range=input_range, on_step=on_step, should_stop=should_stop,
-                                  warmup_steps=relu_warmup or 0)
+        for chunk_number, (start, end) in enumerate(plan.spans):
+            keys, masks, sample_inputs = plan.chunk_inputs(start, end)
+            on_step = _step_listener(log, watchers, run.on_snapshot, due, start, end - start, chunk_number,
+                                     (max_iter, len(plan.spans) * max_iter))
+            record = plan.compiled.run(keys, masks, plan.weights, max_iter=max_iter, seed_images=seed_images,
+                                       input_range=run.input_range, on_step=on_step, should_stop=should_stop,
+                                       warmup_steps=recipe.relu_warmup, sample_inputs=sample_inputs)
             log.finish_chunk(start, end - start, record)
             if record.stopped:
                 break
     finally:
         watchers.end()  # keras-vis's on_end: also after a stop or an error
-    return log.result(problem, info, targets, target_labels(info, targets, labels), seed)
 
 
 def _loss_weights(problem, model_name, base_weights, diversity):

@@ -14,6 +14,7 @@ from actmax_widgets import utils, visualize_activation, visualize_activation_wit
 from actmax_widgets.engine import CompiledOptimizer
 from actmax_widgets.input_modifiers import Jitter
 from actmax_widgets.optimizer import Optimizer
+from actmax_widgets.recipe import Recipe
 from actmax_widgets.visualization import compiled_for
 from core_helpers import SIZE, channel_means, conv_layers, functional, noise_images
 
@@ -53,7 +54,8 @@ def test_keras_vis_signatures_and_defaults():
     assert (minimize["max_iter"], minimize["verbose"], minimize["input_modifiers"]) == (200, True, None)
     assert _defaults(Jitter) == {"jitter": 0.05}
     vf = _defaults(visualize_filters)
-    assert (vf["max_iter"], vf["act_max_weight"], vf["lp_norm_weight"], vf["tv_weight"], vf["input_range"]) == (
+    kv = Recipe()  # visualize_filters's default recipe (recipe=None): its loss weights
+    assert (vf["max_iter"], kv.act_max_weight, kv.lp_norm_weight, kv.tv_weight, vf["input_range"]) == (
         200, 1, 10, 10, (0, 255))
 
 
