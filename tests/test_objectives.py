@@ -4,13 +4,18 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras import ops
 
-from actmax_widgets import objectives as obj
+from actmax_widgets import objectives as obj, visualize_filters
+from actmax_widgets.engine import gram_similarity
+from actmax_widgets.losses import Loss
 from actmax_widgets.objectives import batched
 from actmax_widgets.objectives.compiled import compiled_for_objectives
+from actmax_widgets.recipe import Recipe
 from core_helpers import conv_layers, functional, noise_images, zero_mean_kernels
 
 SIZE = 32
+ACT_ONLY = Recipe(lp_norm_weight=0, tv_weight=0)
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +99,153 @@ def test_labels_are_readable():
     assert str(c / (1 + obj.channel("conv1", 0))) == "conv2:3 / (1 + conv1:0)"
     assert str(obj.neuron("conv1", 0)) == "conv1:0 @ centre"
     assert str(obj.diversity("conv2")) == "diversity(conv2)"
+
+
+def _activations(model, layer, images):
+    """(B, H, W, C) activations of ``layer`` on uint8/float images."""
+    probe = keras.Model(model.inputs[0], model.get_layer(layer).output)
+    return probe(np.asarray(images, "float32"), training=False).numpy()
+
+
+def _start_images(model, objectives, seed):
+    """The images a run starts from (after one step the best image is the one it started from)."""
+    return visualize_filters(model, objectives=objectives, max_iter=1, seed=seed, recipe=ACT_ONLY).raw_images
+
+
+def test_neuron_raises_its_position_more_than_the_others(net):
+    objective = obj.neuron("conv1", 5, x=3, y=9)
+    before = _activations(net, "conv1", _start_images(net, [objective], seed=4))[0, ..., 5]
+    result = visualize_filters(net, objectives=[objective], max_iter=15, seed=4, recipe=ACT_ONLY)
+    gain = _activations(net, "conv1", result.raw_images)[0, ..., 5] - before
+    assert np.unravel_index(np.argmax(gain), gain.shape) == (9, 3)  # (row y, column x)
+    assert gain[9, 3] > 0
+    assert result.labels == ["conv1:5 @ (3, 9)"]
+
+
+def test_direction_raises_the_projection(net):
+    vector = np.array([1.0, -1.0, 0.5, 0.0, 2.0, 0.0, -0.5, 1.0])
+    unit = vector / np.linalg.norm(vector)
+
+    def projection(images):
+        return _activations(net, "conv2", images).mean(axis=(1, 2)) @ unit
+
+    start = _start_images(net, [obj.direction("conv2", vector)], seed=5)
+    result = visualize_filters(net, objectives=[obj.direction("conv2", vector)], max_iter=15, seed=5,
+                               recipe=ACT_ONLY)
+    assert projection(result.raw_images)[0] > projection(start)[0] + 1.0
+    np.testing.assert_allclose(result.final_activations, projection(result.raw_images), rtol=1e-3)
+
+
+MIXED = [obj.channel("conv2", 1), obj.neuron("conv1", 2, x=0, y=4), 0.5 * obj.channel("conv1", 3) + obj.channel("conv2", 6),
+         obj.channel("conv2", 4) / (1 + obj.channel("conv1", 1))]
+
+
+def test_batched_objectives_equal_one_at_a_time(net):
+    together = visualize_filters(net, objectives=MIXED, max_iter=8, seed=6)
+    for k, objective in enumerate(MIXED):
+        alone = visualize_filters(net, objectives=[objective], max_iter=8, seed=6)
+        np.testing.assert_allclose(together.raw_images[k], alone.raw_images[0], atol=0.05)
+        np.testing.assert_allclose(together.activation_history[:, k], alone.activation_history[:, 0], rtol=1e-3,
+                                   atol=1e-3)
+    assert together.labels == [str(o) for o in MIXED]
+
+
+def _compiled_as_run(model, objectives, recipe):
+    """The cached compiled step ``visualize_filters(model, objectives=objectives, recipe=recipe)`` uses."""
+    return compiled_for_objectives(model, objectives, param=recipe.parameterization(),
+                                   input_modifiers=list(recipe.transforms), optimizer_settings=dict(recipe.optimizer))[0]
+
+
+def test_a_new_list_of_the_same_structures_does_not_retrace(net):
+    visualize_filters(net, objectives=MIXED, max_iter=2, seed=0, recipe=ACT_ONLY)
+    compiled = _compiled_as_run(net, MIXED, ACT_ONLY)
+    step = compiled._states[len(MIXED)].step
+    assert step.experimental_get_tracing_count() == 1
+    others = [obj.direction("conv2", np.arange(8)), obj.neuron("conv1", 7, x=30, y=1),
+              -2 * obj.channel("conv1", 0) + obj.channel("conv2", 2), obj.channel("conv2", 0) / (3 + obj.channel("conv1", 5))]
+    started = []
+    visualize_filters(net, objectives=others, max_iter=2, seed=1, recipe=ACT_ONLY,
+                      on_start=lambda info, needs_compile: started.append(needs_compile))
+    assert started == [False]
+    assert _compiled_as_run(net, others, ACT_ONLY) is compiled
+    assert step.experimental_get_tracing_count() == 1
+
+
+class MeanOfChannel(Loss):
+    """A keras-vis loss written for batches: one value per sample."""
+
+    name = "mean of a conv2 channel"
+
+    def __init__(self, layer, channel):
+        self.layer, self.channel = layer, channel
+
+    def build_loss(self):
+        return -ops.mean(self.layer.output[..., self.channel], axis=(1, 2))
+
+
+def test_a_keras_vis_loss_in_the_list_is_optimized_per_sample(net):
+    loss = MeanOfChannel(net.get_layer("conv2"), 2)
+    objectives = [loss, obj.channel("conv2", 5), 2 * obj.as_objective(loss)]  # twice, beside another objective
+    start = _activations(net, "conv2", _start_images(net, objectives, seed=7)).mean(axis=(1, 2))
+    result = visualize_filters(net, objectives=objectives, max_iter=10, seed=7, recipe=ACT_ONLY)
+    end = _activations(net, "conv2", result.raw_images).mean(axis=(1, 2))
+    assert result.labels == ["mean of a conv2 channel", "conv2:5", "2 * mean of a conv2 channel"]
+    assert end[0, 2] > start[0, 2] + 1.0 and end[2, 2] > start[2, 2] + 1.0 and end[1, 5] > start[1, 5] + 1.0
+    np.testing.assert_allclose(result.final_activations, [end[0, 2], end[1, 5], 2 * end[2, 2]], rtol=1e-3)
+
+
+def _gram_similarity(model, layer, images):
+    features = _activations(model, layer, images)
+    return gram_similarity(features, np.ones((len(images), 1), "float32")).numpy().mean()
+
+
+def test_diversity_makes_copies_differ_more(net):
+    plain = [obj.channel("conv2", 3)] * 4
+    diverse = [obj.channel("conv2", 3) + 20 * obj.diversity("conv2")] * 4
+    without = visualize_filters(net, objectives=plain, max_iter=20, seed=8, recipe=ACT_ONLY)
+    with_it = visualize_filters(net, objectives=diverse, max_iter=20, seed=8, recipe=ACT_ONLY)
+    assert _gram_similarity(net, "conv2", with_it.raw_images) < _gram_similarity(net, "conv2", without.raw_images) - 0.02
+
+
+@pytest.mark.parametrize("objective, error, words", [
+    (obj.channel("no_such_layer", 0), ValueError, ["no_such_layer", "layer="]),
+    (obj.channel("conv2", 8), ValueError, ["n=8", "0 to 7"]),
+    (obj.neuron("conv1", 0, x=32, y=0), ValueError, ["x=32", "0 to 31"]),
+    (obj.neuron("conv2", 0, x=0, y=30), ValueError, ["y=30", "0 to 29"]),
+    (obj.direction("conv2", [1.0, 2.0]), ValueError, ["vector", "2 values", "8 channels"]),
+])
+def test_bad_objectives_name_the_argument(net, objective, error, words):
+    with pytest.raises(error) as raised:
+        visualize_filters(net, objectives=[obj.channel("conv2", 0), objective], max_iter=1)
+    for word in words:
+        assert word in str(raised.value)
+
+
+def test_bad_objective_values_fail_when_made():
+    c = obj.channel("conv2", 0)
+    with pytest.raises(TypeError, match="'conv2:0'|cannot be combined"):
+        c / "two"
+    with pytest.raises(ZeroDivisionError, match="non-zero"):
+        c / 0
+    with pytest.raises(ValueError, match="vector"):
+        obj.direction("conv2", [0.0, 0.0])
+    with pytest.raises(TypeError, match="n="):
+        obj.channel("conv2", 1.5)
+
+
+def test_objectives_must_be_a_list_without_layer(net):
+    with pytest.raises(TypeError, match="objectives="):
+        visualize_filters(net, objectives=obj.channel("conv2", 0))
+    with pytest.raises(ValueError, match="objectives is empty"):
+        visualize_filters(net, objectives=[])
+    with pytest.raises(TypeError, match="layer="):
+        visualize_filters(net, "conv2", [0], objectives=[obj.channel("conv2", 0)])
+
+
+def test_a_loss_without_one_value_per_sample_is_refused(net):
+    class BatchMean(MeanOfChannel):
+        def build_loss(self):
+            return -ops.mean(self.layer.output[..., self.channel])
+
+    with pytest.raises(ValueError, match=r"one value per sample, shape \(batch,\)"):
+        visualize_filters(net, objectives=[BatchMean(net.get_layer("conv2"), 0)], max_iter=1)

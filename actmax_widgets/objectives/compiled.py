@@ -97,6 +97,8 @@ def _adapted_cut(model, names, size, precision, uncap_relu6, fold):
     one layer's filters."""
     from .. import visualization as vis
 
+    if not names:  # keras-vis Losses only: they read the model's own graph
+        return "float32", model
     cut, _ = model_cut.cut_at_layers(model, names, size)
     if fold:
         cut = batchnorm_folding.fold_batchnorm(cut, keep=set(names))
