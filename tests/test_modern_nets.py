@@ -107,7 +107,7 @@ def test_fixed_size_vit_says_which_size_works(vit_model):
 
 
 def test_attribution_and_evidence_refuse_token_layers_clearly(vit_model):
-    from actmax_widgets.attribution import activation_maps
+    from actmax_widgets.attribution import activation_maps, grad_cam
     from actmax_widgets.evidence import dataset_examples
 
     photo = np.random.default_rng(0).uniform(0, 255, (32, 32, 3)).astype("float32")
@@ -115,6 +115,10 @@ def test_attribution_and_evidence_refuse_token_layers_clearly(vit_model):
         activation_maps(vit_model, MLP, [0], photo)
     with pytest.raises(ValueError, match=rf"layer='{MLP}'.*tokens"):
         dataset_examples(vit_model, MLP, [0], images=np.stack([photo] * 4), progress=False, cache=False)
+    with pytest.raises(ValueError, match=rf"penultimate_layer='{MLP}'.*transformer's tokens.*patch embedding"):
+        grad_cam(vit_model, "predictions", [1], photo[None], penultimate_layer=MLP)
+    # Grad-CAM's own choice of feature maps is the patch embedding (a conv): a map of the image.
+    assert grad_cam(vit_model, "predictions", [1], photo[None]).shape == (1, 32, 32)
 
 
 # --- ConvNeXt and EfficientNetV2 ---------------------------------------------------------------

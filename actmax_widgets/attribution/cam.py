@@ -72,6 +72,10 @@ def penultimate_info(model, target, penultimate_name, target_name, penultimate_l
         raise ValueError(f"penultimate_layer={penultimate_layer!r} outputs shape {info.output_shape}, which has no "
                          "spatial map for Grad-CAM to show: pick a conv or pooling layer before "
                          f"'{target_name}' (e.g. the last convolution), or leave it None.")
+    if info.kind == "tokens":  # (B, tokens, C): the class token has no place, the patches need tokens.to_grid
+        raise ValueError(f"penultimate_layer={penultimate_layer!r} outputs a transformer's tokens {info.output_shape}, "
+                         "which Grad-CAM does not map onto the image: pick a conv layer before the tokens "
+                         "(e.g. the patch embedding), or use saliency_maps(...).")
     if info.index >= target.index:
         raise ValueError(f"penultimate_layer={penultimate_layer!r} comes after layer '{target_name}': Grad-CAM "
                          "weighs the feature maps of a layer before the target; pick an earlier one or leave it None.")
