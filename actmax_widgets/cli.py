@@ -211,17 +211,17 @@ def _run(args):
         filters = catalogue.parse_filter_spec(args.filters, info.n_filters)
         if args.size is not None:  # a size the layer cannot run at, named as typed
             image_sizes.sizes_for(model, info.name).check(args.size, "--size")
+        recipe = styles.get(args.style)
+        if args.jitter:  # on top of the style's own transforms
+            recipe = recipe.replace(transforms=recipe.transforms + (Jitter(args.jitter),))
+        if args.tv_weight is not None:
+            recipe = recipe.replace(tv_weight=args.tv_weight)
+        if args.lp_weight is not None:
+            recipe = recipe.replace(lp_norm_weight=args.lp_weight)
     except (ValueError, TypeError) as error:
         raise UsageError(str(error)) from None
     options = {"max_iter": args.steps, "image_size": args.size, "seed": args.seed, "precision": args.precision,
-               "style": args.style}
-    if args.jitter:
-        own = styles.get(args.style).get("input_modifiers") or []
-        options["input_modifiers"] = list(own) + [Jitter(args.jitter)]
-    if args.tv_weight is not None:
-        options["tv_weight"] = args.tv_weight
-    if args.lp_weight is not None:
-        options["lp_norm_weight"] = args.lp_weight
+               "recipe": recipe}
     examples = _natural_examples(model, info.name, filters, args) if args.images else None
     progress = _ProgressBar()
     try:

@@ -45,11 +45,18 @@ class Recipe:
     act_max_weight, lp_norm_weight, tv_weight : float
         Weights of the activation, L6-norm and total-variation losses; 0 drops that loss.
     diversity : float
-        Weight of Lucid's diversity penalty between copies of a filter in one batch.
+        Weight of Lucid's diversity penalty: list a filter several times (``[5, 5, 5, 5]``) and
+        its copies, optimized in one batch, are pushed towards different patterns (similar Gram
+        matrices of the layer's features are penalised). Copies split over chunks (more than
+        ``batch_size`` targets) are only compared within their chunk.
     relu_warmup : int
-        Steps during which gradients also pass through ReLUs that are off (revives dead channels).
+        For this many first steps, gradients also pass through ReLUs that are off when that would
+        turn them on (``relu_warmup`` module): revives channels dead on the start image.
     uncap_relu6 : bool
-        Maximize a ReLU6 target without its ceiling at 6.
+        When the target layer is a ReLU6, maximize it as a plain ReLU (no ceiling at 6): a ReLU6
+        channel stops changing once its units reach 6 and its image freezes, often blurry; without
+        the ceiling it keeps strengthening what the channel responds to (Lucid optimizes pre-ReLU
+        tensors likewise). The activations reported are then the uncapped values.
     backprop_modifier : str or callable, optional
         ``'guided'`` or ``'rectified'``: changes the ReLU gradients (then ``relu_warmup`` must be 0).
     grad_modifier : str or callable, optional

@@ -88,17 +88,13 @@ class AtlasTiles:
     def compute(self, model, layer, targets, *, on_snapshot=None, on_start=None, **options):
         """``visualize_filters`` for the tiles the atlas lacks; the atlas's tiles at once."""
         targets = list(targets)
-        run = {"style": options.get("style"), "steps": options.get("max_iter"), "seed": options.get("seed"),
-               "image size": _side(options.get("image_size")), "linear output": model is not self.widget.model,
-               "jitter": bool(options.get("input_modifiers")),  # the job adds them for jitter only
-               "gradient modifier": options.get("grad_modifier"),
-               "backprop modifier": options.get("backprop_modifier")}  # as settings_of(request)
         tracing_ahead = options.get("stop_event") is None  # job.prepare: 1 step at seed 0, shown nowhere
-        if tracing_ahead:  # the run it prepares has the controls' steps and seed
-            run.update(steps=self.widget.controls.steps.value, seed=self.widget.controls.seed.value)
+        # The request's settings (its recipe is built from them): the run's, or for a step traced
+        # ahead the controls' (the run it prepares), not the 1 step at seed 0.
+        request = self.widget.controls.request() if tracing_ahead else self.widget._listener._request
         # Other settings make other images: the atlas's are not passed off as this run's.
-        differing = self.differences(layer, run) if self.atlas.filters(layer) else []
-        held = {} if differing else self.held(layer, targets, options.get("diversity") or 0.0)
+        differing = self.differences(layer, self.settings_of(request)) if self.atlas.filters(layer) else []
+        held = {} if differing else self.held(layer, targets, request.diversity)
         if not tracing_ahead:
             self.differing, self.positions = differing, frozenset(held)
         if not held:

@@ -42,6 +42,19 @@ class RunRequest:
     precision: str = "auto"  # the widget is for looking: bfloat16 where it is clearly faster
 
 
+def recipe_for(request):
+    """The ``Recipe`` of a request: its style with the widget's loss weights, modifiers and
+    diversity, and its jitter on top of the style's own transforms."""
+    recipe = styles.get(request.style or styles.DEFAULT)
+    transforms = recipe.transforms + ((input_modifiers.Jitter(request.jitter),) if request.jitter > 0 else ())
+    return recipe.replace(
+        act_max_weight=request.act_max_weight, tv_weight=request.tv_weight, lp_norm_weight=request.lp_norm_weight,
+        diversity=request.diversity, grad_modifier=request.grad_modifier, transforms=transforms,
+        backprop_modifier=request.backprop_modifier,
+        # Both rewrite ReLU gradients: a backprop modifier the user picked wins over the style's warm-up.
+        relu_warmup=0 if request.backprop_modifier is not None else recipe.relu_warmup)
+
+
 class Listener:
     """What a job reports; the widget implements these (all may be called from the worker)."""
 
@@ -106,20 +119,9 @@ class VisualizationJob:
 
     def options_for(self, request):
         """``visualize_filters`` keyword arguments for a request."""
-        options = dict(
-            max_iter=request.steps, image_size=request.image_size, batch_size=request.batch_size,
-            seed=request.seed, grad_modifier=request.grad_modifier,
-            backprop_modifier=request.backprop_modifier, act_max_weight=request.act_max_weight,
-            tv_weight=request.tv_weight, lp_norm_weight=request.lp_norm_weight,
-            labels=list(request.labels) if request.labels else None, style=request.style,
-            diversity=request.diversity, precision=request.precision,
-        )
-        if request.jitter > 0:  # on top of the style's own transforms
-            style_modifiers = styles.get(request.style).get("input_modifiers") if request.style else None
-            options["input_modifiers"] = list(style_modifiers or []) + [input_modifiers.Jitter(request.jitter)]
-        if request.backprop_modifier is not None:
-            options["relu_warmup"] = 0  # both rewrite ReLU gradients; the user's choice wins
-        return options
+        return dict(max_iter=request.steps, image_size=request.image_size, batch_size=request.batch_size,
+                    seed=request.seed, labels=list(request.labels) if request.labels else None,
+                    precision=request.precision, recipe=recipe_for(request))
 
     def prepare(self, request):
         """Trace the compiled step ``request`` would run, in the background, so that a Run with
