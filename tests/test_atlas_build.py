@@ -224,6 +224,16 @@ def test_cli_atlas_subcommand(model, tmp_path):
     assert len(bad.stderr.strip().splitlines()) == 1
 
 
+def test_cli_variants_reach_build_and_a_bad_count_is_named(tmp_path):
+    from actmax_widgets.atlas import cli
+    from actmax_widgets.cli import UsageError
+
+    with pytest.raises(UsageError, match=r"--variants=-1.*0..16"):
+        cli._checked(["--out", str(tmp_path / "a"), "--variants", "-1"])
+    assert cli._checked(["--out", str(tmp_path / "a")]).variants == 3
+    assert cli._checked(["--out", str(tmp_path / "a"), "--variants", "0"]).variants == 0
+
+
 def test_cli_lists_the_engines_build_accepts():
     from actmax_widgets.atlas import cli
 
