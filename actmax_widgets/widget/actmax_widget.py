@@ -1,6 +1,7 @@
 """``ActMaxWidget``: pick a layer and filters, press Run, watch the grid improve live."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import Counter
@@ -71,6 +72,11 @@ class ActMaxWidget(w.VBox):
         lacks. An atlas of another model is refused.
         ``widget.atlas_tiles.enabled = False`` computes every tile again.
 
+    objectives : list, optional
+        ``actmax_widgets.objectives`` objectives (or keras-vis Losses), from code: one tile each,
+        captioned ``str(objective)``; Run computes them with the panel's style and settings, and
+        the layer and filter pickers are switched off (the objectives name their layers).
+
     photo : path, PIL image or array, optional
         Your photo (or upload one under the controls; ``widget.photo``, uint8 ``(H, W, 3)``, is it):
         each tile then shows where its filter fires on it (a conv layer) or its unit's Grad-CAM
@@ -102,17 +108,20 @@ class ActMaxWidget(w.VBox):
 
     def __init__(self, model, layer=None, filters=None, *, labels=None, preset=DEFAULT_PRESET,
                  steps=None, image_size=None, precision="auto", prepare=True, images=None,
-                 photo=None, atlas=None):
+                 photo=None, atlas=None, objectives=None):
         arguments.check(model=model, layer=layer, filters=filters, labels=labels, steps=steps, image_size=image_size,
                         prepare=prepare)
         checked_images = check_images(images)
         photo = None if photo is None else photos.load_photo(photo)  # a bad one fails before any thread
         arguments.check_choice("preset", preset, tuple(PRESETS))
         self.model = model
+        self.objectives = None if objectives is None else _checked_objectives(objectives, atlas)
         # A built atlas's tiles are shown at once; another model's atlas is refused here.
         self.atlas_tiles = None if atlas is None else AtlasTiles(self, atlas, start_layer_given=layer is not None)
         labels = labels if labels is not None else models.class_names_for(model)
         self.controls = Controls(model, layer=layer, filters=filters, labels=labels, preset=preset)
+        if self.objectives is not None:
+            self.controls.fix_targets()
         if steps is not None:
             # The slider would clamp a longer run silently: it stretches to the steps asked for.
             self.controls.steps.max = max(self.controls.steps.max, int(steps))
@@ -184,7 +193,7 @@ class ActMaxWidget(w.VBox):
         the grid still updates live.
         """
         self._job.check_open()  # before the grid is told a run is coming
-        request = self.controls.request()  # raises ValueError on a bad filter list
+        request = self._run_request()  # raises ValueError on a bad filter list
         arguments.check(**vars(request))  # settings set from code (a NaN weight) fail here, named
         if not request.targets:
             raise ValueError("No filters selected.")
@@ -192,7 +201,8 @@ class ActMaxWidget(w.VBox):
             self.stop(wait=True)
         self._targets = list(request.targets)
         self._listener.on_requested(request)  # the grid says it is working before any slow step
-        self.photo_panel.follow(request)  # the photo's maps for the new tiles
+        if request.objectives is None:  # the photo's maps are a layer's filters'
+            self.photo_panel.follow(request)  # the photo's maps for the new tiles
         self.controls.set_enabled(False)
         self._set_run_button(running=True)
         try:
@@ -250,11 +260,20 @@ class ActMaxWidget(w.VBox):
         if not self._prepare_enabled or self.running:
             return
         try:
-            request = self.controls.request()
+            request = self._run_request()
         except ValueError:  # e.g. a filter list being typed: Run will say what is wrong
             return
         if request.targets:
             self._job.prepare(request)
+
+    def _run_request(self):
+        """The run the controls ask for; with ``objectives``, one target per objective instead of
+        the pickers' filters."""
+        request = self.controls.request()
+        if self.objectives is None:
+            return request
+        return dataclasses.replace(request, objectives=tuple(self.objectives), targets=tuple(range(len(self.objectives))),
+                                   labels=None, linear_output=False, diversity=0.0)
 
     def _toggle(self):
         if self.running:
@@ -386,7 +405,8 @@ class _GridUpdater(Listener):
         with self._lock, grid.hold_sync():
             grid.set_tiles([], [])
             grid.set_history(np.zeros((0, 0), "float32"))
-            grid.layer_name, grid.layer_kind, grid.next_layer = request.layer, _kind(info), ""
+            shown = request.layer if request.objectives is None else "objectives"
+            grid.layer_name, grid.layer_kind, grid.next_layer = shown, _kind(info), ""
             grid.error = ""
             grid.progress = 0.0
             grid.placeholder_count = len(request.targets)
@@ -421,6 +441,8 @@ class _GridUpdater(Listener):
     def _labels(self, indices):
         """Tile captions: the filter index or class name, with " · #2" for a diverse copy."""
         targets, labels = self._request.targets, self._request.labels
+        if self._request.objectives is not None:
+            return [str(self._request.objectives[i]) for i in indices]
         copies = _copy_numbers(targets)
         names = [str(labels[targets[i]]) if labels else str(targets[i]) for i in indices]
         return [f"{name} · #{copies[i]}" if copies[i] else name for i, name in zip(indices, names)]
@@ -460,13 +482,16 @@ class _GridUpdater(Listener):
             dead_note = f" · {n_dead} dead filter{'s' if n_dead != 1 else ''}" if n_dead else ""
             verb = "stopped at" if result.stopped else "done:"
             targets = self._request.targets
-            what = f"{len(result.images)} {'diverse copies' if len(set(targets)) < len(targets) else 'filters'}"
+            kind = ("objectives" if self._request.objectives is not None else
+                    "diverse copies" if len(set(targets)) < len(targets) else "filters")
+            what = f"{len(result.images)} {kind}"
             # Say so when the model computed in reduced precision (chosen, or picked by 'auto').
             computed_in = f" · {result.precision}" if result.precision != "float32" else ""
             from_atlas = self.widget.atlas_tiles.status_note() if self.widget.atlas_tiles else ""
             self.grid.status = (f"{verb} {result.steps} steps × {what} in {self._took(result)}"
                                 f"{dead_note} · {self.widget._device}{computed_in}{from_atlas}")
-        self.widget.evidence.after_run(self._request, result)
+        if self._request.objectives is None:  # natural examples are of a layer's filters
+            self.widget.evidence.after_run(self._request, result)
         self.widget._ended()
 
     def _seconds_since_request(self, until=None):
@@ -495,3 +520,12 @@ class _GridUpdater(Listener):
             self.grid.status = ("failed — the tiles show the last images reached" if self.grid.tiles
                                 else "failed before the first images")
         self.widget._ended()
+
+
+def _checked_objectives(objectives, atlas):
+    from ..objectives.compiled import checked
+
+    if atlas is not None:
+        raise ValueError("ActMaxWidget got objectives= and atlas=: an atlas holds filter images, not objectives; "
+                         "pass one or the other.")
+    return checked(objectives)

@@ -233,6 +233,8 @@ class Controls:
             precision=self.precision.value,
         )
 
+    targets_fixed = False  # fix_targets()
+
     def set_enabled(self, enabled):
         """Lock the choices while a run is going (the Run button stays live: it is Stop)."""
         for control in (self.layer_search, self.layer, self.mode, self.page_size, self.previous_page,
@@ -243,6 +245,17 @@ class Controls:
                         self.backprop_modifier, self.precision,
                         self.linear_output, self.seed):
             control.disabled = not enabled
+        if self.targets_fixed:  # set from code (objectives): the pickers have nothing to say
+            for control in (self.layer_search, self.layer, self.mode, self.page_size, self.previous_page,
+                            self.next_page, self.filter_text, self.resample, self.diverse_filter, self.copies,
+                            self.diversity, self.linear_output):
+                control.disabled = True
+
+    def fix_targets(self):
+        """Switch the layer and filter pickers off for good: the widget's targets come from code
+        (``ActMaxWidget(objectives=...)``)."""
+        self.targets_fixed = True
+        self.set_enabled(True)
 
     # -- behaviour -------------------------------------------------------------------------
     def _wire(self):

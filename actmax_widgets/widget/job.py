@@ -25,6 +25,7 @@ class RunRequest:
 
     layer: str
     targets: tuple
+    objectives: tuple | None = None  # ``objectives``, one per target (ActMaxWidget(objectives=)): layer unused
     steps: int = 60
     image_size: int = 96
     style: str | None = "fourier"
@@ -169,7 +170,7 @@ class VisualizationJob:
                 # the user's own code may have seeded.
                 options = {**self.options_for(request), "max_iter": 1, "seed": 0}
                 # self.compute: with an atlas, only the tiles it lacks are traced for.
-                self.compute(self.model_for(request), request.layer, list(request.targets), **options)
+                self._compute(request, **options)
             except Exception:  # noqa: BLE001 - the real Run reports it
                 pass
 
@@ -213,6 +214,12 @@ class VisualizationJob:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def _compute(self, request, **options):
+        """Run ``request`` (its layer's filters, or its objectives) with ``options``."""
+        if request.objectives is not None:  # no atlas holds these: always computed
+            return visualize_filters(self.model, objectives=list(request.objectives), **options)
+        return self.compute(self.model_for(request), request.layer, list(request.targets), **options)
+
     def _run(self, request, stop_event, reraise, after=None):
         self.error = None
         # The step being traced in the background is awaited (the run reuses it), but a Stop
@@ -223,10 +230,9 @@ class VisualizationJob:
             self.listener.on_cancelled(request)
             return
         try:
-            model = self.model_for(request)
             options = self.options_for(request)
-            result = self.compute(
-                model, request.layer, list(request.targets), snapshot_seconds=SNAPSHOT_SECONDS,
+            result = self._compute(
+                request, snapshot_seconds=SNAPSHOT_SECONDS,
                 on_snapshot=self.listener.on_snapshot, stop_event=stop_event,
                 on_start=lambda info, needs_compile: self.listener.on_started(request, needs_compile),
                 **options)
