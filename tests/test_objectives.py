@@ -249,3 +249,23 @@ def test_a_loss_without_one_value_per_sample_is_refused(net):
 
     with pytest.raises(ValueError, match=r"one value per sample, shape \(batch,\)"):
         visualize_filters(net, objectives=[BatchMean(net.get_layer("conv2"), 0)], max_iter=1)
+
+
+def test_on_a_token_layer_channel_averages_the_patches_and_neuron_picks_a_patch():
+    from actmax_widgets import vit
+
+    model = vit.tiny_vit(seed=0)  # 32 px, 8 px patches: a class token and a 4 x 4 grid
+    layer = "block0_mlp_fc1"
+    images = noise_images((32, 32, 3), n=2, seed=9)
+    values, grads = _values_and_gradients(model, [obj.channel(layer, 3), obj.neuron(layer, 5, x=1, y=2)], images)
+    probe = keras.Model(model.inputs[0], model.get_layer(layer).output)
+    image_tensor = tf.constant(images)
+    with tf.GradientTape() as tape:
+        tape.watch(image_tensor)
+        tokens = probe(image_tensor, training=False)  # (B, 1 + 16, C)
+        expected = tf.stack([tf.reduce_mean(tokens[0, 1:, 3]), tokens[1, 1 + 2 * 4 + 1, 5]])
+        total = tf.reduce_sum(expected)
+    _close(values, expected.numpy())
+    _close(grads, tape.gradient(total, image_tensor).numpy())
+    with pytest.raises(ValueError, match="x=4"):
+        visualize_filters(model, objectives=[obj.neuron(layer, 0, x=4, y=0)], max_iter=1)
