@@ -17,7 +17,7 @@ from . import arguments, precision
 
 # styles.names(), listed without importing styles (it builds Keras objects); a test keeps the two
 # lists equal.
-STYLES = ("fourier", "lucid", "keras-vis")
+STYLES = ("fourier", "lucid", "keras-vis", "maco")
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 

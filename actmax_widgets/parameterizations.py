@@ -192,7 +192,7 @@ def maco_magnitude(height, width, channels=3):
     def weights(size):  # (size, reference) linear interpolation at this size's frequencies
         return np.stack([np.interp(np.fft.fftfreq(size), grid, row) for row in np.eye(len(grid))], axis=1)
 
-    magnitude = np.einsum("hr,crs,ws->chw", weights(height), reference, weights(width))
+    magnitude = weights(height) @ reference @ weights(width).T
     magnitude = (magnitude + np.roll(magnitude[:, ::-1, ::-1], 1, axis=(1, 2))) / 2
     magnitude[:, 0, 0] = 0.0
     magnitude *= np.sqrt(channels * (height * width) ** 2 / np.sum(magnitude ** 2))
@@ -214,12 +214,22 @@ class MacoImage:
 
     ``accumulates_attribution``: the engine sums |d objective / d image| over the steps, the
     alpha mask of ``ActMaxResult.alpha`` (where the feature is).
+
+    Parameters
+    ----------
+    contrast : float
+        The standard deviation of the image before colour mixing and sigmoid. Xplique's 1 gives
+        washed-out images under this package's linear display (Xplique contrast-stretches when it
+        plots); 2 gives photo-like contrast and higher activations (``bench/QUALITY.md``).
+    decorrelate : bool
+        Mix 3-channel images with the colour correlation matrix.
     """
 
     name = "maco"
     accumulates_attribution = True
 
-    def __init__(self, decorrelate=True):
+    def __init__(self, contrast=2.0, decorrelate=True):
+        self.contrast = arguments.check_number("contrast", contrast, above=0, fix="use e.g. contrast=2.0")
         self.decorrelate = arguments.check_bool("decorrelate", decorrelate)
         self._run = _RunShape()
 
@@ -249,7 +259,7 @@ class MacoImage:
     def to_image(self, params):
         if self._run.input_range is None:
             raise RuntimeError("MacoImage.to_image needs init_params to be called first (it fixes the range).")
-        images = self.linear_image(params)
+        images = self.linear_image(params) * self.contrast
         if self.decorrelate and images.shape[-1] == 3:
             images = tf.tensordot(images, tf.constant(COLOR_CORRELATION_NORMALIZED.T), axes=1)
         low, high = self._run.input_range[0], self._run.input_range[1]

@@ -164,12 +164,27 @@ class ActMaxResult:
 ALPHA_PERCENTILE = 90
 
 
+def _blur(maps, sigma):
+    """Separable Gaussian blur of ``(N, H, W)`` maps (edges reflected)."""
+    radius = int(np.ceil(2.5 * sigma))
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel /= kernel.sum()
+    for axis in (1, 2):
+        padded = np.pad(maps, [(radius, radius) if a == axis else (0, 0) for a in range(3)], mode="reflect")
+        maps = np.apply_along_axis(lambda line: np.convolve(line, kernel, mode="valid"), axis, padded)
+    return maps
+
+
 def alpha_from_attribution(attributions):
     """``(N, H, W)`` float32 in [0, 1] from per-image accumulated |gradient| maps, or None when
-    there are none (styles without attribution): each map divided by its ``ALPHA_PERCENTILE``
-    percentile and clipped at 1, so a few hot pixels do not leave the rest near 0."""
+    there are none (styles without attribution). The raw gradient is speckled pixel by pixel
+    (a checkerboard from strided convolutions), so each map is blurred (sigma 1/48 of the image
+    side), divided by its ``ALPHA_PERCENTILE`` percentile and clipped at 1, so a few hot pixels do
+    not leave the rest near 0."""
     if not attributions or any(a is None for a in attributions):
         return None
-    maps = np.asarray(attributions, "float32")
+    maps = np.asarray(attributions, "float64")
+    if min(maps.shape[1:]) >= 8:
+        maps = _blur(maps, max(1.0, min(maps.shape[1:]) / 48))
     scale = np.percentile(maps.reshape(len(maps), -1), ALPHA_PERCENTILE, axis=1)[:, None, None]
     return np.clip(maps / np.maximum(scale, 1e-20), 0.0, 1.0).astype("float32")

@@ -14,8 +14,12 @@ variation penalty, pixel images need keras-vis's penalties and its RMSprop.
   (``bench/QUALITY.md``): decay 1.75, Adam at 0.015 halving every 48 steps, the light transform
   set (``transforms.LIGHT``), ReLU6 targets without their ceiling. Most of the final activation
   comes in the first ~100 steps (good for live previews); past ~300 steps little changes.
+- ``'maco'``: MACO (Fel et al., 2023), for deep networks: only the Fourier phase is optimized, the
+  magnitude spectrum stays that of natural photos (``parameterizations.MacoImage``), the model
+  sees shrinking random crops plus noise (``transforms.maco_crops``), Adam at 0.2 halving every 96
+  steps; the result's ``alpha`` says where in the image the feature is.
 
-Each style is a ``Recipe`` (``KERAS_VIS``, ``LUCID``, ``FOURIER``; ``get(name)`` by name):
+Each style is a ``Recipe`` (``KERAS_VIS``, ``LUCID``, ``FOURIER``, ``MACO``; ``get(name)`` by name):
 ``visualize_filters(..., recipe=styles.FOURIER.replace(tv_weight=1))`` runs a changed copy.
 ``visualize_activation(..., style=...)`` takes the same styles by name.
 """
@@ -48,7 +52,14 @@ LUCID = Recipe(param=functools.partial(FourierImage, decay=1.0), lp_norm_weight=
 FOURIER = Recipe(param=functools.partial(FourierImage, decay=1.75), lp_norm_weight=0, tv_weight=0,
                  transforms=(transforms.LIGHT,), optimizer=ADAM_DECAYING, relu_warmup=16, uncap_relu6=True)
 
-STYLES = {"keras-vis": KERAS_VIS, "lucid": LUCID, "fourier": FOURIER}
+# MACO (Fel et al., 2023): phase only, a fixed natural magnitude spectrum, shrinking crops plus
+# noise; its alpha mask comes with the result. Settings: bench/QUALITY.md.
+ADAM_MACO = {"optimizer": "adam",
+             "learning_rate": keras.optimizers.schedules.ExponentialDecay(0.2, 96, 0.5)}
+MACO = Recipe(param="maco", lp_norm_weight=0, tv_weight=0, transforms=(transforms.MACO,),
+              optimizer=ADAM_MACO, relu_warmup=16, uncap_relu6=True)
+
+STYLES = {"keras-vis": KERAS_VIS, "lucid": LUCID, "fourier": FOURIER, "maco": MACO}
 
 DEFAULT = "keras-vis"
 

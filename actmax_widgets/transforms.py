@@ -318,7 +318,7 @@ class MacoCrops(Transform):
     ``noise`` × the sample's value span (no gradient through the span).
     """
 
-    def __init__(self, start=1.0, end=0.5, steps=256, jitter=0.05, spread=0.15, noise=0.04):
+    def __init__(self, start=1.0, end=0.5, steps=128, jitter=0.05, spread=0.15, noise=0.02):
         if not 0 < end <= 1 or not 0 < start <= 1:
             raise ValueError(f"MacoCrops start={start!r}, end={end!r}: crop sides are fractions of the "
                              "image side, in (0, 1], e.g. start=1.0, end=0.5.")
@@ -345,7 +345,7 @@ class MacoCrops(Transform):
         return crops + self.noise * span * (gaussian + uniform)
 
 
-def maco_crops(start=1.0, end=0.5, steps=256, *, jitter=0.05, spread=0.15, noise=0.04):
+def maco_crops(start=1.0, end=0.5, steps=128, *, jitter=0.05, spread=0.15, noise=0.02):
     """MACO's shrinking random crops plus noise (see ``MacoCrops``); the ``'maco'`` style's."""
     return MacoCrops(start, end, steps, jitter, spread, noise)
 

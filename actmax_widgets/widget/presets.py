@@ -34,4 +34,5 @@ STYLE_OPTIONS = [
     ("Fourier (recommended)", "fourier"),
     ("Lucid settings", "lucid"),
     ("keras-vis (pixels)", "keras-vis"),
+    ("MACO (for deep nets)", "maco"),
 ]
