@@ -399,6 +399,15 @@ def run_cell(page, index: int, *, key: str = "Shift+Enter", wait: bool = True,
         wait_kernel_idle(page, timeout=timeout)
 
 
+def background_rgb(locator) -> list[int]:
+    """The red, green and blue of the background the element shows: its own, or the first
+    non-transparent one of its ancestors. ``sum(background_rgb(el)) / 3 < 80``: dark."""
+    css = locator.evaluate(
+        "el => { let e = el; while (e) { const c = getComputedStyle(e).backgroundColor;"
+        " if (c && c !== 'rgba(0, 0, 0, 0)' && c !== 'transparent') return c; e = e.parentElement; } return ''; }")
+    return [int(v) for v in css[css.index("(") + 1:css.index(")")].split(",")[:3]]
+
+
 def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")[:150] or "page"
 

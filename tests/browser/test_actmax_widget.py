@@ -59,10 +59,10 @@ def wait_for_state(page, state, timeout=120_000):
     expect(page.locator(f".actmax-grid__progress--{state}")).to_have_count(1, timeout=timeout)
 
 
-def run_widget_to_done(server, page, name, widget, theme="light"):
+def run_widget_to_done(server, page, name, widget):
     """A notebook that shows ``w = <widget>`` and runs it blocking, opened and run to "done"."""
     write_notebook(server.root_dir, name, [SETUP, f"w = {widget}\nw", "w.run(blocking=True)"])
-    open_notebook(page, server, name, theme=theme)
+    open_notebook(page, server, name)
     run_all_cells(page, timeout=180_000)
     wait_for_state(page, "done")
 
@@ -155,20 +155,6 @@ def test_settings_show_every_choice_by_name(lab_server, page):
     steps = output.locator(".widget-slider:has(label:text-is('Steps')) .widget-readout")
     expect(steps).to_have_text("128")  # as set from code, not rounded to the slider's step
     screenshot(page, "widget-settings")
-
-
-def test_dark_theme_renders_the_widget_dark(lab_server, page):
-    run_widget_to_done(lab_server, page, "dark.ipynb",
-                       "ActMaxWidget(model, layer='block3a_expand_activation', steps=20, image_size=64)",
-                       theme="dark")
-    background = page.locator(".actmax-grid").evaluate(
-        "el => { let e = el; while (e) { const c = getComputedStyle(e).backgroundColor;"
-        " if (c && c !== 'rgba(0, 0, 0, 0)' && c !== 'transparent') return c; e = e.parentElement; } return ''; }")
-    channels = [int(v) for v in background[background.index("(") + 1:background.index(")")].split(",")[:3]]
-    assert sum(channels) / 3 < 80, f"widget background {background} is not dark"
-    screenshot(page, "widget-dark-done")
-    tiles(page).first.click()
-    screenshot(page, "widget-dark-enlarged")
 
 
 def test_model_strings_render_as_text_never_as_html(lab_server, page, dialogs):

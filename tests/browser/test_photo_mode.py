@@ -7,7 +7,7 @@ must be hot on the cup and cold on the table below it (checked on the pixels the
 """
 from __future__ import annotations
 
-from helpers import cell, cell_output, open_notebook, run_cell, screenshot, write_notebook
+from helpers import background_rgb, cell, cell_output, open_notebook, run_cell, screenshot, write_notebook
 from PIL import Image
 from playwright.sync_api import expect
 
@@ -58,7 +58,9 @@ def test_upload_a_photo_and_see_the_maps_beside_the_tiles(lab_server, page, tmp_
     photo = tmp_path / "coffee.png"
     Image.fromarray(skimage.data.coffee()).save(photo)
     write_notebook(lab_server.root_dir, "photo_mode.ipynb", [SETUP, WIDGET, DENSE])
-    open_notebook(page, lab_server, "photo_mode.ipynb", theme="dark")  # light: docs/widget-photo.png
+    # Dark: the widget must follow JupyterLab's dark theme (checked below); light is
+    # docs/widget-photo.png.
+    open_notebook(page, lab_server, "photo_mode.ipynb", theme="dark")
     run_cell(page, 0, timeout=240_000)
     run_cell(page, 1, timeout=120_000)
     output = cell_output(page, 1)
@@ -81,7 +83,9 @@ def test_upload_a_photo_and_see_the_maps_beside_the_tiles(lab_server, page, tmp_
         "Where each filter of block6a_expand_activation fires on your photo (red: strongest)")
     page.wait_for_function("() => [...document.querySelectorAll('.actmax-photo__tile-thumb img')]"
                            ".every((img) => img.complete && img.naturalWidth === 192)")
-    cell(page, 1).locator(".actmax-grid").scroll_into_view_if_needed()
+    grid = cell(page, 1).locator(".actmax-grid")
+    assert sum(background_rgb(grid)) / 3 < 80, f"widget background {background_rgb(grid)} is not dark"
+    grid.scroll_into_view_if_needed()
     screenshot(page, "photo-mode-1-conv-tiles")
 
     page.locator(".actmax-grid__tile[data-index]").nth(2).click()
