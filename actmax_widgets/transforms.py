@@ -301,7 +301,8 @@ class BySize(Transform):
 
 def _normal(random, salt, n):
     """``(B, n)`` standard normal draws (Box-Muller on two keyed uniform draws)."""
-    radius = tf.sqrt(-2.0 * tf.math.log(1.0 - random.uniform(salt, n)))  # 1 - u is never 0
+    # A float32 draw can round up to exactly 1.0 (x / 2**32 for x near 2**32): keep log finite.
+    radius = tf.sqrt(-2.0 * tf.math.log(tf.maximum(1.0 - random.uniform(salt, n), 2.0 ** -32)))
     return radius * tf.cos(2.0 * math.pi * random.uniform(salt + 1, n))
 
 

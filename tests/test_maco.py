@@ -125,3 +125,21 @@ def test_bad_maco_settings_say_what_to_do():
         MacoImage().init_params(sample_keys(0, [0]), (16, 16, 2), (0, 255))
     with pytest.raises(ValueError, match="start=0.*fractions"):
         transforms.maco_crops(start=0)
+
+
+class _Extreme:
+    """Draws at the edges of [0, 1]: a float32 draw can round up to exactly 1.0."""
+
+    step = tf.constant(0, tf.int64)
+
+    def __init__(self, value):
+        self.value = value
+
+    def uniform(self, salt, n=1):
+        return tf.fill([2, n], self.value)
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0])
+def test_crops_stay_finite_at_extreme_draws(value):
+    images = tf.constant(np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype("float32"))
+    assert np.all(np.isfinite(transforms.maco_crops().transform(images, _Extreme(value)).numpy()))
