@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from actmax_widgets import catalogue, image_sizes, tokens, vit
+from actmax_widgets import catalogue, image_sizes, styles, tokens, vit
 from actmax_widgets.visualization import visualize_filters
 
 MLP = "block1_mlp_fc1"  # the hidden units of the last block's MLP: 64 of them
@@ -23,7 +23,7 @@ def vit_model():
 def _no_regularizers():
     # Random weights give activations of about 0.1, which keras-vis's norm and TV weights
     # (10 each) outweigh; with them off the objective alone shows whether the unit can rise.
-    return {"lp_norm_weight": 0, "tv_weight": 0}
+    return {"recipe": styles.KERAS_VIS.replace(lp_norm_weight=0, tv_weight=0)}
 
 
 def test_vit_mlp_unit_visualizes_and_its_patch_tokens_rise(vit_model):
