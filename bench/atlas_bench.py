@@ -144,6 +144,33 @@ def summarize(runs: list) -> dict:
     return table
 
 
+def variants_grid(path="bench/atlas_variants.jpg", weights=(3.0, 10.0, 30.0), steps=128, size=128):
+    """The grid bench/ATLAS.md looks at: 3 variants of 2 channels of two layers per diversity
+    weight, made as the atlas makes them (``engines._visualize``, the variants' seed stream)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    import actmax_widgets  # noqa: F401
+    from actmax_widgets import models
+    from actmax_widgets.atlas import engines, variants
+    from actmax_widgets.atlas.chunks import Chunk
+
+    model, rows, labels = models.efficientnet_lite0(), [], []
+    for layer, filters in (("block4b_add", [6, 64]), ("block6d_add", [10, 100])):
+        for weight in weights:
+            settings = {"style": "fourier", "steps": steps, "seed": 0}
+            result = engines._visualize(model, Chunk(layer, 0, 2, size), [f for f in filters for _ in range(3)],
+                                        settings, batch_size=6, diversity=weight, seed=variants.SEED_OFFSET)
+            print(layer, weight, np.round(result.final_activations, 1).tolist(), flush=True)
+            rows.append(np.concatenate(list(result.images), axis=1))
+            labels.append(f"{layer} {filters} w={weight}")
+    grid = Image.fromarray(np.concatenate(rows, axis=0))
+    draw = ImageDraw.Draw(grid)
+    for i, label in enumerate(labels):
+        draw.text((4, i * size + 2), label, fill=(255, 255, 0))
+    grid.convert("RGB").save(path, quality=85)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", choices=sorted(CONFIGS), help="one run in this process (the parent's child)")
@@ -154,7 +181,11 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--chunk", type=int, default=32, help="filters per chunk")
     parser.add_argument("--variants", type=int, default=0, help="diverse variants per channel (0: the engines alone)")
+    parser.add_argument("--variants-grid", action="store_true", help="only draw bench/atlas_variants.jpg")
     args = parser.parse_args(argv)
+    if args.variants_grid:
+        variants_grid()
+        return 0
     if args.config:
         print(json.dumps(one(args.config, args.layers.split(","), args.steps, args.size, args.chunk, args.variants)))
         return 0
