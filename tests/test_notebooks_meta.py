@@ -33,8 +33,8 @@ def source(cell):
     return "".join(text) if isinstance(text, list) else text
 
 
-def test_the_eleven_workshop_notebooks_exist():
-    assert [p.name[:3] for p in NOTEBOOKS] == [f"{i:02d}_" for i in range(1, 12)]
+def test_the_twelve_workshop_notebooks_exist():
+    assert [p.name[:3] for p in NOTEBOOKS] == [f"{i:02d}_" for i in range(1, 13)]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
