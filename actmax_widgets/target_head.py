@@ -99,8 +99,8 @@ def _batchnorm(layer, x, channels):
 def find(cut_model):
     """The ``TargetHead`` of ``cut_model``'s output layer, or None when its channels cannot be
     computed apart (channels-first, grouped convolutions, softmax, a residual add, ...)."""
-    if catalogue.describe_layer(cut_model, cut_model.layers[-1]).kind == "tokens":
-        return None  # the channel is a mean over patch tokens only (losses.ChannelActivations)
+    if len(cut_model.inputs[0].shape) == 4 and len(cut_model.outputs[0].shape) == 3:
+        return None  # a transformer's tokens: the channel is a mean over patch tokens only (losses)
     chain = []
     layer = cut_model.layers[-1]
     while layer is not None and not isinstance(layer, _MIXING):
