@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from actmax_widgets import styles
 from actmax_widgets.atlas import build, engines, store
 from actmax_widgets.visualization import visualize_filters
 from core_helpers import SIZE, conv_layers, functional, zero_mean_kernels
@@ -75,8 +76,9 @@ def test_each_channel_has_its_diverse_variants_whatever_the_chunking(model, atla
     main_activations = [a for c in manifest["chunks"].values() for a in c["activations"]]
     variant_activations = [row for c in manifest["chunks"].values() for row in c["variant_activations"]]
     assert all(min(row) > 0.5 * a > 0 for row, a in zip(variant_activations, main_activations))
-    alone = visualize_filters(model, "conv2", [6, 6, 7, 7], max_iter=8, image_size=SIZE, style="fourier",
-                              diversity=variants.DIVERSITY, seed=3 + variants.SEED_OFFSET, batch_size=4)
+    recipe = styles.get("fourier").replace(diversity=variants.DIVERSITY)
+    alone = visualize_filters(model, "conv2", [6, 6, 7, 7], max_iter=8, image_size=SIZE, recipe=recipe,
+                              seed=3 + variants.SEED_OFFSET, batch_size=4)
     np.testing.assert_array_equal(found[6:].reshape(4, SIZE, SIZE, 3), alone.images)
 
 

@@ -33,7 +33,7 @@ def model():
 def full_atlas(model, tmp_path_factory):
     """conv1's 8 filters, in two chunks of 4, built by the real build."""
     out = tmp_path_factory.mktemp("atlas") / "conv_net"
-    build(model, out, layers=["conv1"], steps=4, image_size=SIZE, filters_per_chunk=4, progress=False)
+    build(model, out, layers=["conv1"], steps=4, image_size=SIZE, filters_per_chunk=4, progress=False, variants=0)
     return out
 
 

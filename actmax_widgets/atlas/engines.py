@@ -43,7 +43,7 @@ def compute_chunk(model, chunk, settings: dict, images=None) -> dict:
 
 
 def _visualize(model, chunk, filters, settings, batch_size, diversity=0.0, seed=None):
-    """One ``visualize_filters`` call in the atlas's style (its recipe once ``recipe=`` exists)."""
+    """One ``visualize_filters`` call with the atlas's style as its recipe (``diversity`` on top)."""
     from ..visualization import visualize_filters
 
     return visualize_filters(model, chunk.layer, filters, max_iter=settings["steps"], image_size=chunk.image_size,

@@ -11,8 +11,6 @@ group and change its variants.
 """
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
 DEFAULT_VARIANTS = 3
@@ -33,17 +31,11 @@ def settings(count: int) -> dict | None:
 
 
 def recipe_arguments(style: str, diversity: float) -> dict:
-    """``visualize_filters`` keywords for ``style`` with the diversity penalty at ``diversity``:
-    ``recipe=`` where ``visualize_filters`` takes it (no deprecated keyword), else ``style=`` and
-    the ``diversity=`` keyword."""
-    from ..visualization import visualize_filters
+    """``visualize_filters``'s ``recipe=`` for ``style`` with the diversity penalty at ``diversity``."""
+    from .. import styles
 
-    if "recipe" in inspect.signature(visualize_filters).parameters:
-        from .. import styles
-
-        recipe = styles.get(style)
-        return {"recipe": recipe.replace(diversity=float(diversity)) if diversity else recipe}
-    return {"style": style, **({"diversity": float(diversity)} if diversity else {})}
+    recipe = styles.get(style)
+    return {"recipe": recipe.replace(diversity=float(diversity)) if diversity else recipe}
 
 
 def listed(chunk, filters_per_chunk: int, count: int) -> list[int]:
