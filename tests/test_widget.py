@@ -278,7 +278,7 @@ def test_diverse_mode_runs_copies_of_one_filter_that_differ(conv_model):
     assert controls.diverse_box.layout.display is None and controls.page_box.layout.display == "none"
     request = controls.request()
     assert request.targets == (7, 7, 7, 7) and request.diversity == 10
-    assert widget._job.options_for(request)["diversity"] == 10
+    assert widget._job.options_for(request)["recipe"].diversity == 10  # the run's Recipe carries it
     assert ActMaxWidget(conv_model, prepare=False).controls.request().diversity == 0  # page mode: no penalty
 
     widget.run(blocking=True)
