@@ -75,6 +75,18 @@ print(json.dumps(failures))
 """
 
 
+_SAVED = {}
+
+
+def _default_named_file(tmp_path):
+    """The ``.keras`` file a fresh process saves with Keras's default names, written once per
+    session (the process imports TensorFlow: seconds) into the first caller's ``tmp_path``."""
+    if "default named" not in _SAVED:
+        _python(_DEFAULT_NAMED, tmp_path / "default_named.keras")
+        _SAVED["default named"] = tmp_path / "default_named.keras"
+    return _SAVED["default named"]
+
+
 def _python(code, path):
     completed = subprocess.run([sys.executable, "-c", f"PATH = {str(path)!r}\n" + textwrap.dedent(code)],
                                capture_output=True, text=True, timeout=600)
@@ -83,10 +95,8 @@ def _python(code, path):
 
 
 def test_a_reloaded_model_with_default_names_works_everywhere_in_a_fresh_process(tmp_path):
-    path = tmp_path / "m.keras"
-    _python(_DEFAULT_NAMED, path)
     # A fresh process: its name counters start where the file's names came from.
-    failures = json.loads(_python(_RUN_EVERYTHING, path).strip().splitlines()[-1])
+    failures = json.loads(_python(_RUN_EVERYTHING, _default_named_file(tmp_path)).strip().splitlines()[-1])
     assert failures == {}
 
 
@@ -300,9 +310,7 @@ def cifar_like():
 
 
 def reloaded(tmp_path):
-    path = tmp_path / "reloaded.keras"
-    _python(_DEFAULT_NAMED, path)
-    return keras.models.load_model(path)
+    return keras.models.load_model(_default_named_file(tmp_path))
 
 
 @keras.saving.register_keras_serializable(package="test_user_models")
