@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 _MASK32 = 0xFFFFFFFF
+_BELOW_ONE = float(np.nextafter(np.float32(1.0), np.float32(0.0)))
 
 
 def _hash32(x):
@@ -44,7 +45,10 @@ class SampleRandom:
         x = _hash32(tf.bitwise.bitwise_and(self.keys * 0x9E3779B1 + salt, _MASK32))
         x = _hash32(tf.bitwise.bitwise_xor(x, tf.bitwise.bitwise_and(self.step * 0x85EBCA77, _MASK32)))
         x = _hash32(tf.bitwise.bitwise_xor(x[:, None], lanes[None, :] * 0x27D4EB2F + 0x165667B1))
-        return tf.cast(x, tf.float32) / 4294967296.0
+        # float32 has 24 bits of mantissa: x / 2**32 rounds up to exactly 1.0 for x within 128 of
+        # 2**32, which would break the half-open range (integers() one past ``high``, log(1 - u)
+        # = -inf). Clamp to the largest float32 below 1; every other draw is unchanged.
+        return tf.minimum(tf.cast(x, tf.float32) / 4294967296.0, _BELOW_ONE)
 
     def integers(self, salt: int, low, high, n: int = 1):
         """``(batch, n)`` int32 draws in ``[low, high]`` (both ends included)."""
