@@ -14,7 +14,8 @@ import numpy as np
 from . import backprop_modifiers, batchnorm_folding, catalogue, grad_modifiers, input_modifiers as modifiers_module
 from . import frames as frames_module, model_cut, model_facts, parameterizations, precision as precision_module, relu_warmup as relu_warmup_module
 from . import arguments, legacy_arguments, styles, target_head, utils
-from .engine import KERAS_VIS_RMSPROP, CompiledOptimizer, Problem
+from .cache_keys import optimizer_key, settings_key
+from .engine import CompiledOptimizer, Problem
 from .losses import ActivationMaximization, ChannelActivations, Diversity
 from .optimizer import MINIMIZE_KEYWORDS, Optimizer
 from .recipe import Recipe
@@ -154,17 +155,6 @@ _MODIFIED_MODELS = weakref.WeakKeyDictionary()
 _CACHE_LOCK = threading.Lock()
 
 
-def _settings_key(value):
-    if value is None or isinstance(value, (str, int, float, bool, tuple)):
-        return value
-    if callable(value) and not hasattr(value, "__dict__"):
-        return id(value)
-    state = getattr(value, "__dict__", None)
-    if state is None:
-        return id(value)
-    return (type(value).__name__, repr(sorted((k, repr(v)) for k, v in state.items())))
-
-
 def _with_backprop_modifier(model, backprop_modifier):
     modifier = backprop_modifiers.get(backprop_modifier)
     if modifier is None:
@@ -198,9 +188,9 @@ def compiled_for(model, layer, *, image_size=None, objective="mean", backprop_mo
     precision_module.check(precision)
 
     def key(computed_in):
-        return (info.name, size, objective, _settings_key(parameterization),
-                tuple(_settings_key(m) for m in input_modifiers), _settings_key(grad_modifier), norm_grads,
-                jit_compile, repr(sorted((optimizer_settings or KERAS_VIS_RMSPROP).items())), diversity, computed_in,
+        return (info.name, size, objective, settings_key(parameterization),
+                tuple(settings_key(m) for m in input_modifiers), settings_key(grad_modifier), norm_grads,
+                jit_compile, optimizer_key(optimizer_settings), diversity, computed_in,
                 uncap_relu6, fold_batchnorm, target_channels_only)
 
     with _CACHE_LOCK:

@@ -204,6 +204,28 @@ def test_other_filters_and_weights_with_the_same_count_do_not_retrace(conv_net):
     assert step.experimental_get_tracing_count() == 1
 
 
+def test_two_lambda_grad_modifiers_do_not_share_a_compiled_step(conv_net):
+    """A function's settings are its code: two lambdas are two steps (a zero gradient leaves the seed)."""
+    recipe = Recipe(tv_weight=0, lp_norm_weight=0)
+    moved = visualize_filters(conv_net, "conv2", [0], max_iter=3, seed=0,
+                              recipe=recipe.replace(grad_modifier=lambda g: g))
+    frozen = visualize_filters(conv_net, "conv2", [0], max_iter=3, seed=0,
+                               recipe=recipe.replace(grad_modifier=lambda g: g * 0))
+    assert not np.array_equal(moved.images, frozen.images)
+
+
+def test_an_equal_fresh_schedule_reuses_the_compiled_step(conv_net):
+    def fourier():
+        schedule = keras.optimizers.schedules.ExponentialDecay(0.05, decay_steps=10, decay_rate=0.5)
+        return Recipe(param="fourier", optimizer={"optimizer": "adam", "learning_rate": schedule})
+
+    needs_compile = []
+    for _ in range(2):
+        visualize_filters(conv_net, "conv2", [0], max_iter=2, seed=0, recipe=fourier(),
+                          on_start=lambda info, needs: needs_compile.append(needs))
+    assert needs_compile == [True, False]
+
+
 def test_concurrent_runs_of_one_compiled_step_do_not_mix(conv_net):
     """Two threads (say two widgets on one model) using the same traced step and variables."""
     alone = [visualize_filters(conv_net, "conv2", filters, max_iter=15, seed=seed, **ACT_ONLY)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .. import (backprop_modifiers, batchnorm_folding, catalogue, grad_modifiers, input_modifiers as modifiers_module,
                 model_cut, model_facts, parameterizations, precision as precision_module)
+from ..cache_keys import optimizer_key, settings_key
 from ..engine import CompiledOptimizer, Problem
 from ..regularizers import LPNorm, TotalVariation
 from .algebra import LossObjective, Objective, as_objective
@@ -60,9 +61,9 @@ def compiled_for_objectives(model, objectives, *, image_size=None, backprop_modi
     parameterization = parameterizations.get(param)
     input_modifiers = modifiers_module.checked(input_modifiers)
     key = ("objectives", tuple(s.structure() for s in structures), tuple(resolved.items()), size,
-           vis._settings_key(parameterization), tuple(vis._settings_key(m) for m in input_modifiers),
-           vis._settings_key(grad_modifier), norm_grads, jit_compile,
-           repr(sorted((optimizer_settings or {}).items())), precision, uncap_relu6)
+           settings_key(parameterization), tuple(settings_key(m) for m in input_modifiers),
+           settings_key(grad_modifier), norm_grads, jit_compile, optimizer_key(optimizer_settings),
+           precision, uncap_relu6)
     with vis._CACHE_LOCK:
         per_model = vis._COMPILED.setdefault(modified, {})
         if key not in per_model:
