@@ -354,10 +354,23 @@ def visualize_filters(model, layer=None, filter_indices=None, *, objectives=None
         if layer is not None or filter_indices is not None:
             raise TypeError("visualize_filters() got objectives= and layer=/filter_indices=: the objectives say "
                             "which layers they read; pass one or the other.")
+        _check_objectives_settings(recipe, old_keywords)
         return _visualize_objectives(model, objectives, recipe, run)
     if layer is None:
         raise TypeError("visualize_filters() needs layer= (the layer whose filters to visualize), or objectives=.")
     return _visualize(model, layer, filter_indices, recipe, objective, run)
+
+
+def _check_objectives_settings(recipe, old_keywords):
+    """Settings the objectives path cannot honour are refused, not dropped."""
+    if "objective" in old_keywords:
+        raise TypeError(f"visualize_filters() got objective={old_keywords['objective']!r} and objectives=: "
+                        "the objectives say what is maximized; drop objective=.")
+    if recipe.diversity > 0:
+        raise ValueError(f"visualize_filters() got a recipe with diversity={recipe.diversity!r} and objectives=: "
+                         "with objectives, add it to the objective, listed once per copy, e.g. objectives=[objectives."
+                         f"channel(layer, n) + {recipe.diversity!r} * objectives.diversity(layer)] * 4, and pass "
+                         "recipe.replace(diversity=0).")
 
 
 _RUN_KEYWORDS = ("max_iter", "image_size", "batch_size", "seed", "precision", "callbacks", "seed_input",

@@ -242,6 +242,16 @@ def test_objectives_must_be_a_list_without_layer(net):
         visualize_filters(net, "conv2", [0], objectives=[obj.channel("conv2", 0)])
 
 
+def test_objectives_refuse_the_settings_they_cannot_honour(net, monkeypatch):
+    """recipe.diversity and objective= mean nothing beside objectives=: refused, not silently dropped."""
+    monkeypatch.setattr("actmax_widgets.visualization._visualize_objectives",
+                        lambda *args: pytest.fail("the objectives ran"))
+    with pytest.raises(ValueError, match=r"diversity=3.0.*objectives.diversity\(layer\)"):
+        visualize_filters(net, objectives=[obj.channel("conv2", 0)], recipe=Recipe(diversity=3.0))
+    with pytest.warns(DeprecationWarning), pytest.raises(TypeError, match="objective='center'.*objectives="):
+        visualize_filters(net, objectives=[obj.channel("conv2", 0)], objective="center")
+
+
 def test_a_loss_without_one_value_per_sample_is_refused(net):
     class BatchMean(MeanOfChannel):
         def build_loss(self):
