@@ -16,7 +16,8 @@ variation penalty, pixel images need keras-vis's penalties and its RMSprop.
   comes in the first ~100 steps (good for live previews); past ~300 steps little changes.
 - ``'maco'``: MACO (Fel et al., 2023), for deep networks: only the Fourier phase is optimized, the
   magnitude spectrum stays that of natural photos (``parameterizations.MacoImage``), the model
-  sees shrinking random crops plus noise (``transforms.maco_crops``), Adam at 0.2 halving every 96
+  sees random whole-image crops (zoom up to ~10%) plus noise (``transforms.maco_crops``; crops
+  shrinking to half the image lost 45% of the activation at 128 px), Adam at 0.2 halving every 96
   steps; the result's ``alpha`` says where in the image the feature is.
 
 Each style is a ``Recipe`` (``KERAS_VIS``, ``LUCID``, ``FOURIER``, ``MACO``; ``get(name)`` by name):
@@ -52,8 +53,10 @@ LUCID = Recipe(param=functools.partial(FourierImage, decay=1.0), lp_norm_weight=
 FOURIER = Recipe(param=functools.partial(FourierImage, decay=1.75), lp_norm_weight=0, tv_weight=0,
                  transforms=(transforms.LIGHT,), optimizer=ADAM_DECAYING, relu_warmup=16, uncap_relu6=True)
 
-# MACO (Fel et al., 2023): phase only, a fixed natural magnitude spectrum, shrinking crops plus
-# noise; its alpha mask comes with the result. Settings: bench/QUALITY.md.
+# MACO (Fel et al., 2023): phase only, a fixed natural magnitude spectrum, random crops plus
+# noise; its alpha mask comes with the result. The crops stay at the whole image: the canvas is
+# the model's input, so shrinking crops optimise details at a zoom the model never sees them at
+# in the result. Settings: bench/QUALITY.md.
 ADAM_MACO = {"optimizer": "adam",
              "learning_rate": keras.optimizers.schedules.ExponentialDecay(0.2, 96, 0.5)}
 MACO = Recipe(param="maco", lp_norm_weight=0, tv_weight=0, transforms=(transforms.MACO,),

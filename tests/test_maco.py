@@ -1,10 +1,10 @@
-"""MACO (style='maco'): a fixed natural magnitude spectrum, shrinking crops, the alpha mask."""
+"""MACO (style='maco'): a fixed natural magnitude spectrum, random crops, the alpha mask."""
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from actmax_widgets import render, transforms, visualize_filters
+from actmax_widgets import render, styles, transforms, visualize_filters
 from actmax_widgets.parameterizations import COLOR_CORRELATION_NORMALIZED, MacoImage, maco_magnitude
 from actmax_widgets.sample_random import SampleRandom, sample_keys
 from core_helpers import conv_layers, functional, zero_mean_kernels
@@ -118,6 +118,16 @@ def test_crops_shrink_from_the_whole_image_to_the_end_size():
     np.testing.assert_allclose(start, ramp.numpy(), atol=1e-3)  # step 0: the whole image
     late = crops.transform(ramp, SampleRandom(keys, 50)).numpy()  # past 10 steps: the middle half
     assert late.min() == pytest.approx(31 * 0.25, abs=1e-3) and late.max() == pytest.approx(31 * 0.75, abs=1e-3)
+
+
+def test_maco_style_shows_the_model_the_image_at_its_own_scale_to_the_end():
+    # The result is used (and measured) whole: crops shrinking to half the image optimised it at
+    # twice the scale and lost 45% of the deep-layer activation (bench/QUALITY.md).
+    (crops,) = styles.get("maco").transforms
+    ramp = tf.constant(np.tile(np.arange(32, dtype="float32")[None, None, :, None], (8, 32, 1, 3)))
+    late = crops.transform(ramp, SampleRandom(tf.constant(sample_keys(0, range(8))), 1000)).numpy()
+    slopes = [np.polyfit(np.arange(32), sample.mean(axis=(0, 2)), 1)[0] for sample in late]
+    assert min(slopes) > 0.85, slopes  # a crop of side s stretches the ramp to slope s
 
 
 def test_bad_maco_settings_say_what_to_do():
