@@ -291,6 +291,7 @@ def get(identifier):
     if isinstance(identifier, str):
         return _BY_NAME[arguments.check_choice("param", identifier, tuple(_BY_NAME))]()
     if hasattr(identifier, "init_params") and hasattr(identifier, "to_image"):
-        return identifier
+        # A class (param=FourierImage) is made here: its methods are unbound, it cannot run itself.
+        return identifier() if isinstance(identifier, type) else identifier
     raise TypeError(f"param={arguments.show(identifier)} is not an image parameterization (needs init_params "
                     f"and to_image): pass one of {', '.join(map(repr, _BY_NAME))} or such an object.")

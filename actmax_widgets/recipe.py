@@ -115,7 +115,7 @@ class Recipe:
         remembers its run's size and range); an object passed as ``param`` is returned itself."""
         if isinstance(self.param, str) or _is_parameterization(self.param):
             return parameterizations.get(self.param)
-        return parameterizations.get(self.param())
+        return _made_by(self.param)
 
     def __repr__(self):
         # Only what differs from keras-vis's defaults: Recipe(param='fourier', tv_weight=0.0).
@@ -152,6 +152,22 @@ def _checked_param(param):
         return param
     raise TypeError(f"param={arguments.show(param)} is not an image parameterization: pass 'pixel', "
                     "'fourier', an object with init_params and to_image, or a callable making one.")
+
+
+def _made_by(factory):
+    """The parameterization ``factory()`` makes; any other outcome is an error naming ``param``
+    (not a failure deep in the run)."""
+    try:
+        made = factory()
+    except TypeError as error:  # e.g. param=len: not a factory taking no arguments
+        raise TypeError(f"param={arguments.show(factory)} cannot be called with no arguments to make an image "
+                        f"parameterization ({error}): pass 'pixel', 'fourier', an object with init_params and "
+                        "to_image, or a callable taking no arguments that returns one.") from error
+    if not _is_parameterization(made):
+        raise TypeError(f"param={arguments.show(factory)} returned {arguments.show(made)}, not an image "
+                        "parameterization (an object with init_params and to_image): pass 'pixel', 'fourier', "
+                        "such an object, or a callable returning one.")
+    return made
 
 
 def _checked_transforms(transforms):

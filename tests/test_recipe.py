@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import actmax_widgets
-from actmax_widgets import Recipe, styles, transforms, visualize_filters
+from actmax_widgets import Recipe, parameterizations, styles, transforms, visualize_filters
 from actmax_widgets.input_modifiers import Jitter
 from core_helpers import SIZE, conv_layers, functional, zero_mean_kernels
 
@@ -146,7 +146,16 @@ BAD = {
     "warm-up with a backprop modifier": (lambda: styles.FOURIER.replace(backprop_modifier="guided"), ValueError,
                                          ["relu_warmup=16", "backprop_modifier='guided'", "relu_warmup=0"]),
     "relu_warmup not an int": (lambda: Recipe(relu_warmup=1.5), TypeError, ["relu_warmup=1.5"]),
+    "param a callable needing arguments": (lambda: Recipe(param=len).parameterization(), TypeError,
+                                           ["param=", "len", "no arguments", "'fourier'"]),
+    "param a factory of something else": (lambda: Recipe(param=lambda: 5).parameterization(), TypeError,
+                                          ["param=", "returned 5", "init_params and to_image"]),
 }
+
+
+def test_a_parameterization_class_as_param_is_made_into_one():
+    made = parameterizations.get(parameterizations.FourierImage)
+    assert isinstance(made, parameterizations.FourierImage)
 
 
 @pytest.mark.parametrize("case", list(BAD))
