@@ -21,7 +21,7 @@ import difflib
 import types
 import typing
 
-from . import arguments, backprop_modifiers, grad_modifiers, parameterizations
+from . import arguments, backprop_modifiers, cache_keys, grad_modifiers, parameterizations
 from . import input_modifiers as input_modifiers_module
 from .engine import KERAS_VIS_RMSPROP
 
@@ -116,6 +116,12 @@ class Recipe:
         if isinstance(self.param, str) or _is_parameterization(self.param):
             return parameterizations.get(self.param)
         return _made_by(self.param)
+
+    def __hash__(self):
+        # The generated hash fails on the read-only optimizer mapping: it goes in as sorted items,
+        # a schedule by its class and config (cache_keys), so equal recipes hash equal.
+        return hash(tuple(cache_keys.optimizer_key(self.optimizer) if field.name == "optimizer"
+                          else getattr(self, field.name) for field in dataclasses.fields(self)))
 
     def __repr__(self):
         # Only what differs from keras-vis's defaults: Recipe(param='fourier', tv_weight=0.0).

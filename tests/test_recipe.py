@@ -127,6 +127,18 @@ def test_replace_makes_a_copy_and_the_original_stays():
         recipe.tv_weight = 1.0  # frozen
 
 
+def test_recipes_are_hashable_and_equal_recipes_hash_equal():
+    """A recipe can key a dict or sit in a set (a user's cache of results per recipe)."""
+    def with_schedule():
+        schedule = keras.optimizers.schedules.ExponentialDecay(0.05, decay_steps=10, decay_rate=0.5)
+        return styles.FOURIER.replace(optimizer={"optimizer": "adam", "learning_rate": schedule})
+
+    assert hash(styles.FOURIER.replace()) == hash(styles.FOURIER)
+    assert hash(Recipe(optimizer=dict(ADAM))) == hash(Recipe(optimizer=dict(reversed(ADAM.items()))))
+    assert hash(with_schedule()) == hash(with_schedule())
+    assert len({styles.FOURIER, styles.FOURIER.replace(), styles.LUCID, styles.KERAS_VIS}) == 3
+
+
 def test_each_run_gets_a_fresh_parameterization():
     first, second = styles.FOURIER.parameterization(), styles.FOURIER.parameterization()
     assert first is not second and type(first).__name__ == "FourierImage" and first.decay == 1.75
