@@ -253,3 +253,30 @@ def test_a_damaged_manifest_is_refused_and_overwrite_replaces_it(tmp_path):
         store.AtlasStore.open(out, info, settings)
     atlas = store.AtlasStore.open(out, info, settings, overwrite=True)
     assert atlas.manifest["chunks"] == {} and atlas.manifest["model"] == info
+
+
+def test_variants_run_in_batches_of_at_most_the_main_batch():
+    """16 filters per chunk x 3 variants: calls of at most 16 images (not one batch of 48, out of
+    memory on a deep net), each filter's 3 copies in one call, every call the same size (one
+    compiled step), the short last group filled with other filters, and each filter's variants
+    its own, in order."""
+    import types
+
+    from actmax_widgets.atlas import variants
+
+    calls = []
+
+    def fake_visualize(model, chunk, targets, settings, batch_size, diversity=0.0, seed=None):
+        calls.append((list(targets), batch_size))
+        images = np.array([[[[t, k, 0]]] for k, t in enumerate(targets)], dtype="uint8")
+        return types.SimpleNamespace(images=images, final_activations=np.array(targets, dtype="float32"))
+
+    chunk = types.SimpleNamespace(filters=list(range(16, 32)), start=16)
+    settings = {"filters_per_chunk": 16, "seed": 3, "variants": {"count": 3, "diversity": variants.DIVERSITY}}
+    images, activations = variants.compute(None, chunk, settings, fake_visualize)
+    assert all(batch == len(targets) <= 16 for targets, batch in calls)
+    assert {batch for _, batch in calls} == {15}
+    for targets, _ in calls:
+        assert all(targets.count(f) == 3 for f in set(targets)) and len(set(targets)) == 5
+    assert images.shape == (16, 3, 1, 1, 3) and (images[:, :, 0, 0, 0] == np.arange(16, 32)[:, None]).all()
+    assert (activations == np.arange(16, 32)[:, None]).all()

@@ -47,15 +47,33 @@ def listed(chunk, filters_per_chunk: int, count: int) -> list[int]:
     return [f for f in filters for _ in range(count)]
 
 
+def groups(filters: list[int], main_batch: int, count: int) -> list[list[int]]:
+    """``filters`` in groups whose ``count`` copies each fit the main batch (``main_batch``
+    images; one filter's copies at least), all of one size so the layer keeps one compiled step:
+    a short last group is filled with earlier filters (never its own: a copy would join a
+    filter's group and change its variants), whose images are dropped."""
+    size = min(len(filters), max(1, main_batch // count))
+    found = [filters[start:start + size] for start in range(0, len(filters), size)]
+    found[-1] = found[-1] + filters[:size - len(found[-1])]
+    return found
+
+
 def compute(model, chunk, settings_: dict, visualize):
     """``(images (n, k, H, W, C) uint8, activations (n, k))`` of ``chunk``'s filters' variants;
     ``visualize(model, chunk, filters, settings, batch_size, diversity=, seed=)`` runs one call."""
     spec = settings_["variants"]
     count, n = int(spec["count"]), len(chunk.filters)
-    targets = listed(chunk, settings_["filters_per_chunk"], count)
-    # All copies in one batch: copies split over batches would not be compared.
-    result = visualize(model, chunk, targets, settings_, batch_size=len(targets), diversity=spec["diversity"],
-                       seed=settings_["seed"] + SEED_OFFSET)
-    images = np.asarray(result.images[:n * count])
-    activations = np.asarray(result.final_activations[:n * count], dtype="float64")
+    filters = listed(chunk, settings_["filters_per_chunk"], 1)
+    images, activations = [], []
+    # One call per group of filters, its copies in one batch (copies split over batches would not
+    # be compared) and no batch larger than the main one's (filters_per_chunk x count images
+    # would run out of memory on a deep net). Images are keyed per (filter, copy): same images.
+    for group in groups(filters, settings_["filters_per_chunk"], count):
+        targets = [f for f in group for _ in range(count)]
+        result = visualize(model, chunk, targets, settings_, batch_size=len(targets), diversity=spec["diversity"],
+                           seed=settings_["seed"] + SEED_OFFSET)
+        images.append(np.asarray(result.images))
+        activations.append(np.asarray(result.final_activations, dtype="float64"))
+    images = np.concatenate(images)[:n * count]
+    activations = np.concatenate(activations)[:n * count]
     return images.reshape(n, count, *images.shape[1:]), activations.reshape(n, count)
