@@ -263,3 +263,20 @@ def test_the_widget_starts_on_the_atlas_settings_so_run_computes_nothing(model, 
     widget.run(blocking=True)
     assert computed == [] and "4 of 4 tiles from the atlas" in widget.grid.status
     widget.close()
+
+
+def test_tracing_ahead_judges_the_request_it_is_given_not_the_controls(model, half_atlas, computed):
+    """The preparing thread gets its request from the job: it never reads the controls (widget
+    state, the UI thread's; a filter list being typed raises there)."""
+    widget = ActMaxWidget(model, layer="conv1", filters=list(range(8)), atlas=half_atlas, prepare=False,
+                          precision="float32", steps=4)
+    request = widget.controls.request()
+
+    def typing():
+        raise ValueError("filter list being typed")
+
+    widget.controls.request = typing
+    widget._job.prepare(request)
+    widget._job.wait_prepared()
+    assert computed == [("conv1", [4, 5, 6, 7])]
+    widget.close()

@@ -85,13 +85,12 @@ class AtlasTiles:
         return [f"{name} {_words(run[name])} (atlas: {_words(theirs)})" for name, theirs in made_with.items()
                 if run[name] != theirs and (theirs is not None or name not in _UNRECORDED)]
 
-    def compute(self, model, layer, targets, *, on_snapshot=None, on_start=None, **options):
-        """``visualize_filters`` for the tiles the atlas lacks; the atlas's tiles at once."""
-        targets = list(targets)
+    def compute(self, model, request, *, on_snapshot=None, on_start=None, **options):
+        """``visualize_filters`` for the tiles of ``request`` (the job's ``RunRequest``, passed in
+        from its thread) the atlas lacks; the atlas's tiles at once. ``options`` (its 1 step at
+        seed 0 when traced ahead) do not decide: the request's settings do."""
+        layer, targets = request.layer, list(request.targets)
         tracing_ahead = options.get("stop_event") is None  # job.prepare: 1 step at seed 0, shown nowhere
-        # The request's settings (its recipe is built from them): the run's, or for a step traced
-        # ahead the controls' (the run it prepares), not the 1 step at seed 0.
-        request = self.widget.controls.request() if tracing_ahead else self.widget._listener._request
         # Other settings make other images: the atlas's are not passed off as this run's.
         differing = self.differences(layer, self.settings_of(request)) if self.atlas.filters(layer) else []
         held = {} if differing else self.held(layer, targets, request.diversity)

@@ -102,8 +102,10 @@ class VisualizationJob:
         self._preparer = None  # the thread tracing steps ahead of Run
         self._pending = None  # the latest request waiting to be prepared
         self.closed = False  # shut down: nothing more is prepared or run
-        # What a run calls: an atlas's widget swaps in one that computes only what it lacks.
-        self.compute = visualize_filters
+        # An atlas's widget sets ``compute(model, request, **options)``: it computes only the tiles
+        # the atlas lacks, judged on the request itself (never on the controls' state, which only
+        # the UI thread may read).
+        self.compute = None
         _JOBS.add(self)
 
     @property
@@ -218,7 +220,9 @@ class VisualizationJob:
         """Run ``request`` (its layer's filters, or its objectives) with ``options``."""
         if request.objectives is not None:  # no atlas holds these: always computed
             return visualize_filters(self.model, objectives=list(request.objectives), **options)
-        return self.compute(self.model_for(request), request.layer, list(request.targets), **options)
+        if self.compute is not None:
+            return self.compute(self.model_for(request), request, **options)
+        return visualize_filters(self.model_for(request), request.layer, list(request.targets), **options)
 
     def _run(self, request, stop_event, reraise, after=None):
         self.error = None
