@@ -265,6 +265,21 @@ def test_the_widget_starts_on_the_atlas_settings_so_run_computes_nothing(model, 
     widget.close()
 
 
+def test_another_tv_weight_than_the_atlas_style_computes_and_says_so(model, full_atlas, computed):
+    """The atlas was built with fourier's own recipe (TV weight 0): a run with a TV weight makes
+    other images, so it computes them and says why, instead of showing the atlas's as its own."""
+    widget = widget_for(model, full_atlas, [2, 5])
+    assert widget.grid.state == "done" and "other settings" not in widget.grid.status
+    widget.controls.tv_weight.value = 1.0
+    widget.controls.tv_enabled.value = True
+    assert "TV weight 1.0 (atlas: 0.0)" in widget.grid.status and widget.grid.state == "idle"
+    result = widget.run(blocking=True)
+    assert computed == [("conv1", [2, 5])] and result.targets == [2, 5]
+    assert not any(info.get("precomputed") for info in widget.grid.tile_info)
+    assert "atlas not used, made with other settings: TV weight 1.0 (atlas: 0.0)" in widget.grid.status
+    widget.close()
+
+
 def test_tracing_ahead_judges_the_request_it_is_given_not_the_controls(model, half_atlas, computed):
     """The preparing thread gets its request from the job: it never reads the controls (widget
     state, the UI thread's; a filter list being typed raises there)."""

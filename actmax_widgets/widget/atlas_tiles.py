@@ -14,10 +14,11 @@ import dataclasses
 import numpy as np
 import traitlets
 
-from .. import photos, render
+from .. import photos, render, styles
 from ..atlas.reader import open_atlas
 from ..result import ActMaxResult, Snapshot
 from ..visualization import visualize_filters
+from .job import recipe_for
 
 
 class AtlasTiles:
@@ -40,7 +41,9 @@ class AtlasTiles:
         # The settings too: the status says whether the atlas's images are what Run would make.
         for control in (controls.layer, controls.mode, controls.page, controls.page_size, controls.filter_text,
                         controls.style, controls.steps, controls.image_size, controls.seed, controls.jitter,
-                        controls.linear_output, controls.grad_modifier, controls.backprop_modifier):
+                        controls.linear_output, controls.grad_modifier, controls.backprop_modifier,
+                        controls.act_max_weight, controls.tv_weight, controls.tv_enabled, controls.lp_norm_weight,
+                        controls.lp_enabled):
             control.observe(lambda _: self.show(), "value")
         held_layers = [layer["name"] for layer in self.atlas.layers if self.atlas.filters(layer["name"])]
         if not self._start_layer_given and held_layers and controls.layer.value not in held_layers:
@@ -49,9 +52,9 @@ class AtlasTiles:
         self.show()
 
     def _adopt_settings(self):
-        """Start on the style, steps, seed and size the atlas was made with, so that Run reuses
-        its tiles; changing them afterwards is the user's choice (the status then says the atlas
-        is not used). A value the control cannot take leaves the widget's own."""
+        """Start on the style, steps, seed, size and loss weights the atlas was made with, so that
+        Run reuses its tiles; changing them afterwards is the user's choice (the status then says
+        the atlas is not used). A value the control cannot take leaves the widget's own."""
         controls, settings = self.widget.controls, self.atlas.settings
         size = _side(self.atlas.image_size(controls.layer.value))
         wanted = ((controls.style, settings.get("style")), (controls.steps, settings.get("steps")),
@@ -63,6 +66,14 @@ class AtlasTiles:
                     control.value = value
                 except traitlets.TraitError:
                     pass
+        if settings.get("style") in styles.names():  # and its loss weights (a weight of 0: its box off)
+            recipe = styles.get(settings["style"])
+            controls.act_max_weight.value = recipe.act_max_weight
+            for weight, enabled, value in ((controls.tv_weight, controls.tv_enabled, recipe.tv_weight),
+                                           (controls.lp_norm_weight, controls.lp_enabled, recipe.lp_norm_weight)):
+                enabled.value = value > 0
+                if value > 0:
+                    weight.value = value
 
     # -- a run ------------------------------------------------------------------------------
     def held(self, layer, targets, diversity=0.0) -> dict:
@@ -73,17 +84,31 @@ class AtlasTiles:
             return {}
         return {i: int(t) for i, t in enumerate(targets) if self.atlas.has(layer, int(t))}
 
-    def differences(self, layer, run) -> list:
-        """What of a run's settings (``_settings_of``) the atlas's images of ``layer`` were not
-        made with, in words (``["steps 64 (atlas: 4)"]``); empty when they are what it would make."""
-        settings = self.atlas.settings
+    def differences(self, layer, request) -> list:
+        """What of ``request``'s settings the atlas's images of ``layer`` were not made with, in
+        words (``["steps 64 (atlas: 4)", "TV weight 0.3 (atlas: 0.0)"]``); empty when they are what
+        it would make."""
+        run, settings = self.settings_of(request), self.atlas.settings
         size = self.atlas.image_size(layer)
         made_with = {"style": settings.get("style"), "steps": settings.get("steps"),
                      "image size": None if size is None else _side(size), "seed": settings.get("seed"),
                      "linear output": False, "jitter": False,  # built on the model as it is, style only
                      "gradient modifier": None, "backprop modifier": None}
-        return [f"{name} {_words(run[name])} (atlas: {_words(theirs)})" for name, theirs in made_with.items()
-                if run[name] != theirs and (theirs is not None or name not in _UNRECORDED)]
+        found = [f"{name} {_words(run[name])} (atlas: {_words(theirs)})" for name, theirs in made_with.items()
+                 if run[name] != theirs and (theirs is not None or name not in _UNRECORDED)]
+        return found + self._recipe_differences(request)
+
+    def _recipe_differences(self, request) -> list:
+        """The request's ``Recipe`` fields (loss weights, ...) that are not the atlas style's own
+        (the atlas is built with its style's recipe as it is); none when the styles differ (that
+        is said) or the atlas does not record its style."""
+        style = self.atlas.settings.get("style")
+        if style is None or request.style != style or style not in styles.names():
+            return []
+        ours, theirs = recipe_for(request), styles.get(style)
+        return [f"{_RECIPE_WORDS.get(field.name, field.name)} {getattr(ours, field.name)} "
+                f"(atlas: {getattr(theirs, field.name)})" for field in dataclasses.fields(ours)
+                if field.name not in _SAID and getattr(ours, field.name) != getattr(theirs, field.name)]
 
     def compute(self, model, request, *, on_snapshot=None, on_start=None, **options):
         """``visualize_filters`` for the tiles of ``request`` (the job's ``RunRequest``, passed in
@@ -92,7 +117,7 @@ class AtlasTiles:
         layer, targets = request.layer, list(request.targets)
         tracing_ahead = options.get("stop_event") is None  # job.prepare: 1 step at seed 0, shown nowhere
         # Other settings make other images: the atlas's are not passed off as this run's.
-        differing = self.differences(layer, self.settings_of(request)) if self.atlas.filters(layer) else []
+        differing = self.differences(layer, request) if self.atlas.filters(layer) else []
         held = {} if differing else self.held(layer, targets, request.diversity)
         if not tracing_ahead:
             self.differing, self.positions = differing, frozenset(held)
@@ -155,7 +180,7 @@ class AtlasTiles:
         infos = [{"filter": f, "label": label, "activation": self.atlas.activation(request.layer, f),
                   "precomputed": True} for f, label in zip(filters, labels)]
         rest = len(request.targets) - len(held)
-        differing = self.differences(request.layer, self.settings_of(request))
+        differing = self.differences(request.layer, request)
         grid = widget.grid
         # The lock the run's and the photo's updates take: a late one cannot interleave with these.
         with widget._listener._lock, grid.hold_sync():
@@ -297,6 +322,10 @@ def _words(value):
 
 
 _UNRECORDED = ("style", "steps", "seed", "image size")  # an atlas that does not say is not held to them
+_RECIPE_WORDS = {"act_max_weight": "activation weight", "tv_weight": "TV weight", "lp_norm_weight": "Lp weight"}
+# Recipe fields the settings compared before them already say: jitter is the transform added to
+# the style's, a backprop modifier drops the style's ReLU warm-up; diverse copies are never held.
+_SAID = ("transforms", "grad_modifier", "backprop_modifier", "relu_warmup", "diversity")
 
 
 def _stack(images):
