@@ -54,7 +54,8 @@ def check_names(function_name, given, accepted):
 
 def recipe_changes(legacy, recipe_given):
     """The Recipe fields the old keywords ``legacy`` set. With a style or recipe given, a keyword
-    at its old default leaves the recipe's value (the old rule of styles)."""
+    at its old default leaves the recipe's value (the old rule of styles). A backprop_modifier
+    among them goes through ``Recipe.with_backprop_modifier`` (``visualization.resolve_recipe``)."""
     changes = {}
     for name, value in legacy.items():
         if name == "objective" or (recipe_given and is_default(value, OLD_DEFAULTS[name])):
@@ -62,8 +63,6 @@ def recipe_changes(legacy, recipe_given):
         if value is None and name in ("param", "input_modifiers", "optimizer_settings", "relu_warmup"):
             continue  # None meant "the default": the recipe's
         changes[FIELDS[name]] = value
-    if changes.get("backprop_modifier") is not None and "relu_warmup" not in changes:
-        changes["relu_warmup"] = 0  # the caller's rule for ReLU gradients wins over the style's warm-up
     if "transforms" in changes:
         from .input_modifiers import checked
 

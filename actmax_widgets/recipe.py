@@ -110,6 +110,14 @@ class Recipe:
                 raise TypeError(f"Recipe has no field {name!r}{hint}: its fields are {', '.join(fields)}.")
         return dataclasses.replace(self, **changes)
 
+    def with_backprop_modifier(self, backprop_modifier, relu_warmup=None) -> Recipe:
+        """A copy using ``backprop_modifier``. Both rewrite the ReLU gradients, so a modifier turns
+        the recipe's ReLU warm-up off (the rule the widget, the old keywords and styles.apply
+        share); ``relu_warmup`` given (not None) is used as it is."""
+        if relu_warmup is None:
+            relu_warmup = 0 if backprop_modifier is not None else self.relu_warmup
+        return self.replace(backprop_modifier=backprop_modifier, relu_warmup=relu_warmup)
+
     def parameterization(self):
         """The image parameterization for one run: a fresh one from a name or a factory (it
         remembers its run's size and range); an object passed as ``param`` is returned itself."""

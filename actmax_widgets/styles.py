@@ -90,8 +90,9 @@ def apply(style, values, defaults):
     for name, value in preset.items():
         if name not in values or legacy_arguments.is_default(values[name], defaults.get(name)):
             resolved[name] = value
-    if resolved.get("backprop_modifier") is not None:
-        resolved["relu_warmup"] = values.get("relu_warmup") or 0  # the caller's rule for ReLUs wins
+    if resolved.get("backprop_modifier") is not None:  # the caller's rule for ReLUs wins
+        resolved["relu_warmup"] = get(style).with_backprop_modifier(
+            resolved["backprop_modifier"], values.get("relu_warmup") or None).relu_warmup
     return resolved
 
 

@@ -405,6 +405,8 @@ def resolve_recipe(recipe, style, old_keywords, stacklevel=1):
         raise TypeError(f"recipe={arguments.show(recipe)} is not a Recipe: pass e.g. recipe=styles.FOURIER, "
                         f"a style's name ({', '.join(map(repr, styles.names()))}) or Recipe(...).")
     changes = legacy_arguments.recipe_changes(old_keywords, recipe_given=recipe is not None or style is not None)
+    if "backprop_modifier" in changes:  # it turns the recipe's ReLU warm-up off unless relu_warmup= is given
+        base = base.with_backprop_modifier(changes.pop("backprop_modifier"), changes.pop("relu_warmup", None))
     return base.replace(**changes) if changes else base
 
 

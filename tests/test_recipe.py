@@ -139,6 +139,16 @@ def test_recipes_are_hashable_and_equal_recipes_hash_equal():
     assert len({styles.FOURIER, styles.FOURIER.replace(), styles.LUCID, styles.KERAS_VIS}) == 3
 
 
+def test_a_backprop_modifier_turns_the_relu_warm_up_off():
+    """One rule for the widget, the old keywords and styles.apply: both rewrite ReLU gradients."""
+    guided = styles.FOURIER.with_backprop_modifier("guided")
+    assert (guided.backprop_modifier, guided.relu_warmup, styles.FOURIER.relu_warmup) == ("guided", 0, 16)
+    assert styles.FOURIER.with_backprop_modifier(None) == styles.FOURIER
+    with pytest.warns(DeprecationWarning):
+        assert actmax_widgets.visualization.resolve_recipe(
+            "fourier", None, {"backprop_modifier": "guided"}) == guided
+
+
 def test_each_run_gets_a_fresh_parameterization():
     first, second = styles.FOURIER.parameterization(), styles.FOURIER.parameterization()
     assert first is not second and type(first).__name__ == "FourierImage" and first.decay == 1.75

@@ -50,10 +50,8 @@ def recipe_for(request):
     transforms = recipe.transforms + ((input_modifiers.Jitter(request.jitter),) if request.jitter > 0 else ())
     return recipe.replace(
         act_max_weight=request.act_max_weight, tv_weight=request.tv_weight, lp_norm_weight=request.lp_norm_weight,
-        diversity=request.diversity, grad_modifier=request.grad_modifier, transforms=transforms,
-        backprop_modifier=request.backprop_modifier,
-        # Both rewrite ReLU gradients: a backprop modifier the user picked wins over the style's warm-up.
-        relu_warmup=0 if request.backprop_modifier is not None else recipe.relu_warmup)
+        diversity=request.diversity, grad_modifier=request.grad_modifier,
+        transforms=transforms).with_backprop_modifier(request.backprop_modifier)
 
 
 class Listener:
