@@ -4,7 +4,7 @@
 (``max_iter``, ``image_size``, ``batch_size``, ``seed``, ``precision``) as arguments; everything
 that decides what the images look like is one ``Recipe``: the image parameterization, the input
 transforms, the optimizer (and its learning-rate schedule) and the weights of the losses. The
-named styles are recipes (``styles.KERAS_VIS``, ``styles.LUCID``, ``styles.FOURIER``); copy one
+named styles are recipes (``styles.KERAS_VIS``, ``styles.LUCID``, ``styles.FOURIER``, ``styles.MACO``); copy one
 with changes::
 
     recipe = styles.FOURIER.replace(transforms=(), optimizer={"optimizer": "adam", "learning_rate": 0.02})

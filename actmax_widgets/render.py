@@ -31,7 +31,8 @@ def from_range(image, input_range) -> np.ndarray:
 
 def with_alpha(image, alpha, background=255) -> np.ndarray:
     """``image`` faded towards ``background`` (255 white, 0 black) where ``alpha`` ((H, W) in
-    [0, 1], e.g. MACO's ``ActMaxResult.alpha``) is low: uint8 (H, W, 3), the feature alone."""
+    [0, 1], e.g. MACO's ``ActMaxResult.alpha``) is low: uint8 (H, W, min(C, 3)) (colour stays
+    (H, W, 3), a 1-channel image (H, W, 1)), the feature alone."""
     image = to_uint8(image)[..., :3].astype("float32")
     alpha = np.asarray(alpha, "float32")
     if alpha.shape != image.shape[:2]:

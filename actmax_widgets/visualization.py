@@ -307,7 +307,7 @@ def visualize_filters(model, layer=None, filter_indices=None, *, objectives=None
         out for the fastest run.
     recipe : Recipe or str, optional
         How the images are made: a ``Recipe`` (``styles.FOURIER.replace(tv_weight=1)``) or a
-        style's name (``'fourier'``, ``'lucid'``, ``'keras-vis'``). Default ``styles.KERAS_VIS``.
+        style's name (``'fourier'``, ``'lucid'``, ``'keras-vis'``, ``'maco'``). Default ``styles.KERAS_VIS``.
     seed_input : array, optional
         One starting image (model layout) used for every filter (pixel parameterization only).
     input_range : tuple
