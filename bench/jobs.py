@@ -267,12 +267,12 @@ def _threaded_run(net, layer, filters, stop_after=None, **options):
 
 @job
 def widget_latency(model, n, steps, snapshot_every, image_size, stops):
-    from actmax_widgets import input_modifiers
+    from actmax_widgets import Recipe, input_modifiers
 
     net, layer = common.build_model(model)
     # The widget's "quick preview" settings.
     options = dict(max_iter=steps, image_size=image_size, batch_size=n, snapshot_every=snapshot_every,
-                   input_modifiers=[input_modifiers.Jitter(0.05)], tv_weight=0.3, lp_norm_weight=0.0)
+                   recipe=Recipe(transforms=(input_modifiers.Jitter(0.05),), tv_weight=0.3, lp_norm_weight=0.0))
     first = _threaded_run(net, layer, _filters(n), **options)
     rerun = _threaded_run(net, layer, _filters(n, offset=n), **options)
     stopped = [_threaded_run(net, layer, _filters(n, offset=2 * n + k), stop_after=2, **options)

@@ -40,7 +40,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from actmax_widgets import models, render, styles, transforms  # noqa: E402
+from actmax_widgets import legacy_arguments, models, render, styles, transforms  # noqa: E402
 from actmax_widgets.evidence.measures import (  # noqa: E402
     HIGH_FREQUENCY, channel_means, high_frequency_share, rank_of)
 from actmax_widgets.parameterizations import FourierImage  # noqa: E402
@@ -332,7 +332,8 @@ def sweep(model, crops, steps, layer="block4b_add", n_channels=4):
              "", "| variant | ratio | first | HF | s90 |", "|---|---|---|---|---|"]
     tiles, labels = [], []
     for name, change in variants.items():
-        result, seconds = run_style(model, layer, channels, steps, SIZE, style="fourier", **change)
+        result, seconds = run_style(model, layer, channels, steps, SIZE, recipe=styles.FOURIER.replace(
+            **{legacy_arguments.FIELDS[name]: value for name, value in change.items()}))
         s = summarise(reference, result, channels, seconds)
         print("sweep", name, np.median(s["ratio"]), np.median(s["hf"]), flush=True)
         lines.append(f"| {name} | {fmt(s['ratio'])} | {first_share(s['raw_rank'])} | "
@@ -356,7 +357,8 @@ def warm_up(model, crops, steps, n_channels=6):
         channels = reference.sample(n_channels, seed=2)
         for style in ("fourier", "keras-vis"):
             for warm in (0, 16):
-                result, seconds = run_style(model, layer, channels, steps, SIZE, style=style, relu_warmup=warm)
+                result, seconds = run_style(model, layer, channels, steps, SIZE,
+                                            recipe=styles.get(style).replace(relu_warmup=warm))
                 s = summarise(reference, result, channels, seconds)
                 print("warm-up", layer, style, warm, np.median(s["ratio"]), flush=True)
                 lines.append(f"| {layer} | {style} | {warm or 'off'} | {fmt(s['ratio'])} | "
