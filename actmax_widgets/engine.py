@@ -321,22 +321,10 @@ class CompiledOptimizer:
 
     def _run(self, state, params0, keys, masks, weights, max_iter, on_step, should_stop, warmup_steps,
              sample_inputs=None):
-        problem = self.problem
-        batch = len(keys)
         images0 = self.parameterization.to_image(tf.constant(params0))
         state.reset(params0, images0)
-
-        n_masked = max(problem.n_channels) if any(problem.masked) else 1
-        masks = np.zeros((batch, n_masked), "float32") if masks is None else np.asarray(masks, "float32")
-        weights = problem.default_weights if weights is None else np.asarray(weights, "float32")
-        masks_t, weights_t = tf.constant(masks), tf.constant(weights)
-        keys_t = tf.constant(np.asarray(keys, dtype=np.int64))
-        sample_t = tf.nest.map_structure(tf.constant, sample_inputs if sample_inputs is not None else ())
-        warmup_t = tf.constant(int(warmup_steps), tf.int64)
-        # A target head computes as many channels as there are samples (or all, for joint targets
-        # using more); a fixed count, so other filters reuse the traced step.
-        channels_t = tf.constant(head_channels(masks, min(batch, masks.shape[1])) if any(problem.heads)
-                                 else np.zeros(1, np.int32))
+        masks_t, weights_t, keys_t, warmup_t, channels_t, sample_t = self._step_constants(
+            keys, masks, weights, warmup_steps, sample_inputs)
 
         terms_log, total_log = [], []
         last_grads = last_images = None
@@ -370,6 +358,26 @@ class CompiledOptimizer:
             if on_step is not None and on_step(output) is False:
                 stopped = True
                 break
+        return self._record(state, images0, terms_log, total_log, (last_grads, last_images), stopped, started,
+                            compile_seconds)
+
+    def _step_constants(self, keys, masks, weights, warmup_steps, sample_inputs):
+        """The step's per-run inputs as tensors: masks, weights, keys, warm-up, head channels, sample data."""
+        problem, batch = self.problem, len(keys)
+        n_masked = max(problem.n_channels) if any(problem.masked) else 1
+        masks = np.zeros((batch, n_masked), "float32") if masks is None else np.asarray(masks, "float32")
+        weights = problem.default_weights if weights is None else np.asarray(weights, "float32")
+        sample_t = tf.nest.map_structure(tf.constant, sample_inputs if sample_inputs is not None else ())
+        # A target head computes as many channels as there are samples (or all, for joint targets
+        # using more); a fixed count, so other filters reuse the traced step.
+        channels_t = tf.constant(head_channels(masks, min(batch, masks.shape[1])) if any(problem.heads)
+                                 else np.zeros(1, np.int32))
+        return (tf.constant(masks), tf.constant(weights), tf.constant(np.asarray(keys, dtype=np.int64)),
+                tf.constant(int(warmup_steps), tf.int64), channels_t, sample_t)
+
+    def _record(self, state, images0, terms_log, total_log, last, stopped, started, compile_seconds):
+        """The ``RunRecord`` of a run: histories by step, best images, last step's tensors, attribution."""
+        problem, batch = self.problem, int(images0.shape[0])
         steps = len(total_log)
         terms_hist = np.array(terms_log, "float32").reshape(steps, len(problem.names), batch)
         if problem.activation_term is None:
@@ -377,6 +385,7 @@ class CompiledOptimizer:
         else:
             activation = -terms_hist[:, problem.activation_term, :]
         best = state.best_images.numpy() if steps else images0.numpy()
+        last_grads, last_images = last
         return RunRecord(
             best_params=state.params.numpy(), best_images=best, term_history=terms_hist,
             loss_history=np.array(total_log, "float32").reshape(steps, batch),
