@@ -8,6 +8,7 @@ import numpy as np
 
 from . import arguments, callbacks as callbacks_module
 from . import grad_modifiers, input_modifiers as input_modifiers_module, model_cut, parameterizations, utils
+from .cache_keys import optimizer_key
 from .engine import CompiledOptimizer, Problem
 from .sample_random import run_seed, sample_keys
 
@@ -98,7 +99,7 @@ class Optimizer:
         modifiers = input_modifiers_module.checked(input_modifiers)
         parameterization = parameterizations.get(param)
         key = (tuple(id(m) for m in modifiers), id(grad_modifier_fn), type(parameterization),
-               repr(sorted((optimizer_settings or {}).items())))
+               optimizer_key(optimizer_settings))  # a schedule by its config, not its address
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = self._compiled[key] = CompiledOptimizer(

@@ -226,6 +226,17 @@ def test_an_equal_fresh_schedule_reuses_the_compiled_step(conv_net):
     assert needs_compile == [True, False]
 
 
+def test_keras_vis_optimizer_reuses_its_step_for_an_equal_fresh_schedule(conv_net):
+    from actmax_widgets.losses import ActivationMaximization
+
+    optimizer = Optimizer(conv_net.input, [(ActivationMaximization(conv_net.get_layer("conv2"), [0]), 1)])
+    for _ in range(2):
+        schedule = keras.optimizers.schedules.ExponentialDecay(0.05, decay_steps=10, decay_rate=0.5)
+        optimizer.minimize(max_iter=1, seed=0, verbose=False,
+                           optimizer_settings={"optimizer": "adam", "learning_rate": schedule})
+    assert len(optimizer._compiled) == 1
+
+
 def test_concurrent_runs_of_one_compiled_step_do_not_mix(conv_net):
     """Two threads (say two widgets on one model) using the same traced step and variables."""
     alone = [visualize_filters(conv_net, "conv2", filters, max_iter=15, seed=seed, **ACT_ONLY)
