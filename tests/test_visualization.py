@@ -503,8 +503,9 @@ def test_fixed_size_model_that_cannot_be_resized(no_computation):
     with pytest.raises(ValueError) as info:
         visualize_filters(model, "dense", [0], image_size=24, max_iter=10**6)
     message = str(info.value)
-    assert "(16, 16)" in message and "(24, 24)" in message and "'dense'" in message
-    assert "image_size=(16, 16)" in message and "None" in message
+    # The size asked, the layer, the size that works, the layer that fixes it, and the fix.
+    assert "image_size=(24, 24)" in message and "'dense'" in message and "16×16 px only" in message
+    assert "'flatten'" in message and "Use image_size=16" in message
 
 
 def test_seed_input_of_the_wrong_size(conv_net, no_computation):
