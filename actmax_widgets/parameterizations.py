@@ -103,6 +103,16 @@ class _RunShape:
         return "_RunShape()"
 
 
+
+def _colours_in_range(images, decorrelate, input_range):
+    """Channels-last linear images -> the model's input: Lucid's colour decorrelation (RGB only),
+    then a sigmoid into ``input_range`` (shared by the Fourier and MACO parameterizations)."""
+    if decorrelate and images.shape[-1] == 3:
+        images = tf.tensordot(images, tf.constant(COLOR_CORRELATION_NORMALIZED.T), axes=1)
+    low, high = input_range[0], input_range[1]
+    return low + (high - low) * tf.sigmoid(images)
+
+
 class FourierImage:
     """Optimize the image's 2-D Fourier coefficients, decorrelated colours, squashed by a sigmoid.
 
@@ -160,10 +170,7 @@ class FourierImage:
             spectrum_scale(height, width, self.decay), tf.complex64)
         images = tf.signal.irfft2d(spectrum, fft_length=[height, width])  # (B, C, H, W)
         images = tf.transpose(images, [0, 2, 3, 1]) / 4.0  # Lucid's /4 keeps the sigmoid unsaturated
-        if self.decorrelate and images.shape[-1] == 3:
-            images = tf.tensordot(images, tf.constant(COLOR_CORRELATION_NORMALIZED.T), axes=1)
-        low, high = self._run.input_range[0], self._run.input_range[1]
-        return low + (high - low) * tf.sigmoid(images)
+        return _colours_in_range(images, self.decorrelate, self._run.input_range)
 
     def display(self, image, input_range):
         """The image as uint8, mapped linearly from ``input_range`` (no contrast stretch)."""
@@ -261,15 +268,9 @@ class MacoImage:
     def to_image(self, params):
         if self._run.input_range is None:
             raise RuntimeError("MacoImage.to_image needs init_params to be called first (it fixes the range).")
-        images = self.linear_image(params) * self.contrast
-        if self.decorrelate and images.shape[-1] == 3:
-            images = tf.tensordot(images, tf.constant(COLOR_CORRELATION_NORMALIZED.T), axes=1)
-        low, high = self._run.input_range[0], self._run.input_range[1]
-        return low + (high - low) * tf.sigmoid(images)
+        return _colours_in_range(self.linear_image(params) * self.contrast, self.decorrelate, self._run.input_range)
 
-    def display(self, image, input_range):
-        """The image as uint8, mapped linearly from ``input_range`` (no contrast stretch)."""
-        return render.from_range(image, input_range)
+    display = FourierImage.display  # the same linear mapping from the input range
 
 
 _BY_NAME = {"pixel": PixelImage}
