@@ -307,27 +307,25 @@ class Sum(Objective):
         return text
 
 
-class Product(Objective):
-    """``a * b`` per sample (Lucid allows it; e.g. a channel gated by another)."""
+class _Pair(Objective):
+    """Two operand objectives ``a`` and ``b`` (the tree's binary nodes)."""
 
     def __init__(self, a, b):
         self.a, self.b = a, b
 
     def children(self):
         return (self.a, self.b)
+
+
+class Product(_Pair):
+    """``a * b`` per sample (Lucid allows it; e.g. a channel gated by another)."""
 
     def __str__(self):
         return f"{_grouped(self.a, Sum)} * {_grouped(self.b, (Sum, Scaled))}"
 
 
-class Quotient(Objective):
+class Quotient(_Pair):
     """``a / b`` per sample; ``b`` must stay away from zero on the images optimized."""
-
-    def __init__(self, a, b):
-        self.a, self.b = a, b
-
-    def children(self):
-        return (self.a, self.b)
 
     def __str__(self):
         return f"{_grouped(self.a, Sum)} / {_grouped(self.b, (Sum, Scaled, Product, Quotient))}"
