@@ -417,11 +417,8 @@ def _visualize(model, layer, filter_indices, recipe, objective, run):
     if recipe.relu_warmup:
         model = relu_warmup_module.redirected(model_facts.of(model).working)  # answers to the same names
     compiled, info = compiled_for(
-        model, layer, image_size=run.image_size, objective="mean" if objective == "negative" else objective,
-        backprop_modifier=recipe.backprop_modifier, param=recipe.parameterization(),
-        input_modifiers=list(recipe.transforms), grad_modifier=recipe.grad_modifier, norm_grads=recipe.norm_grads,
-        jit_compile=run.jit_compile, optimizer_settings=dict(recipe.optimizer), diversity=bool(recipe.diversity),
-        precision=run.precision, uncap_relu6=recipe.uncap_relu6)
+        model, layer, objective="mean" if objective == "negative" else objective, diversity=bool(recipe.diversity),
+        **_compile_options(recipe, run))
     targets = catalogue.check_filter_indices(info, filter_indices)
     if not targets:
         raise ValueError("filter_indices is empty: give at least one filter.")
@@ -436,11 +433,7 @@ def _visualize(model, layer, filter_indices, recipe, objective, run):
         weights=_loss_weights(problem, model.name, (recipe.act_max_weight, recipe.lp_norm_weight, recipe.tv_weight),
                               recipe.diversity),
         seed_images=_broadcast_seed(problem, run.seed_input, compiled.parameterization))
-    if run.on_start is not None:
-        run.on_start(info, not compiled.is_traced(chunk_size))
-    log = _RunLog(len(targets), compiled.parameterization.display, run.input_range, started,
-                  frames_module.FrameRecorder(len(targets), problem.image_shape, run.max_iter, run.keep_frames))
-    _run_chunks(plan, log, recipe, run)
+    log = _run_plan(plan, len(targets), info, recipe, run, started)
     return log.result(problem, info, targets, target_labels(info, targets, run.labels), seed)
 
 
@@ -454,10 +447,7 @@ def _visualize_objectives(model, objectives, recipe, run):
     if recipe.relu_warmup:
         model = relu_warmup_module.redirected(model_facts.of(model).working)  # answers to the same names
     compiled, loss = objectives_compiled.compiled_for_objectives(
-        model, objectives, image_size=run.image_size, backprop_modifier=recipe.backprop_modifier,
-        param=recipe.parameterization(), input_modifiers=list(recipe.transforms), grad_modifier=recipe.grad_modifier,
-        norm_grads=recipe.norm_grads, jit_compile=run.jit_compile, optimizer_settings=dict(recipe.optimizer),
-        precision=run.precision, uncap_relu6=recipe.uncap_relu6, relu_warmup=recipe.relu_warmup)
+        model, objectives, relu_warmup=recipe.relu_warmup, **_compile_options(recipe, run))
     data = [loss.sample_data(objective) for objective in objectives]  # every number checked before a step
     problem, seed = compiled.problem, run_seed(run.seed)
     spans, chunk_size = _chunks(len(objectives), run.batch_size)
@@ -470,13 +460,30 @@ def _visualize_objectives(model, objectives, recipe, run):
         weights=_loss_weights(problem, model.name, (recipe.act_max_weight, recipe.lp_norm_weight, recipe.tv_weight), 0),
         seed_images=_broadcast_seed(problem, run.seed_input, compiled.parameterization))
     layers = catalogue.describe_layer(model, objectives[0].layers()[0]) if objectives[0].layers() else None
-    if run.on_start is not None:
-        run.on_start(layers, not compiled.is_traced(chunk_size))
-    log = _RunLog(len(objectives), compiled.parameterization.display, run.input_range, started,
-                  frames_module.FrameRecorder(len(objectives), problem.image_shape, run.max_iter, run.keep_frames))
-    _run_chunks(plan, log, recipe, run)
+    log = _run_plan(plan, len(objectives), layers, recipe, run, started)
     shown = types.SimpleNamespace(name=", ".join(loss.views[name].name for name in loss.layers) or "objectives")
     return log.result(problem, shown, objectives, [str(objective) for objective in objectives], seed)
+
+
+def _compile_options(recipe, run):
+    """The compiled step's settings that come from the recipe and the run, the same for filters
+    and for objectives."""
+    return dict(image_size=run.image_size, backprop_modifier=recipe.backprop_modifier,
+                param=recipe.parameterization(), input_modifiers=list(recipe.transforms),
+                grad_modifier=recipe.grad_modifier, norm_grads=recipe.norm_grads, jit_compile=run.jit_compile,
+                optimizer_settings=dict(recipe.optimizer), precision=run.precision, uncap_relu6=recipe.uncap_relu6)
+
+
+def _run_plan(plan, n, info, recipe, run, started):
+    """Tell ``on_start`` whether a compile is due, then run ``plan``'s ``n`` targets into a fresh
+    ``_RunLog`` (returned)."""
+    problem = plan.compiled.problem
+    if run.on_start is not None:
+        run.on_start(info, not plan.compiled.is_traced(plan.chunk_size))
+    log = _RunLog(n, plan.compiled.parameterization.display, run.input_range, started,
+                  frames_module.FrameRecorder(n, problem.image_shape, run.max_iter, run.keep_frames))
+    _run_chunks(plan, log, recipe, run)
+    return log
 
 
 def _with_masks(keys_and_inputs):
