@@ -498,7 +498,7 @@ def test_layers_whose_output_cannot_be_visualized(no_computation):
 
 def test_fixed_size_model_that_cannot_be_resized(no_computation):
     inputs = keras.Input((SIZE, SIZE, 3))
-    flat = keras.layers.Flatten()(keras.layers.Conv2D(4, 3, name="conv")(inputs))
+    flat = keras.layers.Flatten(name="flatten")(keras.layers.Conv2D(4, 3, name="conv")(inputs))
     model = keras.Model(inputs, keras.layers.Dense(3, name="dense")(flat), name="fixed")
     with pytest.raises(ValueError) as info:
         visualize_filters(model, "dense", [0], image_size=24, max_iter=10**6)
