@@ -21,9 +21,6 @@ kept fixed (for deep networks).
 """
 from __future__ import annotations
 
-import functools
-import importlib.resources
-
 import numpy as np
 import tensorflow as tf
 
@@ -177,102 +174,6 @@ class FourierImage:
         return render.from_range(image, input_range)
 
 
-_MACO_SPECTRUM = "data/maco_spectrum.npy"  # made by tools/make_maco_spectrum.py (its docstring: how)
-
-
-@functools.lru_cache(maxsize=16)
-def maco_magnitude(height, width, channels=3):
-    """``(channels, height, width)`` float32: the natural magnitude spectrum MACO keeps fixed, for
-    ``numpy.fft.fft2``'s frequency layout at this size.
-
-    The shipped spectrum (3 decorrelated colour channels, 128 px, averaged over crops of natural
-    photos) is interpolated linearly at this size's frequencies, made symmetric (|X(k)| = |X(-k)|,
-    as for any real image), its DC term set to 0 (a mean-0 image: mid-grey after the sigmoid) and
-    scaled so the image has standard deviation 1 whatever its size. One channel: the first
-    (luminance-like) one.
-    """
-    if channels not in (1, 3):
-        raise ValueError(f"MacoImage makes 1- or 3-channel images; this input has {channels} channels: "
-                         "use param='fourier' for other channel counts.")
-    reference = np.load(importlib.resources.files(__package__) / _MACO_SPECTRUM).astype("float64")
-    reference = reference[:channels]
-    grid = np.fft.fftshift(np.fft.fftfreq(reference.shape[1]))
-
-    def weights(size):  # (size, reference) linear interpolation at this size's frequencies
-        return np.stack([np.interp(np.fft.fftfreq(size), grid, row) for row in np.eye(len(grid))], axis=1)
-
-    magnitude = weights(height) @ reference @ weights(width).T
-    magnitude = (magnitude + np.roll(magnitude[:, ::-1, ::-1], 1, axis=(1, 2))) / 2
-    magnitude[:, 0, 0] = 0.0
-    magnitude *= np.sqrt(channels * (height * width) ** 2 / np.sum(magnitude ** 2))
-    return magnitude.astype("float32")
-
-
-class MacoImage:
-    """MACO (Fel et al., NeurIPS 2023): optimize only the Fourier phase; the magnitude spectrum is
-    fixed to that of natural photos (``maco_magnitude``).
-
-    Whatever the optimizer does, the image keeps natural 1/f statistics, so deep layers cannot
-    fill it with high-frequency noise (what makes Fourier images of deep nets unreadable). The
-    parameters of each sample are one phase per channel and frequency, ``(C, H, W)``; they are
-    made antisymmetric (``phase(-k) = -phase(k)``) before use, which makes the spectrum that of a
-    real image, so the image's magnitude spectrum equals ``maco_magnitude`` exactly (the test
-    checks it). As ``FourierImage``, 3-channel images are mixed with
-    ``COLOR_CORRELATION_NORMALIZED`` (the spectrum was measured on photos un-mixed by its
-    inverse) and a sigmoid maps them into ``input_range``.
-
-    ``accumulates_attribution``: the engine sums |d objective / d image| over the steps, the
-    alpha mask of ``ActMaxResult.alpha`` (where the feature is).
-
-    Parameters
-    ----------
-    contrast : float
-        The standard deviation of the image before colour mixing and sigmoid. Xplique's 1 gives
-        washed-out images under this package's linear display (Xplique contrast-stretches when it
-        plots); 2 gives photo-like contrast and higher activations (``bench/QUALITY.md``).
-    decorrelate : bool
-        Mix 3-channel images with the colour correlation matrix.
-    """
-
-    name = "maco"
-    accumulates_attribution = True
-
-    def __init__(self, contrast=2.0, decorrelate=True):
-        self.contrast = arguments.check_number("contrast", contrast, above=0, fix="use e.g. contrast=2.0")
-        self.decorrelate = arguments.check_bool("decorrelate", decorrelate)
-        self._run = _RunShape()
-
-    def init_params(self, keys, image_shape, input_range, seed_images=None):
-        """``(B, C, H, W)`` phases, uniform in [-pi, pi), keyed per sample."""
-        if seed_images is not None:
-            raise ValueError("MacoImage starts from its own phases: seed images need param='pixel'.")
-        height, width, channels = FourierImage._spatial(image_shape)
-        maco_magnitude(height, width, channels)  # a bad channel count fails here, before tracing
-        self._run.set(width, input_range)
-        params = [np.random.default_rng(int(key) & 0xFFFFFFFFFFFF).uniform(-np.pi, np.pi, (channels, height, width))
-                  for key in keys]
-        return np.stack(params).astype("float32")
-
-    def linear_image(self, params):
-        """``(B, H, W, C)``: the image before colour mixing and sigmoid, whose magnitude spectrum
-        is ``maco_magnitude`` (standard deviation 1, mean 0)."""
-        params = tf.convert_to_tensor(params, tf.float32)
-        channels, height, width = (int(d) for d in params.shape[1:])
-        mirrored = tf.roll(tf.reverse(params, axis=[2, 3]), shift=[1, 1], axis=[2, 3])  # phase(-k)
-        phase = ((params - mirrored) / 2.0)[..., :width // 2 + 1]
-        magnitude = maco_magnitude(height, width, channels)[..., :width // 2 + 1]
-        spectrum = tf.complex(magnitude * tf.cos(phase), magnitude * tf.sin(phase))
-        images = tf.signal.irfft2d(spectrum, fft_length=[height, width])  # (B, C, H, W)
-        return tf.transpose(images, [0, 2, 3, 1])
-
-    def to_image(self, params):
-        if self._run.input_range is None:
-            raise RuntimeError("MacoImage.to_image needs init_params to be called first (it fixes the range).")
-        return _colours_in_range(self.linear_image(params) * self.contrast, self.decorrelate, self._run.input_range)
-
-    display = FourierImage.display  # the same linear mapping from the input range
-
-
 _BY_NAME = {"pixel": PixelImage}
 
 
@@ -282,7 +183,6 @@ def register(name, factory):
 
 
 register("fourier", FourierImage)
-register("maco", MacoImage)
 
 
 def get(identifier):
@@ -290,9 +190,17 @@ def get(identifier):
     if identifier is None:
         return PixelImage()
     if isinstance(identifier, str):
+        from . import maco  # noqa: F401  (registers 'maco'; it imports this module)
         return _BY_NAME[arguments.check_choice("param", identifier, tuple(_BY_NAME))]()
     if hasattr(identifier, "init_params") and hasattr(identifier, "to_image"):
         # A class (param=FourierImage) is made here: its methods are unbound, it cannot run itself.
         return identifier() if isinstance(identifier, type) else identifier
     raise TypeError(f"param={arguments.show(identifier)} is not an image parameterization (needs init_params "
                     f"and to_image): pass one of {', '.join(map(repr, _BY_NAME))} or such an object.")
+
+
+def __getattr__(name):  # MACO lives in its own module (``maco``); these names stay importable here
+    if name in ("MacoImage", "maco_magnitude"):
+        from . import maco
+        return getattr(maco, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

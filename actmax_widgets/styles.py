@@ -15,8 +15,8 @@ variation penalty, pixel images need keras-vis's penalties and its RMSprop.
   set (``transforms.LIGHT``), ReLU6 targets without their ceiling. Most of the final activation
   comes in the first ~100 steps (good for live previews); past ~300 steps little changes.
 - ``'maco'``: MACO (Fel et al., 2023), for deep networks: only the Fourier phase is optimized, the
-  magnitude spectrum stays that of natural photos (``parameterizations.MacoImage``), the model
-  sees random whole-image crops (zoom up to ~10%) plus noise (``transforms.maco_crops``; crops
+  magnitude spectrum stays that of natural photos (``maco.MacoImage``), the model
+  sees random whole-image crops (zoom up to ~10%) plus noise (``maco.maco_crops``; crops
   shrinking to half the image lost 45% of the activation at 128 px), Adam at 0.2 halving every 96
   steps; the result's ``alpha`` says where in the image the feature is.
 
@@ -31,7 +31,7 @@ import inspect
 
 import keras
 
-from . import arguments, legacy_arguments, transforms
+from . import arguments, legacy_arguments, maco, transforms
 from .parameterizations import FourierImage
 from .recipe import Recipe
 
@@ -59,7 +59,7 @@ FOURIER = Recipe(param=functools.partial(FourierImage, decay=1.75), lp_norm_weig
 # in the result. Settings: bench/QUALITY.md.
 ADAM_MACO = {"optimizer": "adam",
              "learning_rate": keras.optimizers.schedules.ExponentialDecay(0.2, 96, 0.5)}
-MACO = Recipe(param="maco", lp_norm_weight=0, tv_weight=0, transforms=(transforms.MACO,),
+MACO = Recipe(param="maco", lp_norm_weight=0, tv_weight=0, transforms=(maco.MACO,),
               optimizer=ADAM_MACO, relu_warmup=16, uncap_relu6=True)
 
 STYLES = {"keras-vis": KERAS_VIS, "lucid": LUCID, "fourier": FOURIER, "maco": MACO}

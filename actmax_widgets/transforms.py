@@ -299,66 +299,6 @@ class BySize(Transform):
         return self._pick(images).transform(images, random)
 
 
-def _normal(random, salt, n):
-    """``(B, n)`` standard normal draws (Box-Muller on two keyed uniform draws)."""
-    # A float32 draw can round up to exactly 1.0 (x / 2**32 for x near 2**32): keep log finite.
-    radius = tf.sqrt(-2.0 * tf.math.log(tf.maximum(1.0 - random.uniform(salt, n), 2.0 ** -32)))
-    return radius * tf.cos(2.0 * math.pi * random.uniform(salt + 1, n))
-
-
-class MacoCrops(Transform):
-    """MACO's transforms (Fel et al., 2023): each step the model sees a random square crop of the
-    image, resized to the full canvas, plus noise; the crops shrink over the run.
-
-    The mean crop side goes linearly from ``start`` to ``end`` (fractions of the image side) over
-    the first ``steps`` steps, then stays at ``end``; each sample's side is that ± ``jitter``
-    (Gaussian), its centre Gaussian about the image's centre with spread ``spread`` and kept inside
-    the image. Noise: Gaussian plus uniform, each ``noise`` × the sample's value span (no gradient
-    through the span).
-
-    The defaults keep the crops at the whole image (side 1 ± ``jitter``, clipped: a random zoom of
-    up to ~10%). Xplique shrinks from 50% to 5% of a 512 px canvas it shows the model at 224 px,
-    so its crops show details at about the model's scale; here the canvas *is* the model's input,
-    and a crop of side s shows it 1/s times larger than the whole image the user (and the bench)
-    feeds the model. Shrinking to 0.5 cost 45% of the activation on EfficientNet-Lite0's deepest
-    layer (ratio 4.47 against 8.35 with whole-image crops; end 0.8: 6.43, 0.9: 6.16; fourier 8.10,
-    ``bench/QUALITY.md``). ``start``/``end`` < 1 still give Xplique-like shrinking crops.
-    """
-
-    def __init__(self, start=1.0, end=1.0, steps=128, jitter=0.05, spread=0.15, noise=0.02):
-        if not 0 < end <= 1 or not 0 < start <= 1:
-            raise ValueError(f"MacoCrops start={start!r}, end={end!r}: crop sides are fractions of the "
-                             "image side, in (0, 1], e.g. start=1.0, end=0.5.")
-        self.start, self.end, self.steps = float(start), float(end), max(int(steps), 1)
-        self.jitter, self.spread, self.noise = float(jitter), float(spread), float(noise)
-
-    def apply(self, images, random):
-        if images.shape.rank != 4:
-            raise ValueError("MacoCrops works on 2-D images (B, H, W, C).")
-        height, width = _spatial_shape(images)
-        progress = tf.minimum(tf.cast(random.step, tf.float32) / self.steps, 1.0)
-        mean_side = self.start + (self.end - self.start) * progress
-        side = tf.clip_by_value(mean_side + self.jitter * _normal(random, 501, 1), 0.05, 1.0)  # (B, 1)
-        centre = 0.5 + self.spread * _normal(random, 503, 2)  # (B, 2): y, x
-        centre = tf.clip_by_value(centre, side / 2, 1.0 - side / 2)
-        boxes = tf.concat([centre - side / 2, centre + side / 2], axis=1)  # y0, x0, y1, x1
-        batch = tf.shape(images)[0]
-        crops = tf.image.crop_and_resize(images, boxes, tf.range(batch), [height, width])
-        span = tf.stop_gradient(tf.reduce_max(crops, axis=[1, 2, 3], keepdims=True)
-                                - tf.reduce_min(crops, axis=[1, 2, 3], keepdims=True))
-        n = height * width * int(images.shape[-1])
-        gaussian = tf.reshape(_normal(random, 505, n), tf.shape(crops))
-        uniform = tf.reshape(random.uniform(507, n) - 0.5, tf.shape(crops))
-        return crops + self.noise * span * (gaussian + uniform)
-
-
-def maco_crops(start=1.0, end=1.0, steps=128, *, jitter=0.05, spread=0.15, noise=0.02):
-    """MACO's random crops (shrinking when ``end < start``) plus noise (see ``MacoCrops``); with
-    the defaults, whole-image crops: the ``'maco'`` style's."""
-    return MacoCrops(start, end, steps, jitter, spread, noise)
-
-
-MACO = maco_crops()
 
 # Lucid's standard transforms (for ~128 px and larger images).
 LUCID = compose(pad(12), jitter(8), random_scale([1 + (i - 5) / 50.0 for i in range(11)]),
@@ -370,3 +310,10 @@ LIGHT = compose(pad(4), jitter(4), random_scale([0.95, 0.975, 1.0, 1.025, 1.05])
 
 # LUCID from 96 px up, LIGHT below.
 STANDARD = BySize(LIGHT, LUCID)
+
+
+def __getattr__(name):  # MACO's crops live in ``maco``; these names stay importable here
+    if name in ("MacoCrops", "maco_crops", "MACO"):
+        from . import maco
+        return getattr(maco, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from actmax_widgets import render, styles, transforms, visualize_filters
-from actmax_widgets.parameterizations import COLOR_CORRELATION_NORMALIZED, MacoImage, maco_magnitude
+from actmax_widgets import maco, render, styles, transforms, visualize_filters
+from actmax_widgets.maco import MacoImage, maco_magnitude
+from actmax_widgets.parameterizations import COLOR_CORRELATION_NORMALIZED
 from actmax_widgets.sample_random import SampleRandom, sample_keys
 from core_helpers import conv_layers, functional, zero_mean_kernels
 
@@ -111,7 +112,7 @@ def test_grid_with_alpha_fades_to_white_where_alpha_is_low():
 
 
 def test_crops_shrink_from_the_whole_image_to_the_end_size():
-    crops = transforms.maco_crops(1.0, 0.5, 10, jitter=0.0, spread=0.0, noise=0.0)
+    crops = maco.maco_crops(1.0, 0.5, 10, jitter=0.0, spread=0.0, noise=0.0)
     ramp = tf.constant(np.tile(np.arange(32, dtype="float32")[None, None, :, None], (2, 32, 1, 3)))
     keys = tf.constant(sample_keys(0, [0, 1]))
     start = crops.transform(ramp, SampleRandom(keys, 0)).numpy()
@@ -134,7 +135,7 @@ def test_bad_maco_settings_say_what_to_do():
     with pytest.raises(ValueError, match="2 channels.*param='fourier'"):
         MacoImage().init_params(sample_keys(0, [0]), (16, 16, 2), (0, 255))
     with pytest.raises(ValueError, match="start=0.*fractions"):
-        transforms.maco_crops(start=0)
+        maco.maco_crops(start=0)
 
 
 class _Extreme:
@@ -152,7 +153,7 @@ class _Extreme:
 @pytest.mark.parametrize("value", [0.0, 1.0])
 def test_crops_stay_finite_at_extreme_draws(value):
     images = tf.constant(np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype("float32"))
-    assert np.all(np.isfinite(transforms.maco_crops().transform(images, _Extreme(value)).numpy()))
+    assert np.all(np.isfinite(maco.maco_crops().transform(images, _Extreme(value)).numpy()))
 
 
 def test_alpha_blur_is_the_per_row_gaussian_on_whole_arrays():

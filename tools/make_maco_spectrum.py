@@ -20,7 +20,7 @@ not a scene):
 4. it is stored fftshifted (zero frequency in the middle), ``(3, REFERENCE, REFERENCE)``,
    float16.
 
-``parameterizations.maco_magnitude(height, width, channels)`` interpolates it to a run's size.
+``maco.maco_magnitude(height, width, channels)`` interpolates it to a run's size.
 """
 from __future__ import annotations
 
