@@ -13,7 +13,7 @@ import numpy as np
 
 from . import backprop_modifiers, batchnorm_folding, catalogue, grad_modifiers, input_modifiers as modifiers_module
 from . import frames as frames_module, model_cut, model_facts, parameterizations, precision as precision_module, relu_warmup as relu_warmup_module
-from . import arguments, legacy_arguments, styles, target_head, utils
+from . import arguments, legacy_arguments, out_of_memory, styles, target_head, utils
 from .cache_keys import optimizer_key, settings_key
 from .engine import CompiledOptimizer, Problem
 from .losses import ActivationMaximization, ChannelActivations, Diversity
@@ -428,7 +428,7 @@ def _visualize(model, layer, filter_indices, recipe, objective, run):
     target_keys = sample_keys(seed, _numbered_copies(targets))
     plan = types.SimpleNamespace(
         compiled=compiled, spans=spans, chunk_size=chunk_size,
-        chunk_inputs=lambda start, end: _chunk_inputs(targets, target_keys, start, end, chunk_size, problem.n_channels[0],
+        chunk_inputs=lambda start, end, size: _chunk_inputs(targets, target_keys, start, end, size, problem.n_channels[0],
                                                       negative=objective == "negative") + (None,),
         weights=_loss_weights(problem, model.name, (recipe.act_max_weight, recipe.lp_norm_weight, recipe.tv_weight),
                               recipe.diversity),
@@ -455,8 +455,8 @@ def _visualize_objectives(model, objectives, recipe, run):
     groups = batched.group_ids(objectives)
     plan = types.SimpleNamespace(
         compiled=compiled, spans=spans, chunk_size=chunk_size,
-        chunk_inputs=lambda start, end: _with_masks(batched.chunk_inputs(
-            loss, objectives, data, keys, groups, (start, end), chunk_size)),
+        chunk_inputs=lambda start, end, size: _with_masks(batched.chunk_inputs(
+            loss, objectives, data, keys, groups, (start, end), size)),
         weights=_loss_weights(problem, model.name, (recipe.act_max_weight, recipe.lp_norm_weight, recipe.tv_weight), 0),
         seed_images=_broadcast_seed(problem, run.seed_input, compiled.parameterization))
     layers = catalogue.describe_layer(model, objectives[0].layers()[0]) if objectives[0].layers() else None
@@ -492,25 +492,49 @@ def _with_masks(keys_and_inputs):
 
 
 def _run_chunks(plan, log, recipe, run):
-    """The optimization loop: ``plan``'s targets chunk by chunk into ``log``, until done or stopped."""
-    problem, max_iter = plan.compiled.problem, run.max_iter
-    watchers = _Watchers(run.callbacks, problem, max_iter)
-    due = _SnapshotPolicy(run.snapshot_every, run.snapshot_seconds, max_iter).due
-    should_stop = (lambda: run.stop_event.is_set()) if run.stop_event is not None else None
-    seed_images = None if plan.seed_images is None else np.repeat(plan.seed_images, plan.chunk_size, 0)
+    """The optimization loop: ``plan``'s targets chunk by chunk into ``log``, until done or stopped.
+
+    Out of device memory (any backend), the chunk that failed and those after it run again in
+    chunks half as large, down to one image; finished chunks are kept; one warning at the end."""
+    watchers = _Watchers(run.callbacks, plan.compiled.problem, run.max_iter)
+    listen = (watchers, _SnapshotPolicy(run.snapshot_every, run.snapshot_seconds, run.max_iter).due)
+    shrinker = out_of_memory.Shrinker(plan.chunk_size)
+    pending, done = list(plan.spans), 0
     try:
-        for chunk_number, (start, end) in enumerate(plan.spans):
-            keys, masks, sample_inputs = plan.chunk_inputs(start, end)
-            on_step = _step_listener(log, watchers, run.on_snapshot, due, start, end - start, chunk_number,
-                                     (max_iter, len(plan.spans) * max_iter))
-            record = plan.compiled.run(keys, masks, plan.weights, max_iter=max_iter, seed_images=seed_images,
-                                       input_range=run.input_range, on_step=on_step, should_stop=should_stop,
-                                       warmup_steps=recipe.relu_warmup, sample_inputs=sample_inputs)
+        while pending:
+            start, end = pending[0]
+            try:
+                record = _run_chunk(plan, log, recipe, run, listen, (start, end, shrinker.size),
+                                    (done, done + len(pending)))
+            except Exception as error:  # noqa: BLE001 - anything but an out-of-memory is raised again
+                if not out_of_memory.is_out_of_memory(error):
+                    raise
+                log.current = []  # the failed chunk's steps are not history
+                spans, shrinker.size = _chunks(pending[-1][1] - start, shrinker.halve(error))
+                pending = [(start + a, start + b) for a, b in spans]
+                continue
+            pending.pop(0)
+            done += 1
             log.finish_chunk(start, end - start, record)
             if record.stopped:
                 break
     finally:
         watchers.end()  # keras-vis's on_end: also after a stop or an error
+        shrinker.warn()
+
+
+def _run_chunk(plan, log, recipe, run, listen, span, chunks):
+    """One chunk: targets ``span`` = (start, end, chunk size), padded to the chunk size;
+    ``chunks`` = (this chunk's number, how many chunks in all) for progress and callbacks."""
+    (start, end, size), (chunk_number, n_chunks), max_iter = span, chunks, run.max_iter
+    keys, masks, sample_inputs = plan.chunk_inputs(start, end, size)
+    seed_images = None if plan.seed_images is None else np.repeat(plan.seed_images, size, 0)
+    on_step = _step_listener(log, listen[0], run.on_snapshot, listen[1], start, end - start, chunk_number,
+                             (max_iter, n_chunks * max_iter))
+    should_stop = (lambda: run.stop_event.is_set()) if run.stop_event is not None else None
+    return plan.compiled.run(keys, masks, plan.weights, max_iter=max_iter, seed_images=seed_images,
+                             input_range=run.input_range, on_step=on_step, should_stop=should_stop,
+                             warmup_steps=recipe.relu_warmup, sample_inputs=sample_inputs)
 
 
 def _loss_weights(problem, model_name, base_weights, diversity):
