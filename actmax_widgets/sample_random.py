@@ -5,23 +5,57 @@ alone (so batched equals one-at-a-time), and a run must be reproducible from its
 generator gives neither: its draws depend on the batch position. Instead each sample carries an
 integer key (derived from the seed and its filter index) and every draw is a hash of that key, the
 step number and a ``salt`` naming the purpose (jitter x, jitter y, scale, ...).
+
+The hash is 32-bit unsigned arithmetic done on int32 lanes with ``keras.ops`` (JAX has no 64-bit
+integers unless x64 is on, and PyTorch's uint32 lacks multiplication): products wrap modulo 2**32
+in two's complement on every backend, and a logical right shift is an arithmetic one masked. So
+TensorFlow, JAX and PyTorch give the same draws bit for bit, the same as the int64 version before.
 """
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 _MASK32 = 0xFFFFFFFF
 _BELOW_ONE = float(np.nextafter(np.float32(1.0), np.float32(0.0)))
 
 
+def _int32(value):
+    """A 32-bit constant (given as unsigned) as the int32 with the same bits."""
+    return ops.convert_to_tensor(np.array(int(value) & _MASK32, np.uint32).view(np.int32))
+
+
+def _shift_right(x, bits):
+    """Logical right shift of int32 lanes: the arithmetic shift, sign bits masked off."""
+    return ops.bitwise_and(ops.right_shift(x, bits), _int32((1 << (32 - bits)) - 1))
+
+
 def _hash32(x):
-    """lowbias32 (Chris Wellons): a fast, well-mixed 32-bit integer hash, on int64 lanes."""
-    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
-    x = tf.bitwise.bitwise_and(x * 0x7FEB352D, _MASK32)
-    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 15))
-    x = tf.bitwise.bitwise_and(x * 0x846CA68B, _MASK32)
-    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
+    """lowbias32 (Chris Wellons): a fast, well-mixed 32-bit integer hash, on int32 lanes."""
+    x = ops.bitwise_xor(x, _shift_right(x, 16))
+    x = ops.multiply(x, _int32(0x7FEB352D))
+    x = ops.bitwise_xor(x, _shift_right(x, 15))
+    x = ops.multiply(x, _int32(0x846CA68B))
+    return ops.bitwise_xor(x, _shift_right(x, 16))
+
+
+def _unsigned_to_float(x):
+    """float32 of the unsigned 32-bit value in int32 lanes, rounded once as a direct conversion
+    would: the top 24 bits and the low 8 are each exact in float32, their sum rounds once."""
+    high = ops.cast(_shift_right(x, 8), "float32") * 256.0
+    return high + ops.cast(ops.bitwise_and(x, _int32(0xFF)), "float32")
+
+
+def key_words(keys) -> np.ndarray:
+    """Host side: ``sample_keys``'s keys as the ``(B,)`` int32 words ``SampleRandom`` takes.
+
+    A key's low 32 bits (all of a ``sample_keys`` key) with the same bits, as int32 since JAX
+    has no int64 without x64; the hash only ever uses those bits."""
+    keys = np.asarray(keys)
+    if keys.ndim != 1 or not np.issubdtype(keys.dtype, np.integer):
+        raise ValueError(f"keys must be a 1-D integer array (one key per sample, see sample_keys); got "
+                         f"dtype {keys.dtype}, shape {keys.shape}.")
+    return (keys.astype(np.int64) & _MASK32).astype(np.uint32).view(np.int32)
 
 
 class SampleRandom:
@@ -29,31 +63,36 @@ class SampleRandom:
 
     Parameters
     ----------
-    keys : int64 tensor (batch,)
-        One key per sample (see ``sample_keys``).
-    step : int tensor
+    keys : (batch,) int32 tensor of ``key_words``, or a numpy array of ``sample_keys``
+        One key per sample.
+    step : int32 scalar tensor or int
         The optimization step.
     """
 
     def __init__(self, keys, step):
-        self.keys = tf.cast(keys, tf.int64)
-        self.step = tf.cast(step, tf.int64)
+        if isinstance(keys, (np.ndarray, list, tuple)):
+            keys = key_words(keys)
+        elif ops.dtype(keys) != "int32":  # a tensor of int64 keys: its low 32 bits (cast wraps)
+            keys = ops.cast(keys, "int32")
+        self.keys = ops.convert_to_tensor(keys)
+        self.step = ops.cast(step, "int32")
 
     def uniform(self, salt: int, n: int = 1):
         """``(batch, n)`` float32 draws; a different ``salt`` gives independent draws."""
-        lanes = tf.range(n, dtype=tf.int64)
-        x = _hash32(tf.bitwise.bitwise_and(self.keys * 0x9E3779B1 + salt, _MASK32))
-        x = _hash32(tf.bitwise.bitwise_xor(x, tf.bitwise.bitwise_and(self.step * 0x85EBCA77, _MASK32)))
-        x = _hash32(tf.bitwise.bitwise_xor(x[:, None], lanes[None, :] * 0x27D4EB2F + 0x165667B1))
+        lanes = ops.arange(n, dtype="int32")
+        x = _hash32(ops.add(ops.multiply(self.keys, _int32(0x9E3779B1)), _int32(salt)))
+        x = _hash32(ops.bitwise_xor(x, ops.multiply(self.step, _int32(0x85EBCA77))))
+        lanes = ops.add(ops.multiply(lanes, _int32(0x27D4EB2F)), _int32(0x165667B1))
+        x = _hash32(ops.bitwise_xor(x[:, None], lanes[None, :]))
         # float32 has 24 bits of mantissa: x / 2**32 rounds up to exactly 1.0 for x within 128 of
         # 2**32, which would break the half-open range (integers() one past ``high``, log(1 - u)
         # = -inf). Clamp to the largest float32 below 1; every other draw is unchanged.
-        return tf.minimum(tf.cast(x, tf.float32) / 4294967296.0, _BELOW_ONE)
+        return ops.minimum(_unsigned_to_float(x) / 4294967296.0, _BELOW_ONE)
 
     def integers(self, salt: int, low, high, n: int = 1):
         """``(batch, n)`` int32 draws in ``[low, high]`` (both ends included)."""
-        span = tf.cast(high - low + 1, tf.float32)
-        return tf.cast(tf.floor(self.uniform(salt, n) * span), tf.int32) + low
+        span = ops.cast(high - low + 1, "float32")
+        return ops.cast(ops.floor(self.uniform(salt, n) * span), "int32") + low
 
 
 def run_seed(seed=None) -> int:
