@@ -12,22 +12,34 @@ everywhere else:
 * depthwise, separable or grouped convolutions: float32. oneDNN has no AMX kernel for them and
   the casts around them cost more than the 1×1 convolutions gain (EfficientNet-Lite0 0.53–0.59×,
   MobileNetV2 0.77–0.78×);
-* no AMX (AMD, older Intel, Apple, ARM), a GPU, a model without convolutions (Dense only), a
+* a GPU: what ``bench/gpu.sh`` measured there, if it has run (``bench/gpu_bench.py`` writes
+  ``actmax_widgets/data/gpu_precision.json``: bfloat16's speed-up over float32 per backend, for
+  plain convolutions (VGG16) and for depthwise ones (EfficientNet-Lite0)): bfloat16 where the
+  measured speed-up for the model's kind, on the active backend, is at least ``CLEARLY_FASTER``;
+  float32 where it is lower or was not measured (no file, another backend). The GPU runs float32
+  convolutions on tensor cores already (TF32, Ampere and later), so bfloat16 is not assumed faster;
+* no AMX (AMD, older Intel, Apple, ARM), a model without convolutions (Dense only), a
   channels-first model, or a model nested inside the model (``model_cut.with_precision`` rebuilds
-  the outer layers only): float32 — not measured, or not possible, so not assumed faster. On a GPU
-  TensorFlow already runs float32 convolutions on tensor cores (TF32, Ampere and later).
+  the outer layers only): float32 — not measured, or not possible, so not assumed faster.
 
 The optimized image and its gradient stay float32 in every case (``model_cut.with_precision``).
 """
 from __future__ import annotations
 
 import functools
+import json
+from pathlib import Path
 
 from . import arguments
 
 # Keras's dtype policy for each concrete precision (None: the model as it is).
 POLICIES = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 CHOICES = (*POLICIES, "auto")
+# bench/gpu.sh's measurements on a GPU (absent until it has run on one; see the module docstring).
+GPU_RESULTS = Path(__file__).resolve().parent / "data" / "gpu_precision.json"
+# bfloat16 must beat float32 by this factor on a GPU to be picked: a smaller gain is within what
+# the measured models' differences and the casts around unmeasured layers can take back.
+CLEARLY_FASTER = 1.2
 
 
 # Keras is imported where it is used: the CLI lists CHOICES before TensorFlow loads.
@@ -65,9 +77,46 @@ def cpu_flags() -> frozenset:
 
 @functools.cache
 def _has_gpu() -> bool:
+    """Whether the active Keras backend computes on a GPU (only its own library is imported)."""
+    from .backend import name
+
+    backend = name()
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() == "gpu"
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))
+
+
+def gpu_measurements(path=None):
+    """``bench/gpu.sh``'s results (``GPU_RESULTS``) as a dict, or None where it has not run."""
+    path = Path(GPU_RESULTS if path is None else path)
+    try:
+        return _read_json(str(path), path.stat().st_mtime)
+    except (OSError, ValueError):
+        return None  # no file, or an unreadable one: today's rule (float32 on a GPU)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_json(path, mtime):  # mtime: a rewritten file is read again
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _measured_faster_on_gpu(model) -> bool:
+    """Whether bfloat16 was measured clearly faster on a GPU, on this backend, for ``model``'s kind
+    of convolutions (depthwise/grouped ones, like EfficientNet-Lite0's, or plain, like VGG16's)."""
+    from .backend import name
+
+    measured = gpu_measurements() or {}
+    kind = "depthwise" if bfloat16_slow_layers(model) else "plain"
+    speedup = measured.get("bfloat16_speedup", {}).get(name(), {}).get(kind)
+    return isinstance(speedup, (int, float)) and speedup >= CLEARLY_FASTER
 
 
 def _all_layers(model):
@@ -105,9 +154,12 @@ def resolve(precision, model) -> str:
     import keras
 
     convolutions = [layer for layer in model.layers if isinstance(layer, _convolutions())]
-    measured_faster = (
-        "amx_bf16" in cpu_flags() and not _has_gpu()
-        and convolutions and all(layer.data_format == "channels_last" for layer in convolutions)
-        and not bfloat16_slow_layers(model)
+    measured_kind = (  # what was measured: channels-last convolutions, no nested model
+        convolutions and all(layer.data_format == "channels_last" for layer in convolutions)
         and not any(isinstance(layer, keras.Model) for layer in model.layers))
-    return "bfloat16" if measured_faster else own
+    if not measured_kind:
+        return own
+    if _has_gpu():
+        return "bfloat16" if _measured_faster_on_gpu(model) else own
+    faster_on_cpu = "amx_bf16" in cpu_flags() and not bfloat16_slow_layers(model)
+    return "bfloat16" if faster_on_cpu else own

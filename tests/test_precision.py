@@ -1,6 +1,8 @@
 """Reduced precision: the model computes in bfloat16, the image and its gradient stay float32."""
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -44,12 +46,13 @@ def test_bfloat16_run_raises_the_activation_like_float32(relu_net):
 
 # -- precision="auto": bfloat16 only where it is measured faster ----------------------------------
 @pytest.fixture
-def machine(monkeypatch):
+def machine(monkeypatch, tmp_path):
     """Pretend to be a machine with or without AMX and a GPU."""
     def pretend(amx=True, gpu=False):
         flags = frozenset({"avx512f", "avx512_bf16"} | ({"amx_bf16", "amx_tile"} if amx else set()))
         monkeypatch.setattr(precision, "cpu_flags", lambda: flags)
         monkeypatch.setattr(precision, "_has_gpu", lambda: gpu)
+        monkeypatch.setattr(precision, "GPU_RESULTS", tmp_path / "no_gpu_run.json")  # today's rule
     return pretend
 
 
@@ -147,3 +150,33 @@ def test_auto_shares_the_compiled_step_of_what_it_resolves_to(machine, relu_net)
     assert auto is named and auto.problem.precision == "bfloat16"
     with pytest.raises(ValueError, match="Unknown precision 'half'"):
         compiled_for(relu_net, "conv_a", image_size=32, precision="half")
+
+
+# -- precision="auto" on a GPU: what bench/gpu.sh measured there ---------------------------------
+def _gpu_results(path, speedups):
+    path.write_text(json.dumps({"device": "GPU: NVIDIA H200", "bfloat16_speedup": speedups}))
+    return path
+
+
+def test_auto_on_a_gpu_follows_the_measured_speedups(machine, monkeypatch, tmp_path, relu_net, depthwise_net):
+    machine(amx=False, gpu=True)
+    active = keras.backend.backend()
+    monkeypatch.setattr(precision, "GPU_RESULTS",
+                        _gpu_results(tmp_path / "gpu.json", {active: {"plain": 2.6, "depthwise": 1.05}}))
+    assert precision.resolve("auto", relu_net) == "bfloat16"  # measured 2.6x faster
+    assert precision.resolve("auto", depthwise_net) == "float32"  # 1.05x: not clearly faster
+    channels_first = keras.Sequential([keras.Input((4, 16, 16)), layers.Conv2D(8, 3, data_format="channels_first")])
+    assert precision.resolve("auto", channels_first) == "float32"  # not the kind measured
+
+
+def test_auto_on_a_gpu_keeps_float32_without_a_measurement_for_this_backend(machine, monkeypatch, tmp_path,
+                                                                            relu_net):
+    machine(amx=True, gpu=True)
+    assert precision.resolve("auto", relu_net) == "float32"  # no GPU run: today's rule, AMX or not
+    other = "jax" if keras.backend.backend() != "jax" else "torch"
+    monkeypatch.setattr(precision, "GPU_RESULTS", _gpu_results(tmp_path / "other.json", {other: {"plain": 3.0}}))
+    assert precision.resolve("auto", relu_net) == "float32"
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    monkeypatch.setattr(precision, "GPU_RESULTS", broken)
+    assert precision.resolve("auto", relu_net) == "float32"
