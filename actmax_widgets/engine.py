@@ -3,7 +3,8 @@
 ``Problem`` fixes *what* is optimized: one Keras model from the image input to the loss terms
 (Keras keeps only the layers the losses need, so the network is cut at the deepest one).
 ``CompiledOptimizer`` fixes *how*: parameterization, input transforms, gradient modifier,
-normalisation and optimizer, and owns one ``tf.function`` step per batch size. Which filters each
+normalisation and optimizer, and owns one compiled step per batch size (``backend.steps``:
+``tf.function``, ``jax.jit`` or eager PyTorch). Which filters each
 sample targets (a mask), the loss weights and the random keys are tensors fed to that step, so
 changing them never retraces. ``run`` drives the loop on the host: histories, callbacks,
 snapshots and stopping between steps, returning everything reached so far.
@@ -16,9 +17,10 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from . import names
+from . import names, sample_random
+from .backend import steps
 from .losses import ChannelActivations, ActivationMaximization, Diversity
 from .relu_warmup import warming_up
 from .sample_random import SampleRandom
@@ -91,7 +93,7 @@ class Problem:
         if isinstance(images, np.ndarray):
             return np.moveaxis(images, -1, 1)
         rank = len(images.shape)
-        return tf.transpose(images, [0, rank - 1] + list(range(1, rank - 1)))
+        return ops.transpose(images, [0, rank - 1] + list(range(1, rank - 1)))
 
     def from_model_format(self, array):
         """A numpy batch in the model's layout, channels-last."""
@@ -101,15 +103,17 @@ class Problem:
 def gram_similarity(features, masks):
     """(B,) mean cosine similarity of each sample's Gram matrix with those of the other samples
     that have the same target (the same mask row); 0 for a sample without such copies."""
-    features = tf.cast(features, tf.float32)
+    features = ops.cast(features, "float32")
     channels = features.shape[-1]
-    flat = tf.reshape(features, [tf.shape(features)[0], -1, channels])
-    gram = tf.einsum("bpc,bpd->bcd", flat, flat) / tf.cast(tf.shape(flat)[1], tf.float32)
-    gram = tf.math.l2_normalize(tf.reshape(gram, [-1, channels * channels]), axis=1)
-    similarity = tf.matmul(gram, gram, transpose_b=True)
-    same = tf.reduce_all(tf.equal(masks[:, None, :], masks[None, :, :]), axis=-1)
-    same = tf.cast(same, tf.float32) * (1.0 - tf.eye(tf.shape(masks)[0]))
-    return tf.reduce_sum(same * similarity, axis=1) / tf.maximum(tf.reduce_sum(same, axis=1), 1.0)
+    flat = ops.reshape(features, (ops.shape(features)[0], -1, channels))
+    gram = ops.einsum("bpc,bpd->bcd", flat, flat) / ops.cast(ops.shape(flat)[1], "float32")
+    gram = ops.reshape(gram, (-1, channels * channels))
+    # l2-normalized as tf.math.l2_normalize does (the same float32 results as before on TensorFlow).
+    gram = gram * ops.rsqrt(ops.maximum(ops.sum(ops.square(gram), axis=1, keepdims=True), 1e-12))
+    similarity = ops.matmul(gram, ops.transpose(gram))
+    same = ops.all(ops.equal(masks[:, None, :], masks[None, :, :]), axis=-1)
+    same = ops.cast(same, "float32") * (1.0 - ops.eye(ops.shape(masks)[0]))
+    return ops.sum(same * similarity, axis=1) / ops.maximum(ops.sum(same, axis=1), 1.0)
 
 
 def _loss_terms(problem, outputs, masks, batch, channels, sample_inputs):
@@ -124,15 +128,22 @@ def _loss_terms(problem, outputs, masks, batch, channels, sample_inputs):
             term = -problem.heads[k].weighted_sum(out, channels, masks)
         elif problem.masked[k]:
             # float32 whatever the model computes in (bfloat16 models too).
-            term = -tf.reduce_sum(tf.cast(out, tf.float32) * masks, axis=1)
+            term = -ops.sum(ops.cast(out, "float32") * masks, axis=1)
         elif problem.diverse[k]:
             term = gram_similarity(out, masks)
-        elif out.shape.rank == 0:
-            term = tf.fill([batch], out)
+        elif len(out.shape) == 0:
+            term = ops.broadcast_to(out, (batch,))
         else:
-            term = tf.reshape(out, [batch, -1])[:, 0] if out.shape.rank > 1 else out
-        terms.append(tf.cast(term, tf.float32))
-    return tf.stack(terms)
+            term = ops.reshape(out, (batch, -1))[:, 0] if len(out.shape) > 1 else out
+        terms.append(ops.cast(term, "float32"))
+    return ops.stack(terms)
+
+
+def _key_words(keys):
+    """The samples' keys as the step takes them: ``sample_random.key_words`` where it exists
+    (int32 words, every backend), else the int64 keys themselves."""
+    key_words = getattr(sample_random, "key_words", None)
+    return key_words(keys) if key_words is not None else np.asarray(keys, dtype=np.int64)
 
 
 def _build(loss):
@@ -144,14 +155,15 @@ def _build(loss):
 
 @dataclasses.dataclass
 class StepOutput:
-    """What ``on_step`` sees after each step: numpy losses, and tensors fetched only on demand."""
+    """What ``on_step`` sees after each step: numpy losses, and backend tensors fetched only on
+    demand (``keras.ops.convert_to_numpy``)."""
 
     step: int
     terms: np.ndarray  # (n_terms, B) unweighted loss values
     total: np.ndarray  # (B,) weighted sum
-    grads: tf.Tensor  # the (normalized, modified) gradient used for the update
-    images: tf.Tensor  # (B, *image_shape) the images this step evaluated, channels-last
-    best_images: tf.Variable  # the best images so far
+    grads: object  # the (normalized, modified) gradient used for the update
+    images: object  # (B, *image_shape) the images this step evaluated, channels-last
+    best_images: object  # the best images so far
 
 
 @dataclasses.dataclass
@@ -175,33 +187,95 @@ class RunRecord:
 
 
 class _BatchState:
-    """Variables and the traced step for one batch size."""
+    """The backend's state and compiled step for one batch size (``backend.steps``), and the lock
+    that lets one run at a time use it."""
 
-    def __init__(self, owner, batch, param_shape, image_shape):
-        self.image_shape = tuple(image_shape)
-        self.params = tf.Variable(tf.zeros((batch,) + tuple(param_shape), tf.float32), trainable=True)
-        self.best_images = tf.Variable(tf.zeros((batch,) + tuple(image_shape), tf.float32))
-        self.best_score = tf.Variable(tf.fill((batch,), np.inf), dtype=tf.float32)
-        # On the device, added to by every step: no host round trip per step.
-        self.attribution = tf.Variable(tf.zeros((batch,) + tuple(image_shape[:-1]), tf.float32)) \
-            if owner.attributes else None
-        self.optimizer = make_optimizer(owner.optimizer_settings)
-        self.optimizer.build([self.params])
-        self.step = tf.function(owner.step_body(self), reduce_retracing=True,
-                                jit_compile=owner.jit_compile)
+    def __init__(self, owner, batch, param_shape, canvas_shape, image_shape):
+        self.image_shape = tuple(canvas_shape)  # what params, best images and attribution have
+        self.model_shape = tuple(image_shape)  # what the model sees (a canvas is resized to it)
+        self.forward = _Forward(owner, self.model_shape)
+        self.backend = steps.batch_state(self.forward, batch, param_shape, canvas_shape,
+                                         make_optimizer(owner.optimizer_settings), owner.attributes,
+                                         owner.jit_compile, owner.step_variables())
+        # On TensorFlow the tf.function itself (``experimental_get_tracing_count``).
+        self.step = self.backend.step
         self.traced = False
         self.lock = threading.Lock()  # one run at a time uses these variables
 
-    def reset(self, params, images):
-        self.params.assign(params)
-        self.best_images.assign(images)
-        self.best_score.assign(tf.fill(self.best_score.shape, np.inf))
-        if self.attribution is not None:
-            self.attribution.assign(tf.zeros_like(self.attribution))
-        # Fresh optimizer state (moments, step count) but keep its hyper-parameter variables.
-        for variable in self.optimizer.variables:
-            if not variable.path.endswith("learning_rate"):
-                variable.assign(tf.zeros_like(variable))
+    def tracing_count(self):
+        """How many times the step was traced (compiled): stays 1 while only filters, weights and
+        seeds change, on every backend."""
+        return self.backend.tracing_count()
+
+    @property
+    def best_images(self):
+        return self.backend.best_images
+
+
+class _Forward:
+    """The step's math, written once with ``keras.ops`` for every backend: parameters -> image ->
+    transforms -> (resized to the model's input) -> loss model -> loss terms; then gradient
+    normalisation, the gradient modifier and the best-image choice. ``backend.steps`` takes the
+    gradients, applies the update and compiles."""
+
+    def __init__(self, owner, model_shape):
+        self.owner = owner
+        self.problem = owner.problem
+        self.model_shape = model_shape
+
+    def image(self, params):
+        return self.owner.parameterization.to_image(params)
+
+    @staticmethod
+    def context(inputs):
+        # Redirected ReLUs (the warm-up) build their gradient inside ``warming_up``.
+        return warming_up(inputs.step_index < inputs.warmup_steps)
+
+    def gain(self, images, inputs):
+        """``(gain, (terms, total))``: the gain, what is maximized, is minus the summed loss. The
+        loss's gradient is taken as minus the gain's: backprop modifiers ('guided', 'rectified')
+        then see the gradient that raises the activations and keep its positive part; on the loss
+        itself they would zero every gradient (d loss / d activation < 0), leaving the image unchanged."""
+        problem, owner = self.problem, self.owner
+        seen = images
+        if owner.graph_transforms:
+            random = SampleRandom(inputs.keys, inputs.step_index)
+            for transform in owner.graph_transforms:
+                seen = transform.transform(seen, random)
+        seen = _to_model_size(seen, self.model_shape)
+        outputs = problem.loss_model(problem.to_model_format(seen), training=False)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        terms = _loss_terms(problem, outputs, inputs.masks, ops.shape(images)[0], inputs.channels,
+                            inputs.sample_inputs)  # (n_terms, B)
+        total = ops.sum(inputs.weights[:, None] * terms, axis=0)
+        return -ops.sum(total), (terms, total)
+
+    @staticmethod
+    def attribution(image_grads):
+        """(B, H, W): |d gain / d image| summed over channels, one step's share of MACO's alpha."""
+        return ops.sum(ops.abs(image_grads), axis=-1)
+
+    def finish(self, grads, total, images, best_score, best_images):
+        """The gradient the update uses (normalized, modified) and the new best scores and images."""
+        owner = self.owner
+        if owner.norm_grads:
+            axes = tuple(range(1, len(grads.shape)))
+            grads = grads * ops.rsqrt(ops.maximum(ops.sum(ops.square(grads), axis=axes, keepdims=True), 1e-12))
+        if owner.grad_modifier is not None:
+            grads = owner.grad_modifier(grads)
+        score = owner.best_sign * total
+        improved = score < best_score
+        best_score = ops.where(improved, score, best_score)
+        improved = ops.reshape(improved, (-1,) + (1,) * (len(images.shape) - 1))
+        return grads, best_score, ops.where(improved, images, best_images)
+
+
+def _to_model_size(images, model_shape):
+    """Images of another spatial size than the model's input (a parameterization's larger canvas,
+    ``canvas_shape``) resized to it, bilinear."""
+    if len(images.shape) != 4 or len(model_shape) != 3 or tuple(images.shape[1:3]) == tuple(model_shape[:2]):
+        return images
+    return ops.image.resize(images, tuple(model_shape[:2]), interpolation="bilinear")
 
 
 class CompiledOptimizer:
@@ -243,52 +317,17 @@ class CompiledOptimizer:
         state = self._states.get(batch)
         return state is not None and state.traced
 
-    # -- the compiled step ------------------------------------------------------------------
-    def step_body(self, state):
-        problem = self.problem
-
-        def step(masks, weights, keys, step_index, warmup_steps, channels, sample_inputs):
-            random = SampleRandom(keys, step_index)
-            # Redirected ReLUs (the warm-up) build their gradient inside ``warming_up``.
-            with warming_up(step_index < warmup_steps):
-                with tf.GradientTape() as tape:
-                    # identity: a value read now. The pixel parameterization returns the variable
-                    # itself, which the step would otherwise return as read after the update.
-                    images = tf.identity(self.parameterization.to_image(state.params))
-                    seen = images
-                    for transform in self.graph_transforms:
-                        seen = transform.transform(seen, random)
-                    outputs = problem.loss_model(problem.to_model_format(seen), training=False)
-                    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-                    terms = _loss_terms(problem, outputs, masks, tf.shape(images)[0], channels,
-                                        sample_inputs)  # (n_terms, B)
-                    total = tf.reduce_sum(weights[:, None] * terms, axis=0)
-                    gain = -tf.reduce_sum(total)  # what is maximized
-                # The loss's gradient, taken as minus the gain's: backprop modifiers ('guided',
-                # 'rectified') then see the gradient that raises the activations and keep its
-                # positive part; on the loss itself they would zero every gradient
-                # (d loss / d activation < 0), leaving the image unchanged.
-                if state.attribution is None:
-                    grads = -tape.gradient(gain, state.params)
-                else:  # MACO's alpha: also where on the image the gain comes from
-                    grads, image_grads = tape.gradient(gain, [state.params, images])
-                    grads = -grads
-                    state.attribution.assign_add(tf.reduce_sum(tf.abs(image_grads), axis=-1))
-            if self.norm_grads:
-                axes = list(range(1, grads.shape.rank))
-                grads = grads * tf.math.rsqrt(
-                    tf.maximum(tf.reduce_sum(tf.square(grads), axis=axes, keepdims=True), 1e-12))
-            if self.grad_modifier is not None:
-                grads = self.grad_modifier(grads)
-            score = self.best_sign * total
-            improved = score < state.best_score
-            state.best_score.assign(tf.where(improved, score, state.best_score))
-            mask_shape = [-1] + [1] * (images.shape.rank - 1)
-            state.best_images.assign(tf.where(tf.reshape(improved, mask_shape), images, state.best_images))
-            state.optimizer.apply_gradients([(grads, state.params)])
-            return terms, total, grads, images
-
-        return step
+    def step_variables(self):
+        """Every ``keras.Variable`` the step reads: the loss model's weights and the
+        parameterization's, transforms' and gradient modifier's ``variables`` (JAX passes them
+        into its compiled step as arguments)."""
+        found, seen = [], set()
+        for owner in [self.problem.loss_model, self.parameterization, self.grad_modifier, *self.graph_transforms]:
+            for variable in getattr(owner, "variables", None) or []:
+                if id(variable) not in seen:
+                    seen.add(id(variable))
+                    found.append(variable)
+        return found
 
     # -- the host loop ----------------------------------------------------------------------
     def run(self, keys, masks=None, weights=None, max_iter=200, seed_images=None, input_range=(0, 255),
@@ -310,19 +349,26 @@ class CompiledOptimizer:
         image_shape = tuple(self.problem.image_shape if image_shape is None else image_shape)
         if any(d is None for d in image_shape):
             raise ValueError(f"The input has unknown dimensions {image_shape}: give an image_shape.")
-        params0 = self.parameterization.init_params(keys, image_shape, input_range, seed_images)
+        canvas_shape = self._canvas_shape(image_shape)
+        params0 = self.parameterization.init_params(keys, canvas_shape, input_range, seed_images)
         with self._states_lock:
             state = self._states.get(batch)
-            if state is None or state.image_shape != image_shape:
-                state = self._states[batch] = _BatchState(self, batch, params0.shape[1:], image_shape)
+            if state is None or (state.image_shape, state.model_shape) != (canvas_shape, image_shape):
+                state = self._states[batch] = _BatchState(self, batch, params0.shape[1:], canvas_shape, image_shape)
         with state.lock:
             return self._run(state, params0, keys, masks, weights, max_iter, on_step, should_stop, warmup_steps,
                              sample_inputs)
 
+    def _canvas_shape(self, image_shape):
+        """What the parameterization optimizes for a model input of ``image_shape``: the same, or a
+        larger canvas (``canvas_shape``, MACO) the step resizes to the model's input after the transforms."""
+        canvas_shape = getattr(self.parameterization, "canvas_shape", None)
+        return image_shape if canvas_shape is None else tuple(int(d) for d in canvas_shape(image_shape))
+
     def _run(self, state, params0, keys, masks, weights, max_iter, on_step, should_stop, warmup_steps,
              sample_inputs=None):
-        images0 = self.parameterization.to_image(tf.constant(params0))
-        state.reset(params0, images0)
+        images0 = ops.convert_to_numpy(self.parameterization.to_image(ops.convert_to_tensor(params0)))
+        state.backend.reset(params0, images0)
         masks_t, weights_t, keys_t, warmup_t, channels_t, sample_t = self._step_constants(
             keys, masks, weights, warmup_steps, sample_inputs)
 
@@ -338,9 +384,9 @@ class CompiledOptimizer:
             if self.host_modifiers:
                 self._apply_host(state, "pre")
             step_started = time.perf_counter()
-            terms, total, grads, images = state.step(masks_t, weights_t, keys_t, tf.constant(i, tf.int64), warmup_t,
-                                                  channels_t, sample_t)
-            terms_np, total_np = terms.numpy(), total.numpy()
+            terms, total, grads, images = state.step(masks_t, weights_t, keys_t, ops.convert_to_tensor(i, "int32"),
+                                                     warmup_t, channels_t, sample_t)
+            terms_np, total_np = ops.convert_to_numpy(terms), ops.convert_to_numpy(total)
             if not state.traced:
                 state.traced = True
                 compile_seconds = time.perf_counter() - step_started
@@ -367,39 +413,36 @@ class CompiledOptimizer:
         n_masked = max(problem.n_channels) if any(problem.masked) else 1
         masks = np.zeros((batch, n_masked), "float32") if masks is None else np.asarray(masks, "float32")
         weights = problem.default_weights if weights is None else np.asarray(weights, "float32")
-        sample_t = tf.nest.map_structure(tf.constant, sample_inputs if sample_inputs is not None else ())
+        sample_t = keras.tree.map_structure(ops.convert_to_tensor, sample_inputs if sample_inputs is not None else ())
         # A target head computes as many channels as there are samples (or all, for joint targets
         # using more); a fixed count, so other filters reuse the traced step.
-        channels_t = tf.constant(head_channels(masks, min(batch, masks.shape[1])) if any(problem.heads)
-                                 else np.zeros(1, np.int32))
-        return (tf.constant(masks), tf.constant(weights), tf.constant(np.asarray(keys, dtype=np.int64)),
-                tf.constant(int(warmup_steps), tf.int64), channels_t, sample_t)
+        channels = head_channels(masks, min(batch, masks.shape[1])) if any(problem.heads) else np.zeros(1, np.int32)
+        tensor = ops.convert_to_tensor
+        return (tensor(masks), tensor(weights), tensor(_key_words(keys)), tensor(int(warmup_steps), "int32"),
+                tensor(np.asarray(channels, np.int32)), sample_t)
 
     def _record(self, state, images0, terms_log, total_log, last, stopped, started, compile_seconds):
         """The ``RunRecord`` of a run: histories by step, best images, last step's tensors, attribution."""
         problem, batch = self.problem, int(images0.shape[0])
-        steps = len(total_log)
-        terms_hist = np.array(terms_log, "float32").reshape(steps, len(problem.names), batch)
+        n_steps = len(total_log)
+        terms_hist = np.array(terms_log, "float32").reshape(n_steps, len(problem.names), batch)
         if problem.activation_term is None:
-            activation = np.full((steps, batch), np.nan, "float32")
+            activation = np.full((n_steps, batch), np.nan, "float32")
         else:
             activation = -terms_hist[:, problem.activation_term, :]
-        best = state.best_images.numpy() if steps else images0.numpy()
-        last_grads, last_images = last
+        best = ops.convert_to_numpy(state.best_images) if n_steps else images0
+        last_grads, last_images = (None if x is None else ops.convert_to_numpy(x) for x in last)
         return RunRecord(
-            best_params=state.params.numpy(), best_images=best, term_history=terms_hist,
-            loss_history=np.array(total_log, "float32").reshape(steps, batch),
-            activation_history=activation,
-            last_grads=None if last_grads is None else last_grads.numpy(),
-            last_images=None if last_images is None else last_images.numpy(),
-            steps=steps, stopped=stopped, seconds=time.perf_counter() - started,
-            compile_seconds=compile_seconds,
-            attribution=None if state.attribution is None else state.attribution.numpy(),
+            best_params=state.backend.params_numpy(), best_images=best, term_history=terms_hist,
+            loss_history=np.array(total_log, "float32").reshape(n_steps, batch),
+            activation_history=activation, last_grads=last_grads, last_images=last_images,
+            steps=n_steps, stopped=stopped, seconds=time.perf_counter() - started,
+            compile_seconds=compile_seconds, attribution=state.backend.attribution_numpy(),
         )
 
     def _apply_host(self, state, phase):
-        value = state.params.numpy()
+        value = state.backend.params_numpy()
         modifiers = self.host_modifiers if phase == "pre" else list(reversed(self.host_modifiers))
         for modifier in modifiers:
             value = getattr(modifier, phase)(value)
-        state.params.assign(np.asarray(value, "float32"))
+        state.backend.set_params(np.asarray(value, "float32"))

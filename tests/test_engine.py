@@ -2,7 +2,6 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from keras import ops
 
 from actmax_widgets import parameterizations
@@ -52,7 +51,7 @@ def test_update_is_keras_vis_rmsprop_on_l2_normalized_gradients():
     seeds = _seeds(2, (4, 5, 1))
     grad_norms = []
     record = compiled.run(sample_keys(0, [0, 1]), max_iter=6, seed_images=seeds,
-                          on_step=lambda s: grad_norms.append(np.sqrt((s.grads.numpy() ** 2).sum(axis=(1, 2, 3)))))
+                          on_step=lambda s: grad_norms.append(np.sqrt((ops.convert_to_numpy(s.grads) ** 2).sum(axis=(1, 2, 3)))))
     np.testing.assert_allclose(record.best_params, _keras_vis_steps(seeds, 6), rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(np.array(grad_norms), 1.0, rtol=1e-5)
     # A second run restarts from scratch (fresh RMSprop state), so it gives the same result.
@@ -65,7 +64,7 @@ def test_grad_modifier_applies_to_the_normalized_gradient():
     seen = []
     compiled = CompiledOptimizer(problem, parameterizations.get("pixel"), grad_modifier=lambda g: 3.0 * g)
     compiled.run(sample_keys(0, [0]), max_iter=1, seed_images=_seeds(1, (4, 5, 1)),
-                 on_step=lambda s: seen.append(s.grads.numpy()))
+                 on_step=lambda s: seen.append(ops.convert_to_numpy(s.grads)))
     assert np.sqrt((seen[0] ** 2).sum()) == pytest.approx(3.0, rel=1e-5)
 
 
@@ -78,7 +77,7 @@ def test_best_image_is_the_lowest_loss_seen_or_the_highest_when_maximizing(maxim
 
     def on_step(step):
         totals.append(step.total.copy())
-        images.append(step.images.numpy())
+        images.append(ops.convert_to_numpy(step.images))
 
     record = compiled.run(sample_keys(1, [0, 1, 2]), max_iter=12, seed_images=_seeds(3, (4, 5, 1), seed=1),
                           on_step=on_step)
@@ -160,7 +159,8 @@ def test_channels_first_problem_works_on_channels_last_images():
     problem = Problem(image, [(Quadratic(image), 1.0)], channels_first=True)
     assert problem.image_shape == (6, 5, 3)
     batch = np.arange(2 * 6 * 5 * 3, dtype="float32").reshape(2, 6, 5, 3)
-    np.testing.assert_array_equal(problem.to_model_format(tf.constant(batch)).numpy(), np.moveaxis(batch, -1, 1))
+    np.testing.assert_array_equal(ops.convert_to_numpy(problem.to_model_format(ops.convert_to_tensor(batch))),
+                                  np.moveaxis(batch, -1, 1))
     np.testing.assert_array_equal(problem.to_model_format(batch), np.moveaxis(batch, -1, 1))  # numpy stays numpy
     np.testing.assert_array_equal(problem.from_model_format(np.moveaxis(batch, -1, 1)), batch)
 
@@ -198,6 +198,32 @@ def test_host_input_modifiers_change_the_parameters_between_steps():
     seeds = np.full((1, 4, 5, 1), 100.0, "float32")  # the bowl's bottom: zero gradient
     seen = []
     record = CompiledOptimizer(problem, parameterizations.get("pixel"), transforms=[AddOne()]).run(
-        sample_keys(0, [0]), max_iter=1, seed_images=seeds, on_step=lambda s: seen.append(s.images.numpy()))
+        sample_keys(0, [0]), max_iter=1, seed_images=seeds, on_step=lambda s: seen.append(ops.convert_to_numpy(s.images)))
     np.testing.assert_allclose(seen[0], 101.0)  # the step saw the shifted image
     assert record.steps == 1
+
+
+class _Canvas:
+    """A pixel parameterization on a canvas twice the model's input in each direction."""
+
+    def init_params(self, keys, image_shape, input_range, seed_images=None):
+        return np.asarray(seed_images, "float32")
+
+    def canvas_shape(self, image_shape):
+        return (2 * image_shape[0], 2 * image_shape[1], image_shape[2])
+
+    def to_image(self, params):
+        return params
+
+
+def test_a_parameterization_canvas_is_optimized_whole_and_resized_to_the_model_input():
+    problem, _ = _quadratic_problem()  # model input (4, 5, 1)
+    canvas = _seeds(2, (8, 10, 1))
+    record = CompiledOptimizer(problem, _Canvas()).run(sample_keys(0, [0, 1]), max_iter=3, seed_images=canvas)
+    assert record.best_params.shape == record.best_images.shape == (2, 8, 10, 1)
+    # Bilinear halving of each side: each model pixel is the mean of a 2x2 block of the canvas.
+    seen = canvas.reshape(2, 4, 2, 5, 2, 1).mean(axis=(2, 4))
+    weights = np.linspace(0.5, 2.0, 20).reshape(4, 5, 1)
+    np.testing.assert_allclose(record.loss_history[0], ((seen - 100.0) ** 2 * weights).sum(axis=(1, 2, 3)), rtol=1e-5)
+    # The whole canvas moved, not only the pixels the model sees.
+    assert (np.abs(record.best_params - canvas) > 0).all()
