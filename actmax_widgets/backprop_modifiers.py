@@ -12,7 +12,7 @@ modifier too.
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from . import model_cut, model_facts, utils
 
@@ -21,15 +21,16 @@ def _gate(x, forward, active, use_forward_gate):
     """``forward(x)`` whose backward pass keeps only positive gradients (and, when
     ``use_forward_gate``, only where ``active(x)``: the unit passed a gradient forward)."""
 
-    @tf.custom_gradient
+    @ops.custom_gradient
     def fn(x):
         y = forward(x)
 
-        def grad(dy):
+        def grad(*args, upstream=None):
+            dy = args[0] if upstream is None else upstream  # TF/JAX: grad(dy); torch: grad(x, upstream=dy)
             keep = dy > 0
             if use_forward_gate:
-                keep = tf.logical_and(keep, active(x))
-            return tf.where(keep, dy, tf.zeros_like(dy))
+                keep = ops.logical_and(keep, active(x))
+            return ops.where(keep, dy, ops.zeros_like(dy))
 
         return y, grad
 
@@ -38,14 +39,14 @@ def _gate(x, forward, active, use_forward_gate):
 
 def _make(forward, active, use_forward_gate, name):
     def activation(x):
-        return _gate(tf.convert_to_tensor(x), forward, active, use_forward_gate)
+        return _gate(ops.convert_to_tensor(x), forward, active, use_forward_gate)
 
     activation.__name__ = name
     return activation
 
 
-_RELU6 = (lambda x: tf.nn.relu6(x), lambda x: tf.logical_and(x > 0, x < 6))
-_RELU = (tf.nn.relu, lambda x: x > 0)
+_RELU6 = (ops.relu6, lambda x: ops.logical_and(x > 0, x < 6))
+_RELU = (ops.relu, lambda x: x > 0)
 
 _REPLACEMENTS = {
     # (rule, activation kind) -> replacement activation

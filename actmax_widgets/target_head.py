@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from . import catalogue
 from .batchnorm_folding import FoldedBatchNorm
@@ -68,15 +68,15 @@ class TargetHead:
         # The layer's own compute dtype, as the layer would: the trunk may be the float32 input
         # of a model rebuilt in bfloat16 (precision), whose first convolution computes in bfloat16.
         dtype = layer.compute_dtype
-        trunk = tf.cast(trunk, dtype)
-        kernel = tf.cast(tf.gather(layer.kernel, channels, axis=-1), dtype)
+        trunk = ops.cast(trunk, dtype)
+        kernel = ops.cast(ops.take(layer.kernel, channels, axis=-1), dtype)
         if isinstance(layer, keras.layers.Dense):
-            out = tf.tensordot(trunk, kernel, axes=[[trunk.shape.rank - 1], [0]])
+            out = ops.tensordot(trunk, kernel, axes=[[len(trunk.shape) - 1], [0]])
         else:
             out = keras.ops.conv(trunk, kernel, strides=layer.strides, padding=layer.padding,
                                  data_format="channels_last", dilation_rate=layer.dilation_rate)
         if layer.use_bias:
-            out = out + tf.cast(tf.gather(layer.bias, channels), dtype)
+            out = out + ops.cast(ops.take(layer.bias, channels), dtype)
         out = layer.activation(out)
         for step in self.per_channel:
             if isinstance(step, keras.layers.BatchNormalization):
@@ -89,11 +89,11 @@ class TargetHead:
 def _batchnorm(layer, x, channels):
     """Inference BatchNormalization of the gathered ``channels``."""
     def gathered(weight, default):
-        return default if weight is None else tf.cast(tf.gather(weight, channels), x.dtype)
+        return default if weight is None else ops.cast(ops.take(weight, channels), x.dtype)
 
     mean, variance = gathered(layer.moving_mean, None), gathered(layer.moving_variance, None)
     gamma, beta = gathered(layer.gamma, 1.0), gathered(layer.beta, 0.0)
-    return (x - mean) * (gamma * tf.math.rsqrt(variance + layer.epsilon)) + beta
+    return (x - mean) * (gamma * ops.rsqrt(variance + layer.epsilon)) + beta
 
 
 def find(cut_model):
@@ -145,14 +145,16 @@ class TargetChannelActivations(ChannelActivations):
     def activations(self, trunk, channels):
         """``(B, K)``: each chosen channel reduced over positions."""
         out = self.head(trunk, channels)
-        return _reduce_spatial(out, out.shape.rank - 1, self.reduction)
+        return _reduce_spatial(out, len(out.shape) - 1, self.reduction)
 
     def weighted_sum(self, trunk, channels, masks):
         """``(B,)``: the activations weighted by the target ``masks`` ``(B, n_channels)``, from the
         ``channels`` of ``head_channels`` (all of them when it says so)."""
-        # Only the indices are chosen by the condition (no gradient flows through them), so the
-        # rest of the step is one path whatever the channels.
-        every = tf.range(self.n_channels, dtype=channels.dtype)
-        chosen = tf.cond(channels[0] < 0, lambda: every, lambda: channels)
-        activations = tf.cast(self.activations(trunk, chosen), tf.float32)
-        return tf.reduce_sum(activations * tf.gather(masks, chosen, axis=1), axis=1)
+        # The condition chooses between two (B,) sums, not between two index lists: the lists
+        # differ in length, and JAX's cond needs branches of one shape.
+        def weighted(chosen):
+            activations = ops.cast(self.activations(trunk, chosen), "float32")
+            return ops.sum(activations * ops.take(masks, chosen, axis=1), axis=1)
+
+        every = ops.arange(self.n_channels, dtype=channels.dtype)
+        return ops.cond(channels[0] < 0, lambda: weighted(every), lambda: weighted(channels))

@@ -16,11 +16,12 @@ Per node, the per-sample data:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import operator
 import zlib
 
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from .. import catalogue
@@ -104,7 +105,7 @@ class ObjectivesLoss(Loss):
 
     def per_sample_loss(self, output, inputs):
         """(B,) float32: minus each sample's objective. ``inputs`` from ``batch_inputs``."""
-        reader = _Reader(self, tf.cast(output, tf.float32), inputs["groups"])
+        reader = _Reader(self, ops.cast(output, "float32"), inputs["groups"])
         total = 0.0
         for j, representative in enumerate(self.structures):
             member = inputs["member"][:, j]
@@ -239,7 +240,7 @@ class _Reader:
         for name in owner.layers:
             view = owner.views[name]
             width = view.positions * view.channels
-            self.features[name] = tf.reshape(output[:, start:start + width], [-1, view.positions, view.channels])
+            self.features[name] = ops.reshape(output[:, start:start + width], (-1, view.positions, view.channels))
             start += width
         for loss in owner.custom:
             self.losses[id(loss)] = output[:, start]
@@ -252,18 +253,19 @@ class _Reader:
     def mean(self, node):
         name = self.owner.resolved[node.layer]
         if name not in self._means:
-            self._means[name] = tf.reduce_mean(self.features[name], axis=1)
+            self._means[name] = ops.mean(self.features[name], axis=1)
         return self._means[name]
 
 
 def _value(node, data, reader, member):
     """(B,) the value of ``node``'s tree for every sample, its numbers read from ``data``."""
     if isinstance(node, (Channel, Direction)):
-        return tf.reduce_sum(reader.mean(node) * next(data), axis=1)
+        return ops.sum(reader.mean(node) * next(data), axis=1)
     if isinstance(node, Neuron):
         index, vector = next(data), next(data)
-        at = tf.gather(reader.layer(node), index, axis=1, batch_dims=1)
-        return tf.reduce_sum(at * vector, axis=1)
+        # Each sample's own position: (B, positions, C) -> (B, C).
+        at = ops.take_along_axis(reader.layer(node), ops.reshape(index, (-1, 1, 1)), axis=1)[:, 0]
+        return ops.sum(at * vector, axis=1)
     if isinstance(node, Diversity):
         return -gram_similarity(reader.layer(node), reader.groups)
     if isinstance(node, LossObjective):
@@ -272,11 +274,11 @@ def _value(node, data, reader, member):
         value = next(data)
         return value if isinstance(node, Constant) else value * _value(node.term, data, reader, member)
     if isinstance(node, Sum):
-        return tf.add_n([_value(term, data, reader, member) for term in node.terms])
+        return functools.reduce(operator.add, [_value(term, data, reader, member) for term in node.terms])
     if isinstance(node, Product):
         return _value(node.a, data, reader, member) * _value(node.b, data, reader, member)
     if isinstance(node, Quotient):
         numerator = _value(node.a, data, reader, member)
         # Samples of other objectives divide by 1: their zeros must not make NaN gradients.
-        return numerator / tf.where(member, _value(node.b, data, reader, member), 1.0)
+        return numerator / ops.where(member, _value(node.b, data, reader, member), 1.0)
     raise TypeError(f"{type(node).__name__} is not an objective this step knows.")
