@@ -38,7 +38,8 @@ def channel_means(model, layer_name, images, channels_first=False):
     """Mean activation per channel of ``layer_name`` on ``images`` (in the model's layout): (B, C)."""
     layer = model.get_layer(layer_name)
     probe = keras.Model(model.inputs[0], layer.output)
-    out = np.asarray(probe(np.asarray(images, "float32"), training=False))
+    # convert_to_numpy: the output is a TF, JAX or torch tensor depending on the backend.
+    out = keras.ops.convert_to_numpy(probe(np.asarray(images, "float32"), training=False))
     if out.ndim == 2:
         return out
     if channels_first:
