@@ -1,6 +1,7 @@
 # Two entry points for a fresh machine (see README):
 #   make lab    set up and open the quickstart notebook in JupyterLab
 #   make test   set up everything (Python, npm, Chromium) and run the whole test suite
+#               (TensorFlow, then the backend suite on JAX and PyTorch)
 # Everything lives in ./.venv and js/node_modules; nothing is installed globally except
 # Debian's chromium package (for the real-browser tests).
 
@@ -12,7 +13,9 @@ PYTEST_ARGS ?=
 MARKS ?=
 WORKSHOP := workshop
 
-.PHONY: setup lab test test-python test-js test-notebooks test-browser bench grid clean
+BACKENDS := jax torch
+
+.PHONY: setup lab test test-python test-backends test-js test-notebooks test-browser bench grid clean
 
 setup: $(STAMP)
 
@@ -20,7 +23,10 @@ $(STAMP): pyproject.toml js/package.json js/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	cd js && npm ci --no-audit --no-fund && npm run build
-	$(BIN)/python -m pip install --quiet -e '.[cpu,test]'
+	# PyTorch's CPU wheel by its exact version first: the [torch] extra's bare range would make pip
+	# fetch a CUDA build of several GB; with 2.13.0 in place the extra adds nothing.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[cpu,jax,torch,test]'
 	touch $(STAMP)
 
 # The notebooks open as working copies in workshop/ (git-ignored): what a user runs and saves
@@ -34,7 +40,7 @@ lab: setup
 
 test: setup
 	bash tools/ensure_browser.sh
-	$(MAKE) test-js test-python test-notebooks
+	$(MAKE) test-js test-python test-backends test-notebooks
 
 test-js: setup
 	cd js && npm run build && npm test
@@ -46,6 +52,14 @@ test-js: setup
 test-python: setup
 	$(BIN)/python -m pytest tests -p no:cacheprovider -m "not channels_first $(if $(MARKS),and ($(MARKS)))" $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	TF_ENABLE_ONEDNN_OPTS=1 $(BIN)/python -m pytest tests -p no:cacheprovider -m "channels_first $(if $(MARKS),and ($(MARKS)))" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+# The backend suite (tests/backends) once per other Keras backend, each in its own process: Keras
+# reads KERAS_BACKEND once, at import. TensorFlow runs the suite in test-python's passes. Both
+# backends run even when the first fails; the status says whether either did.
+test-backends: setup
+	status=0; for backend in $(BACKENDS); do \
+	  KERAS_BACKEND=$$backend $(BIN)/python -m pytest tests/backends -p no:cacheprovider $(PYTEST_ARGS) || status=1; \
+	done; exit $$status
 
 test-notebooks: setup
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks/ -p no:cacheprovider --durations=0
