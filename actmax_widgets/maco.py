@@ -1,8 +1,10 @@
 """MACO (Fel et al., NeurIPS 2023): the phase-only image parameterization with a fixed natural
-magnitude spectrum, and its random crops plus noise — the ``'maco'`` style's two parts.
+magnitude spectrum, on a canvas larger than the model's input, and the random crops of shrinking
+size plus noise through which the model sees it — the ``'maco'`` style's two parts.
 
 Kept apart from ``parameterizations`` and ``transforms`` because MACO's parts change together
-(the canvas the image lives on and the crops the model sees of it).
+(the canvas the image lives on and the crops the model sees of it). Written in ``keras.ops``
+(and ``backend.fft``), so it runs on every Keras backend.
 """
 from __future__ import annotations
 
@@ -11,12 +13,16 @@ import importlib.resources
 import math
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from . import arguments, parameterizations
+from .backend import fft
 from .parameterizations import FourierImage, _RunShape, _colours_in_range
 from .transforms import Transform, _spatial_shape
 
+# The canvas side ÷ the model's input side: the result is a larger image (more detail) whose
+# parts the model saw at its own scale, at the end of the crop schedule (crop side 1 / this).
+CANVAS_SCALE = 2.0
 
 _MACO_SPECTRUM = "data/maco_spectrum.npy"  # made by tools/make_maco_spectrum.py (its docstring: how)
 
@@ -50,20 +56,25 @@ def maco_magnitude(height, width, channels=3):
 
 
 class MacoImage:
-    """MACO (Fel et al., NeurIPS 2023): optimize only the Fourier phase; the magnitude spectrum is
-    fixed to that of natural photos (``maco_magnitude``).
+    """MACO (Fel et al., NeurIPS 2023): optimize only the Fourier phase of a canvas larger than the
+    model's input; the magnitude spectrum is fixed to that of natural photos (``maco_magnitude``).
 
     Whatever the optimizer does, the image keeps natural 1/f statistics, so deep layers cannot
     fill it with high-frequency noise (what makes Fourier images of deep nets unreadable). The
-    parameters of each sample are one phase per channel and frequency, ``(C, H, W)``; they are
-    made antisymmetric (``phase(-k) = -phase(k)``) before use, which makes the spectrum that of a
-    real image, so the image's magnitude spectrum equals ``maco_magnitude`` exactly (the test
-    checks it). As ``FourierImage``, 3-channel images are mixed with
+    parameters of each sample are one phase per channel and frequency, ``(C, H, W)`` at the
+    canvas size; they are made antisymmetric (``phase(-k) = -phase(k)``) before use, which makes
+    the spectrum that of a real image, so the image's magnitude spectrum equals ``maco_magnitude``
+    exactly (the test checks it). As ``FourierImage``, 3-channel images are mixed with
     ``COLOR_CORRELATION_NORMALIZED`` (the spectrum was measured on photos un-mixed by its
     inverse) and a sigmoid maps them into ``input_range``.
 
+    The canvas (``canvas_shape``) is ``canvas_scale`` times the model's input: the engine
+    optimizes and returns images of that size, and ``MacoCrops`` shows the model crops of it,
+    shrinking from the whole canvas to model scale, resized to its input. The result has more
+    detail than a model-size image, each part drawn at the scale the model saw it.
+
     ``accumulates_attribution``: the engine sums |d objective / d image| over the steps, the
-    alpha mask of ``ActMaxResult.alpha`` (where the feature is).
+    alpha mask of ``ActMaxResult.alpha`` (where on the canvas the feature is).
 
     Parameters
     ----------
@@ -73,18 +84,35 @@ class MacoImage:
         plots); 2 gives photo-like contrast and higher activations (``bench/QUALITY.md``).
     decorrelate : bool
         Mix 3-channel images with the colour correlation matrix.
+    canvas_scale : float
+        The canvas side ÷ the model's input side (>= 1; 1: the model's own size). Give the crops
+        the same value (``maco_crops(canvas_scale=...)``).
     """
 
     name = "maco"
     accumulates_attribution = True
 
-    def __init__(self, contrast=2.0, decorrelate=True):
+    def __init__(self, contrast=2.0, decorrelate=True, canvas_scale=CANVAS_SCALE):
         self.contrast = arguments.check_number("contrast", contrast, above=0, fix="use e.g. contrast=2.0")
         self.decorrelate = arguments.check_bool("decorrelate", decorrelate)
+        self.canvas_scale = arguments.check_number("canvas_scale", canvas_scale, minimum=1,
+                                                   fix="use 1 (the model's input size) or more, e.g. 2.0")
         self._run = _RunShape()
 
+    @property
+    def variables(self):
+        """The state ``to_image`` reads in the compiled step: the input range, once a run set it."""
+        return [] if self._run.input_range is None else [self._run.input_range]
+
+    def canvas_shape(self, image_shape):
+        """The shape of the optimized image for a model input of ``image_shape`` ``(H, W, C)``:
+        each side ``canvas_scale`` times larger."""
+        height, width, channels = FourierImage._spatial(image_shape)
+        return (int(round(height * self.canvas_scale)), int(round(width * self.canvas_scale)), channels)
+
     def init_params(self, keys, image_shape, input_range, seed_images=None):
-        """``(B, C, H, W)`` phases, uniform in [-pi, pi), keyed per sample."""
+        """``(B, C, H, W)`` phases at the canvas size ``image_shape`` (``canvas_shape`` of the
+        model's), uniform in [-pi, pi), keyed per sample."""
         if seed_images is not None:
             raise ValueError("MacoImage starts from its own phases: seed images need param='pixel'.")
         height, width, channels = FourierImage._spatial(image_shape)
@@ -97,14 +125,13 @@ class MacoImage:
     def linear_image(self, params):
         """``(B, H, W, C)``: the image before colour mixing and sigmoid, whose magnitude spectrum
         is ``maco_magnitude`` (standard deviation 1, mean 0)."""
-        params = tf.convert_to_tensor(params, tf.float32)
+        params = ops.convert_to_tensor(params, "float32")
         channels, height, width = (int(d) for d in params.shape[1:])
-        mirrored = tf.roll(tf.reverse(params, axis=[2, 3]), shift=[1, 1], axis=[2, 3])  # phase(-k)
+        mirrored = ops.roll(ops.flip(params, axis=(2, 3)), shift=(1, 1), axis=(2, 3))  # phase(-k)
         phase = ((params - mirrored) / 2.0)[..., :width // 2 + 1]
-        magnitude = maco_magnitude(height, width, channels)[..., :width // 2 + 1]
-        spectrum = tf.complex(magnitude * tf.cos(phase), magnitude * tf.sin(phase))
-        images = tf.signal.irfft2d(spectrum, fft_length=[height, width])  # (B, C, H, W)
-        return tf.transpose(images, [0, 2, 3, 1])
+        magnitude = ops.convert_to_tensor(maco_magnitude(height, width, channels)[..., :width // 2 + 1])
+        images = fft.irfft2d(magnitude * ops.cos(phase), magnitude * ops.sin(phase), height, width)  # (B, C, H, W)
+        return ops.transpose(images, (0, 2, 3, 1))
 
     def to_image(self, params):
         if self._run.input_range is None:
@@ -120,60 +147,110 @@ parameterizations.register("maco", MacoImage)
 def _normal(random, salt, n):
     """``(B, n)`` standard normal draws (Box-Muller on two keyed uniform draws)."""
     # A float32 draw can round up to exactly 1.0 (x / 2**32 for x near 2**32): keep log finite.
-    radius = tf.sqrt(-2.0 * tf.math.log(tf.maximum(1.0 - random.uniform(salt, n), 2.0 ** -32)))
-    return radius * tf.cos(2.0 * math.pi * random.uniform(salt + 1, n))
+    radius = ops.sqrt(-2.0 * ops.log(ops.maximum(1.0 - random.uniform(salt, n), 2.0 ** -32)))
+    return radius * ops.cos(2.0 * math.pi * random.uniform(salt + 1, n))
+
+
+def _taps(start, side, size_in, size_out):
+    """Bilinear taps along one axis for boxes ``[start, start + side)`` (fractions of the input
+    side, ``(B, 1)``) sampled at ``size_out`` pixel centres: ``(first, second, weight of second)``,
+    each ``(B, size_out)``. Outside the input the nearest edge pixel is read."""
+    centres = (ops.arange(size_out, dtype="float32") + 0.5) / size_out  # (size_out,)
+    source = (start + centres[None, :] * side) * size_in - 0.5
+    source = ops.clip(source, 0.0, size_in - 1.0)
+    first = ops.floor(source)
+    index = ops.cast(first, "int32")
+    return index, ops.minimum(index + 1, size_in - 1), source - first
+
+
+def crop_and_resize(images, top, left, side, size):
+    """Square-in-fractions crops of channels-last ``images`` ``(B, H, W, C)``, resized to ``size``
+    ``(h, w)`` by bilinear sampling at pixel centres: ``top``, ``left`` and ``side`` ``(B, 1)`` are
+    fractions of the image's height and width. Gathers, so the gradient to the image is exact; a
+    whole-image crop at the image's own size is the image."""
+    height, width = _spatial_shape(images)
+    channels = int(images.shape[-1])
+    batch = ops.shape(images)[0]
+    rows = _taps(top, side, height, size[0])
+    cols = _taps(left, side, width, size[1])
+
+    def gather(source, index, axis, shape):  # indices broadcast by hand: backends differ there
+        return ops.take_along_axis(source, ops.broadcast_to(index, shape), axis=axis)
+
+    row_first, row_second, row_weight = (t[:, :, None, None] for t in rows)
+    shape = (batch, size[0], width, channels)
+    picked = ((1.0 - row_weight) * gather(images, row_first, 1, shape)
+              + row_weight * gather(images, row_second, 1, shape))  # (B, h, W, C)
+    col_first, col_second, col_weight = (t[:, None, :, None] for t in cols)
+    shape = (batch, size[0], size[1], channels)
+    return ((1.0 - col_weight) * gather(picked, col_first, 2, shape)
+            + col_weight * gather(picked, col_second, 2, shape))  # (B, h, w, C)
 
 
 class MacoCrops(Transform):
     """MACO's transforms (Fel et al., 2023): each step the model sees a random square crop of the
-    image, resized to the full canvas, plus noise; the crops shrink over the run.
+    canvas, resized to the model's input, plus noise; the crops shrink over the run.
 
-    The mean crop side goes linearly from ``start`` to ``end`` (fractions of the image side) over
-    the first ``steps`` steps, then stays at ``end``; each sample's side is that ± ``jitter``
-    (Gaussian), its centre Gaussian about the image's centre with spread ``spread`` and kept inside
-    the image. Noise: Gaussian plus uniform, each ``noise`` × the sample's value span (no gradient
-    through the span).
+    The mean crop side goes linearly from ``start`` to ``end`` (fractions of the canvas side)
+    over the first ``steps`` steps, then stays at ``end``; each sample's side is that ± ``jitter``
+    (Gaussian), its centre Gaussian about the canvas's centre with spread ``spread`` and kept
+    inside the canvas. Each crop is resampled to the canvas size ÷ ``canvas_scale`` (the model's
+    input when it matches ``MacoImage``'s). Noise: Gaussian plus uniform, each ``noise`` × the
+    sample's value span (no gradient through the span).
 
-    The defaults keep the crops at the whole image (side 1 ± ``jitter``, clipped: a random zoom of
-    up to ~10%). Xplique shrinks from 50% to 5% of a 512 px canvas it shows the model at 224 px,
-    so its crops show details at about the model's scale; here the canvas *is* the model's input,
-    and a crop of side s shows it 1/s times larger than the whole image the user (and the bench)
-    feeds the model. Shrinking to 0.5 cost 45% of the activation on EfficientNet-Lite0's deepest
-    layer (ratio 4.47 against 8.35 with whole-image crops; end 0.8: 6.43, 0.9: 6.16; fourier 8.10,
-    ``bench/QUALITY.md``). ``start``/``end`` < 1 still give Xplique-like shrinking crops.
+    The defaults (canvas twice the model's input) go from the whole canvas, which the model sees
+    at half scale (composition), to half of it, which it sees at its own scale (details), as
+    Xplique shrinks crops of a 512 px canvas shown at 224 px. Ending below ``1 / canvas_scale``
+    shows the model details larger than they are in the result (``bench/QUALITY.md``).
+
+    ``transform`` returns the crops at their own size (not fitted back to the canvas): the
+    engine resizes what the model sees to its input when the sizes differ.
     """
 
-    def __init__(self, start=1.0, end=1.0, steps=128, jitter=0.05, spread=0.15, noise=0.02):
+    def __init__(self, start=1.0, end=None, steps=64, jitter=0.05, spread=0.15, noise=0.02,
+                 canvas_scale=CANVAS_SCALE):
+        self.canvas_scale = arguments.check_number("canvas_scale", canvas_scale, minimum=1,
+                                                   fix="use the MacoImage's, e.g. canvas_scale=2.0")
+        end = 1.0 / self.canvas_scale if end is None else end
         if not 0 < end <= 1 or not 0 < start <= 1:
             raise ValueError(f"MacoCrops start={start!r}, end={end!r}: crop sides are fractions of the "
-                             "image side, in (0, 1], e.g. start=1.0, end=0.5.")
+                             "canvas side, in (0, 1], e.g. start=1.0, end=0.5.")
         self.start, self.end, self.steps = float(start), float(end), max(int(steps), 1)
         self.jitter, self.spread, self.noise = float(jitter), float(spread), float(noise)
 
+    def output_size(self, images):
+        """The crops' ``(height, width)``: the canvas's ÷ ``canvas_scale``."""
+        return [max(1, int(round(d / self.canvas_scale))) for d in _spatial_shape(images)]
+
+    def mean_side(self, step):
+        """The scheduled crop side at ``step`` (a tensor), a fraction of the canvas side."""
+        progress = ops.minimum(ops.cast(step, "float32") / self.steps, 1.0)
+        return self.start + (self.end - self.start) * progress
+
     def apply(self, images, random):
-        if images.shape.rank != 4:
+        if len(images.shape) != 4:
             raise ValueError("MacoCrops works on 2-D images (B, H, W, C).")
-        height, width = _spatial_shape(images)
-        progress = tf.minimum(tf.cast(random.step, tf.float32) / self.steps, 1.0)
-        mean_side = self.start + (self.end - self.start) * progress
-        side = tf.clip_by_value(mean_side + self.jitter * _normal(random, 501, 1), 0.05, 1.0)  # (B, 1)
+        side = ops.clip(self.mean_side(random.step) + self.jitter * _normal(random, 501, 1), 0.05, 1.0)  # (B, 1)
         centre = 0.5 + self.spread * _normal(random, 503, 2)  # (B, 2): y, x
-        centre = tf.clip_by_value(centre, side / 2, 1.0 - side / 2)
-        boxes = tf.concat([centre - side / 2, centre + side / 2], axis=1)  # y0, x0, y1, x1
-        batch = tf.shape(images)[0]
-        crops = tf.image.crop_and_resize(images, boxes, tf.range(batch), [height, width])
-        span = tf.stop_gradient(tf.reduce_max(crops, axis=[1, 2, 3], keepdims=True)
-                                - tf.reduce_min(crops, axis=[1, 2, 3], keepdims=True))
-        n = height * width * int(images.shape[-1])
-        gaussian = tf.reshape(_normal(random, 505, n), tf.shape(crops))
-        uniform = tf.reshape(random.uniform(507, n) - 0.5, tf.shape(crops))
+        centre = ops.clip(centre, side / 2, 1.0 - side / 2)
+        size = self.output_size(images)
+        crops = crop_and_resize(images, centre[:, :1] - side / 2, centre[:, 1:] - side / 2, side, size)
+        span = ops.stop_gradient(ops.max(crops, axis=(1, 2, 3), keepdims=True)
+                                 - ops.min(crops, axis=(1, 2, 3), keepdims=True))
+        n = size[0] * size[1] * int(images.shape[-1])
+        shape = (-1, size[0], size[1], int(images.shape[-1]))
+        gaussian = ops.reshape(_normal(random, 505, n), shape)
+        uniform = ops.reshape(random.uniform(507, n) - 0.5, shape)
         return crops + self.noise * span * (gaussian + uniform)
 
+    def transform(self, images, random):
+        return self.apply(images, random)
 
-def maco_crops(start=1.0, end=1.0, steps=128, *, jitter=0.05, spread=0.15, noise=0.02):
-    """MACO's random crops (shrinking when ``end < start``) plus noise (see ``MacoCrops``); with
-    the defaults, whole-image crops: the ``'maco'`` style's."""
-    return MacoCrops(start, end, steps, jitter, spread, noise)
+
+def maco_crops(start=1.0, end=None, steps=64, *, jitter=0.05, spread=0.15, noise=0.02, canvas_scale=CANVAS_SCALE):
+    """MACO's random crops of shrinking size plus noise (see ``MacoCrops``): with the defaults,
+    from the whole canvas to ``1 / canvas_scale`` of it over 64 steps, the ``'maco'`` style's."""
+    return MacoCrops(start, end, steps, jitter, spread, noise, canvas_scale)
 
 
 MACO = maco_crops()

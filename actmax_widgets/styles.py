@@ -15,10 +15,11 @@ variation penalty, pixel images need keras-vis's penalties and its RMSprop.
   set (``transforms.LIGHT``), ReLU6 targets without their ceiling. Most of the final activation
   comes in the first ~100 steps (good for live previews); past ~300 steps little changes.
 - ``'maco'``: MACO (Fel et al., 2023), for deep networks: only the Fourier phase is optimized, the
-  magnitude spectrum stays that of natural photos (``maco.MacoImage``), the model
-  sees random whole-image crops (zoom up to ~10%) plus noise (``maco.maco_crops``; crops
-  shrinking to half the image lost 45% of the activation at 128 px), Adam at 0.2 halving every 96
-  steps; the result's ``alpha`` says where in the image the feature is.
+  magnitude spectrum stays that of natural photos (``maco.MacoImage``), on a canvas twice the
+  model's input side; the model sees random crops of it shrinking from the whole canvas to model
+  scale (half the canvas) over 64 steps, resized to its input, plus noise (``maco.maco_crops``),
+  Adam at 0.2 halving every 96 steps. The result is the whole canvas (twice the input size) and
+  its ``alpha`` says where on it the feature is.
 
 Each style is a ``Recipe`` (``KERAS_VIS``, ``LUCID``, ``FOURIER``, ``MACO``; ``get(name)`` by name):
 ``visualize_filters(..., recipe=styles.FOURIER.replace(tv_weight=1))`` runs a changed copy.
@@ -53,10 +54,11 @@ LUCID = Recipe(param=functools.partial(FourierImage, decay=1.0), lp_norm_weight=
 FOURIER = Recipe(param=functools.partial(FourierImage, decay=1.75), lp_norm_weight=0, tv_weight=0,
                  transforms=(transforms.LIGHT,), optimizer=ADAM_DECAYING, relu_warmup=16, uncap_relu6=True)
 
-# MACO (Fel et al., 2023): phase only, a fixed natural magnitude spectrum, random crops plus
-# noise; its alpha mask comes with the result. The crops stay at the whole image: the canvas is
-# the model's input, so shrinking crops optimise details at a zoom the model never sees them at
-# in the result. Settings: bench/QUALITY.md.
+# MACO (Fel et al., 2023): phase only, a fixed natural magnitude spectrum, on a canvas larger than
+# the model's input (MacoImage.canvas_shape), random crops shrinking to model scale plus noise; its
+# alpha mask comes with the result. The crops end at the model's scale (1 / canvas_scale), not
+# below: smaller crops optimise details at a zoom the result never shows them at. Settings:
+# bench/QUALITY.md.
 ADAM_MACO = {"optimizer": "adam",
              "learning_rate": keras.optimizers.schedules.ExponentialDecay(0.2, 96, 0.5)}
 MACO = Recipe(param="maco", lp_norm_weight=0, tv_weight=0, transforms=(maco.MACO,),
