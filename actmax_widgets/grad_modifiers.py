@@ -5,7 +5,7 @@ maximization into minimization (e.g. to *decrease* a regression output).
 """
 from __future__ import annotations
 
-import tensorflow as tf
+from keras import ops
 
 from . import utils
 
@@ -19,7 +19,7 @@ def negate(grads):
 
 def absolute(grads):
     """Absolute value of the gradient."""
-    return tf.abs(grads)
+    return ops.abs(grads)
 
 
 def invert(grads):
@@ -29,12 +29,12 @@ def invert(grads):
 
 def relu(grads):
     """Keep only the positive part of the gradient."""
-    return tf.nn.relu(grads)
+    return ops.relu(grads)
 
 
 def small_values(grads):
     """``|1 / (grads + ε)|``: emphasises the input values with small influence."""
-    return tf.abs(invert(grads))
+    return ops.abs(invert(grads))
 
 
 _BY_NAME = {"negate": negate, "absolute": absolute, "invert": invert, "relu": relu,

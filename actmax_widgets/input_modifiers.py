@@ -9,7 +9,7 @@ different random draw per sample; all of this package's modifiers do. Custom mod
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from . import arguments, utils
 
@@ -55,15 +55,23 @@ class InputModifier:
     transform = None
 
 
+def per_sample_take(images, indices, axis):
+    """``images`` indexed along ``axis`` by each sample's own positions: ``indices`` int32
+    ``(B, n)`` -> ``images`` with ``n`` entries on ``axis`` (``tf.gather(..., batch_dims=1)``)."""
+    shape = [1] * len(images.shape)
+    shape[0], shape[axis] = -1, int(indices.shape[1])
+    return ops.take_along_axis(images, ops.reshape(indices, shape), axis=axis)
+
+
 def roll_per_sample(images, shifts):
     """Wrap-around shift of each sample by its own offsets.
 
     ``images``: ``(B, d1, ..., dk, C)``; ``shifts``: int ``(B, k)``, one offset per spatial axis.
     """
     for axis in range(1, len(images.shape) - 1):
-        size = tf.shape(images)[axis]
-        positions = tf.range(size)[None, :] - shifts[:, axis - 1:axis]
-        images = tf.gather(images, tf.math.floormod(positions, size), axis=axis, batch_dims=1)
+        size = int(images.shape[axis])
+        positions = ops.arange(size, dtype="int32")[None, :] - shifts[:, axis - 1:axis]
+        images = per_sample_take(images, ops.mod(positions, size), axis)
     return images
 
 
@@ -107,7 +115,7 @@ class Jitter(InputModifier):
     def transform(self, images, random):
         dims = [int(d) for d in images.shape[1:-1]]
         limits = self.offsets_for(dims)
-        shifts = tf.concat(
+        shifts = ops.concatenate(
             [random.integers(salt=101 + i, low=-lim, high=lim) for i, lim in enumerate(limits)], axis=1
         )
         return roll_per_sample(images, shifts)

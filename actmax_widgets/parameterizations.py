@@ -6,8 +6,10 @@ A parameterization has two parts, the seam between "what is optimized" and "what
   parameters for a batch, one sample per key (``sample_random.sample_keys``), deterministic in
   the keys; ``seed_images`` (``(B, *image_shape)`` in ``input_range``, channels-last) when the
   user gave a starting image.
-- ``to_image(params) -> tf.Tensor``: on the graph, differentiable: ``(B, *image_shape)``
-  channels-last images in ``input_range``.
+- ``to_image(params)``: on the graph, in ``keras.ops``, differentiable: ``(B, *image_shape)``
+  channels-last images in ``input_range``, a tensor of the active backend.
+- ``variables`` (optional, default empty): the ``keras.Variable`` s ``to_image`` reads, which the
+  engine passes into its compiled step.
 
 - ``display(image, input_range) -> np.ndarray``: one optimized image (channels-last, in
   ``input_range``) made displayable.
@@ -21,10 +23,12 @@ kept fixed (for deep networks).
 """
 from __future__ import annotations
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from . import arguments, render, utils
+from .backend.fft import irfft2d
 
 
 class PixelImage:
@@ -35,6 +39,7 @@ class PixelImage:
     """
 
     name = "pixel"
+    variables = []
 
     def init_params(self, keys, image_shape, input_range, seed_images=None):
         if seed_images is not None:
@@ -92,9 +97,14 @@ class _RunShape:
         self.width = int(width)
         low_high = np.array([float(v) for v in input_range], "float32")
         if self.input_range is None:
-            self.input_range = tf.Variable(low_high, trainable=False, name="input_range")
+            self.input_range = keras.Variable(low_high, dtype="float32", trainable=False, name="input_range")
         else:
             self.input_range.assign(low_high)
+
+    @property
+    def variables(self):
+        """The input range's variable once ``set``: what a compiled step reads of this run."""
+        return [] if self.input_range is None else [self.input_range]
 
     def __repr__(self):
         return "_RunShape()"
@@ -105,9 +115,9 @@ def _colours_in_range(images, decorrelate, input_range):
     """Channels-last linear images -> the model's input: Lucid's colour decorrelation (RGB only),
     then a sigmoid into ``input_range`` (shared by the Fourier and MACO parameterizations)."""
     if decorrelate and images.shape[-1] == 3:
-        images = tf.tensordot(images, tf.constant(COLOR_CORRELATION_NORMALIZED.T), axes=1)
+        images = ops.tensordot(images, ops.convert_to_tensor(COLOR_CORRELATION_NORMALIZED.T), axes=1)
     low, high = input_range[0], input_range[1]
-    return low + (high - low) * tf.sigmoid(images)
+    return low + (high - low) * ops.sigmoid(images)
 
 
 class FourierImage:
@@ -141,6 +151,11 @@ class FourierImage:
         self.decorrelate = arguments.check_bool("decorrelate", decorrelate)
         self._run = _RunShape()
 
+    @property
+    def variables(self):
+        """The state ``to_image`` reads in the compiled step: the input range, once a run set it."""
+        return self._run.variables
+
     @staticmethod
     def _spatial(image_shape):
         if len(image_shape) != 3:
@@ -161,12 +176,11 @@ class FourierImage:
     def to_image(self, params):
         if self._run.width is None:
             raise RuntimeError("FourierImage.to_image needs init_params to be called first (it fixes the size).")
-        params = tf.convert_to_tensor(params, tf.float32)
+        params = ops.convert_to_tensor(params, "float32")
         height, width = int(params.shape[3]), self._run.width
-        spectrum = tf.complex(params[:, 0], params[:, 1]) * tf.cast(
-            spectrum_scale(height, width, self.decay), tf.complex64)
-        images = tf.signal.irfft2d(spectrum, fft_length=[height, width])  # (B, C, H, W)
-        images = tf.transpose(images, [0, 2, 3, 1]) / 4.0  # Lucid's /4 keeps the sigmoid unsaturated
+        scale = ops.convert_to_tensor(spectrum_scale(height, width, self.decay))
+        images = irfft2d(params[:, 0] * scale, params[:, 1] * scale, height, width)  # (B, C, H, W)
+        images = ops.transpose(images, (0, 2, 3, 1)) / 4.0  # Lucid's /4 keeps the sigmoid unsaturated
         return _colours_in_range(images, self.decorrelate, self._run.input_range)
 
     def display(self, image, input_range):

@@ -24,9 +24,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from .input_modifiers import InputModifier, roll_per_sample
+from .input_modifiers import InputModifier, per_sample_take, roll_per_sample
 
 
 class _Salted:
@@ -61,7 +61,16 @@ def _per_axis(value, rank, what):
 
 
 def _mean_colour(images):
-    return tf.reduce_mean(images, axis=list(range(1, images.shape.rank - 1)), keepdims=True)
+    return ops.mean(images, axis=tuple(range(1, len(images.shape) - 1)), keepdims=True)
+
+
+def _reflect_indices(size, before, after):
+    """Source positions of an axis of ``size`` padded by reflection (edge not repeated), as
+    ``numpy.pad(mode='reflect')`` and TensorFlow's ``REFLECT``."""
+    if max(before, after) >= size:
+        raise ValueError(f"Pad value 'reflect' needs fewer pad pixels ({max(before, after)}) than the image "
+                         f"dimension ({size}); use a smaller pad or value=None.")
+    return np.pad(np.arange(size), (before, after), mode="reflect")
 
 
 def _pad_with(images, widths, value):
@@ -71,9 +80,12 @@ def _pad_with(images, widths, value):
     if isinstance(value, str):
         if value != "reflect":
             raise ValueError(f"Pad value {value!r}: use a number, None (the image's mean colour) or 'reflect'.")
-        return tf.pad(images, paddings, mode="REFLECT")
-    fill = _mean_colour(images) if value is None else tf.constant(float(value), images.dtype)
-    return tf.pad(images - fill, paddings) + fill
+        # Gathers, not ops.pad: PyTorch's reflection pad takes only some ranks and layouts.
+        for axis, (size, (before, after)) in enumerate(zip(_spatial_shape(images), widths), start=1):
+            images = ops.take(images, _reflect_indices(size, before, after), axis=axis)
+        return images
+    fill = _mean_colour(images) if value is None else ops.cast(float(value), images.dtype)
+    return ops.pad(images - fill, paddings) + fill
 
 
 def fit(images, size, mode="crop"):
@@ -88,14 +100,14 @@ def fit(images, size, mode="crop"):
     if mode == "resize":
         if len(size) != 2:
             raise ValueError("fit mode 'resize' works for 2-D images only; use 'crop'.")
-        return tf.image.resize(images, size, method="bilinear")
+        return ops.image.resize(images, size, interpolation="bilinear", data_format="channels_last")
     if mode != "crop":
         raise ValueError(f"Unknown fit mode {mode!r}: use 'crop' or 'resize'.")
     grow = [max(0, s - c) for s, c in zip(size, current)]
     if any(grow):
         images = _pad_with(images, [(g // 2, g - g // 2) for g in grow], None)
-    begin = [0] + [(c - s) // 2 for c, s in zip(_spatial_shape(images), size)] + [0]
-    return tf.slice(images, begin, [-1] + size + [-1])
+    begin = [(c - s) // 2 for c, s in zip(_spatial_shape(images), size)]
+    return images[(slice(None),) + tuple(slice(b, b + s) for b, s in zip(begin, size))]
 
 
 class Transform(InputModifier):
@@ -119,7 +131,7 @@ class Pad(Transform):
         self.n, self.value = n, value
 
     def apply(self, images, random):
-        widths = _per_axis(self.n, images.shape.rank - 2, "pad")
+        widths = _per_axis(self.n, len(images.shape) - 2, "pad")
         return _pad_with(images, [(w, w) for w in widths], self.value)
 
 
@@ -135,13 +147,13 @@ class RandomJitter(Transform):
         dims = _spatial_shape(images)
         limits = _per_axis(self.n, len(dims), "jitter")
         if self.mode == "wrap":
-            shifts = tf.concat([random.integers(201 + i, -lim, lim) for i, lim in enumerate(limits)], axis=1)
+            shifts = ops.concatenate([random.integers(201 + i, -lim, lim) for i, lim in enumerate(limits)], axis=1)
             return roll_per_sample(images, shifts)
         for axis, (size, lim) in enumerate(zip(dims, limits), start=1):
             if lim >= size:
                 raise ValueError(f"jitter {lim} leaves nothing of an image dimension of {size} pixels.")
             start = random.integers(201 + axis - 1, 0, lim)  # (B, 1)
-            images = tf.gather(images, start + tf.range(size - lim)[None, :], axis=axis, batch_dims=1)
+            images = per_sample_take(images, start + ops.arange(size - lim, dtype="int32")[None, :], axis)
         return images
 
 
@@ -151,36 +163,37 @@ def _resample(images, inverse):
     reads the nearest edge pixel (gathers, so the gradient is exact)."""
     height, width = _spatial_shape(images)
     channels = images.shape[-1]
-    ys, xs = tf.meshgrid(tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32), indexing="ij")
-    centre = tf.constant([(height - 1) / 2.0, (width - 1) / 2.0])
-    grid = tf.reshape(tf.stack([ys, xs], axis=-1), [-1, 2]) - centre  # (HW, 2)
+    ys, xs = np.meshgrid(np.arange(height, dtype="float32"), np.arange(width, dtype="float32"), indexing="ij")
+    centre = np.array([(height - 1) / 2.0, (width - 1) / 2.0], "float32")
+    grid = ops.convert_to_tensor(np.stack([ys, xs], axis=-1).reshape(-1, 2) - centre)  # (HW, 2)
+    centre = ops.convert_to_tensor(centre)
     # inverse @ grid written out as products and sums of elements, not a matrix product: a GEMM
     # kernel's summation order (and FMA use) depends on the batch size on some CPUs, and a
     # sample's image must be the same whether it is transformed alone or in a batch.
     rows = inverse[:, None]  # (B, 1, 2, 2)
     source = rows[..., 0] * grid[None, :, :1] + rows[..., 1] * grid[None, :, 1:] + centre  # (B, HW, 2)
-    source = tf.clip_by_value(source, 0.0, tf.constant([height - 1.0, width - 1.0]))
-    floor = tf.floor(source)
+    source = ops.minimum(ops.maximum(source, 0.0), ops.convert_to_tensor(np.array([height - 1, width - 1], "float32")))
+    floor = ops.floor(source)
     frac = source - floor
-    y0 = tf.cast(floor[..., 0], tf.int32)
-    x0 = tf.cast(floor[..., 1], tf.int32)
-    y1 = tf.minimum(y0 + 1, height - 1)
-    x1 = tf.minimum(x0 + 1, width - 1)
-    flat = tf.reshape(images, [-1, height * width, channels])
+    y0 = ops.cast(floor[..., 0], "int32")
+    x0 = ops.cast(floor[..., 1], "int32")
+    y1 = ops.minimum(y0 + 1, height - 1)
+    x1 = ops.minimum(x0 + 1, width - 1)
+    flat = ops.reshape(images, (-1, height * width, channels))
 
     def at(y, x):
-        return tf.gather(flat, y * width + x, axis=1, batch_dims=1)
+        return per_sample_take(flat, y * width + x, axis=1)
 
     fy, fx = frac[..., :1], frac[..., 1:]
     out = ((1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x1))
            + fy * ((1 - fx) * at(y1, x0) + fx * at(y1, x1)))
-    return tf.reshape(out, [-1, height, width, channels])
+    return ops.reshape(out, (-1, height, width, channels))
 
 
 def _choose(random, salt, values):
     """One of ``values`` per sample, ``(B,)`` float32."""
     index = random.integers(salt, 0, len(values) - 1)[:, 0]
-    return tf.gather(tf.constant(values, tf.float32), index)
+    return ops.take(ops.convert_to_tensor(np.array(values, "float32")), index)
 
 
 class RandomScale(Transform):
@@ -195,14 +208,14 @@ class RandomScale(Transform):
             raise ValueError(f"Scales must be positive numbers; got {scales or (low, high)!r}.")
 
     def apply(self, images, random):
-        if images.shape.rank != 4:
+        if len(images.shape) != 4:
             raise ValueError("random_scale works on 2-D images (B, H, W, C).")
         if self.scales is not None:
             inverse = 1.0 / _choose(random, 301, self.scales)
         else:  # uniform in log-scale, so zooming in and out are equally likely
             ratio = math.log(self.high / self.low)
-            inverse = 1.0 / (self.low * tf.exp(random.uniform(301)[:, 0] * ratio))
-        eye = tf.eye(2, batch_shape=[1])
+            inverse = 1.0 / (self.low * ops.exp(random.uniform(301)[:, 0] * ratio))
+        eye = ops.eye(2, dtype="float32")[None]
         return _resample(images, eye * inverse[:, None, None])
 
 
@@ -213,17 +226,17 @@ class RandomRotate(Transform):
         self.degrees = float(degrees) if np.ndim(degrees) == 0 else tuple(float(d) for d in degrees)
 
     def apply(self, images, random):
-        if images.shape.rank != 4:
+        if len(images.shape) != 4:
             raise ValueError("random_rotate works on 2-D images (B, H, W, C).")
         if isinstance(self.degrees, tuple):
             angle = _choose(random, 401, self.degrees)
         else:
             angle = (2.0 * random.uniform(401)[:, 0] - 1.0) * self.degrees
         angle = angle * (math.pi / 180.0)
-        cos, sin = tf.cos(angle), tf.sin(angle)
+        cos, sin = ops.cos(angle), ops.sin(angle)
         # The inverse map in (y, x) coordinates with y pointing down: a positive angle turns
         # the image counterclockwise on screen, as tf.image and Lucid.
-        inverse = tf.stack([tf.stack([cos, sin], -1), tf.stack([-sin, cos], -1)], axis=1)
+        inverse = ops.stack([ops.stack([cos, sin], -1), ops.stack([-sin, cos], -1)], axis=1)
         return _resample(images, inverse)
 
 

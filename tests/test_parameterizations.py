@@ -11,6 +11,7 @@ from actmax_widgets.parameterizations import FourierImage, PixelImage, spectrum_
 from actmax_widgets.sample_random import sample_keys
 from actmax_widgets.visualization import visualize_filters
 from core_helpers import channel_means
+import ops_backend_checks
 
 
 @pytest.mark.parametrize("shape", [(32, 32, 3), (24, 37, 3), (19, 16, 1)])
@@ -179,3 +180,10 @@ def test_diversity_makes_copies_of_a_filter_differ(conv_net):
         assert not np.allclose(result.raw_images[0], result.raw_images[1])  # copies start apart
         similarity[weight] = _gram_similarity(np.asarray(probe(result.raw_images)))
     assert similarity[30] < similarity[0] - 0.02
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_fourier_images_and_their_gradients_are_the_same_on_jax_and_torch(backend):
+    # Colour (decorrelated) and grey odd-width images in two input ranges, from the same keys,
+    # run in a fresh process on that backend (jax: to_image under jax.jit).
+    ops_backend_checks.assert_same(ops_backend_checks.under(backend), ops_backend_checks.outputs(), "fourier ")

@@ -59,3 +59,9 @@ def test_the_same_draws_bit_for_bit_on_jax_and_torch(backend):
     assert str(theirs["draws tensor type"]).startswith(backend)  # jaxlib, torch: computed by that backend, not TensorFlow
     for name in (n for n in ours if n.startswith("draws ") and n != "draws tensor type"):
         np.testing.assert_array_equal(theirs[name], ours[name], err_msg=name)
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_ops_modules_do_not_import_tensorflow_on_jax_and_torch(backend):
+    # sample_random, transforms, input_modifiers, parameterizations and backend/ all ran there.
+    assert not ops_backend_checks.under(backend)["imported tensorflow"]

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import ops_backend_checks
 from actmax_widgets import transforms
 from actmax_widgets.sample_random import SampleRandom, sample_keys
 from actmax_widgets.visualization import visualize_filters
@@ -114,3 +115,13 @@ def test_plugs_into_visualize_filters(conv_net):
                                input_modifiers=[transforms.LIGHT])
     assert result.images.shape == (2, 16, 16, 3)
     assert np.isfinite(result.activation_history).all()
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_same_seed_gives_the_same_images_on_jax_and_torch_as_on_tensorflow(backend):
+    # Every transform (pads, jitters, scale, rotation, Lucid's chain, fit/resize) of the same
+    # images with the same keys, run in a fresh process on that backend (jax: under jax.jit),
+    # and the gradient through Lucid's chain.
+    theirs = ops_backend_checks.under(backend)
+    assert str(theirs["draws tensor type"]).startswith(backend)  # computed by that backend
+    ops_backend_checks.assert_same(theirs, ops_backend_checks.outputs(), "transform ")
