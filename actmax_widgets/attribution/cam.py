@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from .. import arguments, catalogue, grad_modifiers
 from . import gradients, prepare as prepare_module
@@ -50,7 +50,7 @@ def grad_cam(model, layer, targets, images, *, penultimate_layer=None, plus_plus
                                     prepare_module.layer_name(model, penultimate_layer), job.name, penultimate_layer)
     post_key = ("grad_cam", plus_plus, gradients.option_key(grad_modifier))
     post = cam_step(modifier, plus_plus, feature_maps.channel_axis)
-    step = gradients.step_for(job.model, job.info, feature_maps, post, post_key)
+    step = gradients.step_for(job.model, job.info, feature_maps, post, post_key, job.images.shape[1:])
     return gradients.normalize_maps(step(job.images, job.masks, batch_size))
 
 
@@ -83,23 +83,25 @@ def penultimate_info(model, target, penultimate_name, target_name, penultimate_l
 
 
 def cam_step(modifier, plus_plus, channel_axis):
-    """The TensorFlow code turning feature maps and their gradients into heatmaps at the
+    """The ``keras.ops`` code turning feature maps and their gradients into heatmaps at the
     images' size: ``post(scores, features, grads, images) -> (N, H, W)``, not yet scaled."""
 
     def post(scores, features, grads, images):
+        rank = len(features.shape)
         if channel_axis == 1:  # channels-first feature maps: channels last, like the images
-            order = [0] + list(range(2, features.shape.rank)) + [1]
-            features, grads = tf.transpose(features, order), tf.transpose(grads, order)
-        features, grads = tf.cast(features, tf.float32), tf.cast(grads, tf.float32)
+            order = [0] + list(range(2, rank)) + [1]
+            features, grads = ops.transpose(features, order), ops.transpose(grads, order)
+        features, grads = ops.cast(features, "float32"), ops.cast(grads, "float32")
         if modifier is not None:
             grads = modifier(grads)
-        spatial = list(range(1, features.shape.rank - 1))
-        weights = _plus_plus_weights(features, grads, spatial) if plus_plus else tf.reduce_mean(
+        spatial = tuple(range(1, rank - 1))
+        weights = _plus_plus_weights(features, grads, spatial) if plus_plus else ops.mean(
             grads, axis=spatial, keepdims=True)
         # ReLU: only the evidence for the target, not the evidence against it.
-        cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))
-        if cam.shape.rank == 3:  # 2-D maps, upsampled to the image
-            cam = tf.image.resize(cam[..., None], tf.shape(images)[1:3], method="bilinear")[..., 0]
+        cam = ops.relu(ops.sum(weights * features, axis=-1))
+        if rank == 4:  # 2-D maps, upsampled to the image
+            cam = ops.image.resize(cam[..., None], tuple(images.shape[1:3]), interpolation="bilinear",
+                                   data_format="channels_last")[..., 0]
         return cam
 
     return post
@@ -110,9 +112,9 @@ def _plus_plus_weights(features, grads, spatial):
     first, second and third derivatives alike, so the heatmap (scaled to [0, 1]) is the same,
     and exp(a logit of 90) overflows float32."""
     second, third = grads ** 2, grads ** 3
-    total = tf.reduce_sum(features, axis=spatial, keepdims=True)
+    total = ops.sum(features, axis=spatial, keepdims=True)
     denominator = 2.0 * second + third * total
-    alphas = second / tf.where(denominator != 0.0, denominator, tf.ones_like(denominator))
-    norm = tf.reduce_sum(alphas, axis=spatial, keepdims=True)
-    alphas = alphas / tf.where(norm != 0.0, norm, tf.ones_like(norm))
-    return tf.reduce_sum(alphas * tf.nn.relu(grads), axis=spatial, keepdims=True)
+    alphas = second / ops.where(denominator != 0.0, denominator, ops.ones_like(denominator))
+    norm = ops.sum(alphas, axis=spatial, keepdims=True)
+    alphas = alphas / ops.where(norm != 0.0, norm, ops.ones_like(norm))
+    return ops.sum(alphas * ops.relu(grads), axis=spatial, keepdims=True)

@@ -7,9 +7,10 @@ import weakref
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from .. import arguments, catalogue, model_facts, utils
+from ..backend.compiled import compiled
 from . import inputs
 
 _FORWARD = weakref.WeakKeyDictionary()  # working model -> {layer index: compiled forward pass}
@@ -39,14 +40,15 @@ def activation_maps(model, layer, filters, image, *, input_range=(0, 255)) -> np
     batch = inputs.model_images(working, image, input_range=input_range, argument="image")
     if len(batch) != 1:
         raise ValueError(f"image holds {len(batch)} images: activation_maps takes one photo, e.g. image[0].")
-    output = np.asarray(_forward(working, info)(tf.constant(batch)))[0]
+    output = ops.convert_to_numpy(_forward(working, info)(batch))[0]
     if info.channel_axis == 1:
         output = np.moveaxis(output, 0, -1)
     maps = np.maximum(output[..., indices], 0.0)
     peak = maps.max(axis=(0, 1), keepdims=True)
     maps = np.where(peak > 0, maps / np.where(peak > 0, peak, 1.0), 0.0).astype("float32")
-    resized = tf.image.resize(maps[None], batch.shape[1:3], method="bilinear")[0]
-    return np.clip(np.moveaxis(np.asarray(resized), -1, 0), 0.0, 1.0).astype("float32")
+    resized = ops.image.resize(maps[None], tuple(batch.shape[1:3]), interpolation="bilinear",
+                               data_format="channels_last")[0]
+    return np.clip(np.moveaxis(ops.convert_to_numpy(resized), -1, 0), 0.0, 1.0).astype("float32")
 
 
 def _forward(working, info):
@@ -56,10 +58,12 @@ def _forward(working, info):
             cut = keras.Model(utils.model_input(working), working.layers[info.index].output)
             channels_first = catalogue.model_is_channels_first(working)
 
-            @tf.function(reduce_retracing=True)
             def forward(images):
-                x = tf.transpose(images, [0, 3, 1, 2]) if channels_first else images
+                x = ops.transpose(images, [0, 3, 1, 2]) if channels_first else images
                 return cut(x, training=False)
 
+            shape = tuple(utils.model_input(working).shape[1:])
+            image_shape = shape[1:] + shape[:1] if channels_first else shape
+            forward = compiled(forward, cut.variables, [((None,) + image_shape, "float32")], differentiates=False)
             per_model[info.index] = forward
         return per_model[info.index]

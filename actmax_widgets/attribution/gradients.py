@@ -3,9 +3,10 @@ with respect to the input (saliency) or to a layer's output (Grad-CAM, ``wrt_ten
 
 Each image of a batch has its own target as a row of a mask over the target layer's channels
 (the same masks ``visualize_filters`` uses), so many photos and many classes run in one call of
-one ``tf.function``; the masks and the batch size are inputs, so a new target or a new batch
-size never retraces. The score of a conv filter is its mean over positions, of a dense unit the
-unit, and a joint target sums its indices, as keras-vis's ``ActivationMaximization``.
+one compiled function (``backend.compiled``); the masks are an input, so a new target never
+retraces (nor, on TensorFlow, a new batch size). The score of a conv filter is its mean over
+positions, of a dense unit the unit, and a joint target sums its indices, as keras-vis's
+``ActivationMaximization``.
 """
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ import weakref
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from .. import catalogue, utils
+from ..backend import autodiff
+from ..backend.compiled import compiled
 
 _STEPS = weakref.WeakKeyDictionary()  # model computed with -> ({key: step}, LRU {key with a callable: step})
 _LOCK = threading.Lock()
@@ -39,58 +42,90 @@ class GradientStep:
     wrt : catalogue.LayerInfo, optional
         The layer whose output the gradient is taken with respect to; None: the input image.
     post : callable
-        TensorFlow code run inside the compiled step on its results (channels-last images,
+        ``keras.ops`` code run inside the compiled step on its results (channels-last images,
         ``grads`` in the ``wrt`` layer's own layout).
+    image_shape : tuple
+        The images' channels-last shape without the batch axis: known sizes, also for a model
+        that takes any size, so ``post`` can resize to them with ``keras.ops``.
     """
 
-    def __init__(self, model, target, wrt, post):
+    def __init__(self, model, target, wrt, post, image_shape):
         self.target, self.wrt, self.post = target, wrt, post
         self.channels_first = catalogue.model_is_channels_first(model)
-        outputs = [model.layers[target.index].output]
-        if wrt is not None:
-            outputs.insert(0, model.layers[wrt.index].output)
-        # Keras keeps only the layers between the input and these outputs: the head after the
+        image_input, scored = utils.model_input(model), model.layers[target.index].output
+        # Keras keeps only the layers between the inputs and the outputs: the head after the
         # target layer is never computed.
-        self.forward = keras.Model(utils.model_input(model), outputs)
-        shape = tuple(utils.model_input(model).shape[1:])
-        image_shape = shape[1:] + shape[:1] if self.channels_first else shape
+        if wrt is None:
+            self.features, self.score_model = None, keras.Model(image_input, scored)
+        else:
+            features = model.layers[wrt.index].output
+            if not depends_on(scored, features):
+                raise ValueError(f"Layer '{target.name}' does not depend on layer '{wrt.name}': the gradient "
+                                 "is taken with respect to a layer before the target; pick an earlier layer.")
+            # Every backend differentiates with respect to a function's arguments, not a tensor
+            # inside it: the layers after ``wrt`` take its output as an input (and the image,
+            # for connections that skip past it).
+            self.features = keras.Model(image_input, features)
+            self.score_model = keras.Model([image_input, features], scored)
         # A partial (no __code__) per step: TensorFlow counts traces per code object, and one
         # trace for every model, layer and option would draw its "frequent retracing" warning.
-        self.step = tf.function(functools.partial(GradientStep._step, self), input_signature=[
-            tf.TensorSpec((None,) + tuple(image_shape), tf.float32),
-            tf.TensorSpec((None, target.n_filters), tf.float32)])
+        self.step = compiled(functools.partial(GradientStep._step, self), model.variables,
+                             [((None,) + tuple(image_shape), "float32"), ((None, target.n_filters), "float32")])
 
     def _step(self, images, masks):
-        with tf.GradientTape() as tape:
-            tape.watch(images)
-            x = tf.transpose(images, [0, 3, 1, 2]) if self.channels_first else images
-            outputs = self.forward(x, training=False)
-            outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-            wrt_value = images if self.wrt is None else outputs[0]
-            scores = target_scores(outputs[-1], masks, self.target.channel_axis)
-            total = tf.reduce_sum(scores)  # samples are independent: each gets its own gradient
-        grads = tape.gradient(total, wrt_value)
-        if grads is None:  # only a layer can be disconnected: the target always depends on the image
-            raise ValueError(f"Layer '{self.target.name}' does not depend on layer '{self.wrt.name}': the gradient "
-                             "is taken with respect to a layer before the target; pick an earlier layer.")
-        return self.post(scores, wrt_value, grads, images)
+        def score(inputs):
+            scores = target_scores(self.score_model(inputs, training=False), masks, self.target.channel_axis)
+            return ops.sum(scores), scores  # samples are independent: each gets its own gradient
+
+        def image_layout(images):
+            return ops.transpose(images, [0, 3, 1, 2]) if self.channels_first else images
+
+        if self.wrt is None:
+            _, scores, (grads,) = autodiff.value_and_gradients(lambda x: score(image_layout(x)), images)
+            return self.post(scores, images, grads, images)
+        x = image_layout(images)
+        features = self.features(x, training=False)
+        _, scores, (grads,) = autodiff.value_and_gradients(lambda f: score([x, f]), features)
+        return self.post(scores, features, grads, images)
 
     def __call__(self, images, masks, batch_size=32):
         """The step over ``images`` in chunks of ``batch_size`` (bounded memory); numpy results."""
-        parts = [self.step(tf.constant(images[start:start + batch_size]), tf.constant(masks[start:start + batch_size]))
+        parts = [_numpy(self.step(images[start:start + batch_size], masks[start:start + batch_size]))
                  for start in range(0, len(images), batch_size)]
-        if isinstance(parts[0], (tuple, list)):
-            return tuple(np.concatenate([np.asarray(p[k]) for p in parts]) for k in range(len(parts[0])))
-        return np.concatenate([np.asarray(p) for p in parts])
+        if isinstance(parts[0], tuple):
+            return tuple(np.concatenate([p[k] for p in parts]) for k in range(len(parts[0])))
+        return np.concatenate(parts)
+
+
+def _numpy(result):
+    if isinstance(result, (tuple, list)):
+        return tuple(ops.convert_to_numpy(part) for part in result)
+    return ops.convert_to_numpy(result)
+
+
+def depends_on(output, tensor):
+    """Whether the Keras tensor ``output`` is computed from the Keras tensor ``tensor``."""
+    pending, seen = [output], set()
+    while pending:
+        current = pending.pop()
+        if current is tensor:
+            return True
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        operation, node_index, _ = current._keras_history
+        if operation is not None:
+            pending.extend(operation._inbound_nodes[node_index].input_tensors)
+    return False
 
 
 def target_scores(output, masks, channel_axis):
     """(B,) float32: each sample's masked channels, each a mean over positions, summed."""
-    output = tf.cast(output, tf.float32)
-    rank = output.shape.rank
+    output = ops.cast(output, "float32")
+    rank = len(output.shape)
     if rank > 2:
-        output = tf.reduce_mean(output, axis=[a for a in range(1, rank) if a != channel_axis])
-    return tf.reduce_sum(output * masks, axis=1)
+        output = ops.mean(output, axis=[a for a in range(1, rank) if a != channel_axis])
+    return ops.sum(output * masks, axis=1)
 
 
 class ByIdentity:
@@ -112,15 +147,17 @@ def option_key(option):
     return option if option is None or isinstance(option, str) else ByIdentity(option)
 
 
-def step_for(model, target, wrt, post, post_key):
-    """The cached ``GradientStep`` of ``model`` for these layers and this ``post`` (by ``post_key``;
-    of those keyed by a callable, ``CALLABLE_STEPS`` most recently used are kept)."""
-    key = (target.index, None if wrt is None else wrt.index, post_key)
+def step_for(model, target, wrt, post, post_key, image_shape):
+    """The cached ``GradientStep`` of ``model`` for these layers, this ``post`` (by ``post_key``;
+    of those keyed by a callable, ``CALLABLE_STEPS`` most recently used are kept) and images of
+    ``image_shape`` (channels-last, no batch axis)."""
+    image_shape = tuple(int(d) for d in image_shape)
+    key = (target.index, None if wrt is None else wrt.index, post_key, image_shape)
     with _LOCK:
         named, by_callable = _STEPS.setdefault(model, ({}, collections.OrderedDict()))
         steps = by_callable if any(isinstance(part, ByIdentity) for part in post_key) else named
         if key not in steps:
-            steps[key] = GradientStep(model, target, wrt, post)
+            steps[key] = GradientStep(model, target, wrt, post, image_shape)
         if steps is by_callable:
             by_callable.move_to_end(key)
             while len(by_callable) > CALLABLE_STEPS:

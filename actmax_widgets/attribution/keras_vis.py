@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from .. import arguments, catalogue, grad_modifiers, model_facts, utils
+from ..backend import autodiff
 from ..engine import Problem
 from . import gradients
 from .cam import cam_step, grad_cam
@@ -74,8 +75,8 @@ def visualize_cam_with_losses(input_tensor, losses, seed_input, penultimate_laye
     grads, features, _ = loss_gradients(input_tensor, losses, seed_input, penultimate_layer.output)
     image = np.zeros((1,) + _input_shape(input_tensor, channels_first), "float32")
     post = cam_step(grad_modifiers.get(grad_modifier), False, 1 if channels_first else features.ndim - 1)
-    cam = post(None, tf.constant(features), tf.constant(grads), tf.constant(image))
-    return gradients.normalize_maps(np.asarray(cam))[0]
+    cam = post(None, ops.convert_to_tensor(features), ops.convert_to_tensor(grads), ops.convert_to_tensor(image))
+    return gradients.normalize_maps(ops.convert_to_numpy(cam))[0]
 
 
 def overlay(array1, array2, alpha=0.5):
@@ -144,18 +145,22 @@ def loss_gradients(input_tensor, losses, seed_input, wrt_tensor):
         raise ValueError(f"seed_input has shape {np.shape(seed_input)}; the model takes one input of shape "
                          f"{tuple(input_tensor.shape[1:])}: resize it to that (with or without a batch axis of 1).")
     to_input = wrt_tensor is None or wrt_tensor is input_tensor
-    outputs = list(problem.loss_model.outputs) + ([] if to_input else [wrt_tensor])
-    model = keras.Model(input_tensor, outputs)
-    x = tf.constant(seed)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        values = model(x, training=False)
-        values = values if isinstance(values, (list, tuple)) else [values]
-        wrt_value = x if to_input else values[-1]
-        total = tf.add_n([tf.reduce_sum(tf.cast(value, tf.float32)) * float(weight)
-                          for value, weight in zip(values[:len(problem.losses)], problem.default_weights)])
-    grads = tape.gradient(total, wrt_value)
-    if grads is None:
+    outputs = list(problem.loss_model.outputs)
+    if not to_input and not any(gradients.depends_on(output, wrt_tensor) for output in outputs):
         raise ValueError("The losses do not depend on wrt_tensor / penultimate_layer: pick a layer before the one "
                          "the losses read.")
-    return np.asarray(grads), np.asarray(wrt_value), [np.asarray(v) for v in values[:len(problem.losses)]]
+    x = ops.convert_to_tensor(seed)
+    # The losses as a function of ``wrt_tensor`` (an argument: what every backend differentiates),
+    # the image as a second input for connections that skip past it.
+    wrt_value = x if to_input else keras.Model(input_tensor, wrt_tensor)(x, training=False)
+    model = keras.Model(input_tensor if to_input else [input_tensor, wrt_tensor], outputs)
+
+    def total(value):
+        values = model(value if to_input else [x, value], training=False)
+        values = values if isinstance(values, (list, tuple)) else [values]
+        return sum(ops.sum(ops.cast(v, "float32")) * float(weight)
+                   for v, weight in zip(values, problem.default_weights)), values
+
+    _, values, (grads,) = autodiff.value_and_gradients(total, wrt_value)
+    return (ops.convert_to_numpy(grads), ops.convert_to_numpy(wrt_value),
+            [ops.convert_to_numpy(v) for v in values])

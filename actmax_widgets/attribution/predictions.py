@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from keras import ops
 
 from .. import arguments, catalogue, model_facts
 from . import inputs
@@ -23,7 +24,7 @@ def top_predictions(model, image, k=5, *, input_range=(0, 255)) -> list:
         batch = np.transpose(batch, (0, 3, 1, 2))
     output = facts.working(batch, training=False)
     output = output[0] if isinstance(output, (list, tuple)) else output
-    scores = np.asarray(output, dtype="float64").reshape(len(batch), -1)[0]
+    scores = ops.convert_to_numpy(output).astype("float64").reshape(len(batch), -1)[0]
     if not (scores.min() >= 0 and abs(scores.sum() - 1.0) < 1e-3):
         scores = np.exp(scores - scores.max())
         scores /= scores.sum()

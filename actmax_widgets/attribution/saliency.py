@@ -57,7 +57,7 @@ def saliency_maps(model, layer, targets, images, *, backprop_modifier=None, grad
     post_key = ("saliency", gradients.option_key(grad_modifier))
     wrt = None if wrt_layer is None else catalogue.describe_layer(
         job.model, prepare_module.layer_name(model, wrt_layer))
-    step = gradients.step_for(job.model, job.info, wrt, _post(modifier), post_key)
+    step = gradients.step_for(job.model, job.info, wrt, _post(modifier), post_key, job.images.shape[1:])
     images, masks, copies = job.images, job.masks, max(1, smooth_samples)
     if smooth_samples:
         images, masks = _noisy_copies(images, masks, smooth_samples, smooth_noise, np.random.default_rng(seed))

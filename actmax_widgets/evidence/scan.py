@@ -15,8 +15,10 @@ import time
 import weakref
 
 import numpy as np
+from keras import ops
 
 from .. import arguments, catalogue, image_sizes, model_cut, model_facts
+from ..backend.compiled import compiled
 from . import cache as cache_module, image_sources, receptive_field
 from .examples import Examples
 from .top_k import TopK
@@ -175,24 +177,22 @@ def _forward(plan, input_range):
 
 
 def _compiled_forward(cut, image_shape, channels_first, input_range):
-    import tensorflow as tf
-
     low, high = (float(v) for v in input_range)
     dtype = cut.inputs[0].dtype
 
-    @tf.function(input_signature=[tf.TensorSpec((None,) + image_shape, tf.float32), tf.TensorSpec((None,), tf.int32)])
     def forward(images, filters):
         x = images * ((high - low) / 255.0) + low
         if channels_first:
-            x = tf.transpose(x, [0, 3, 1, 2])
-        out = tf.cast(cut(tf.cast(x, dtype), training=False), tf.float32)
-        if channels_first and out.shape.rank > 2:
-            out = tf.transpose(out, [0, 2, 3, 1])
-        out = tf.gather(out, filters, axis=-1)
-        flat = tf.reshape(out, [tf.shape(out)[0], -1, tf.shape(filters)[0]])
-        return tf.reduce_max(flat, axis=1), tf.argmax(flat, axis=1, output_type=tf.int32)
+            x = ops.transpose(x, [0, 3, 1, 2])
+        out = ops.cast(cut(ops.cast(x, dtype), training=False), "float32")
+        if channels_first and len(out.shape) > 2:
+            out = ops.transpose(out, [0, 2, 3, 1])
+        out = ops.take(out, filters, axis=-1)
+        flat = ops.reshape(out, (ops.shape(out)[0], -1, ops.shape(filters)[0]))
+        return ops.max(flat, axis=1), ops.cast(ops.argmax(flat, axis=1), "int32")
 
-    return forward
+    return compiled(forward, cut.variables, [((None,) + image_shape, "float32"), ((None,), "int32")],
+                    differentiates=False)
 
 
 def _scan(plan, source, top_k, batch_size, input_range, progress, on_progress, should_stop) -> Examples:
@@ -207,7 +207,7 @@ def _scan(plan, source, top_k, batch_size, input_range, progress, on_progress, s
                 complete = False
                 break
             values, positions = forward(batch.images, filters)
-            best.add(values.numpy(), positions.numpy(), np.clip(np.round(batch.images), 0, 255).astype(np.uint8))
+            best.add(ops.convert_to_numpy(values), ops.convert_to_numpy(positions), np.clip(np.round(batch.images), 0, 255).astype(np.uint8))
             names.extend(batch.names)
             done = best.seen + len(source.unreadable)
             if bar is not None:
