@@ -22,7 +22,10 @@ from .transforms import Transform, _spatial_shape
 
 # The canvas side ÷ the model's input side: the result is a larger image (more detail) whose
 # parts the model saw at its own scale, at the end of the crop schedule (crop side 1 / this).
-CANVAS_SCALE = 2.0
+# 1.5, not Xplique's ~2.3: each sample sees one crop per step, and the deep-layer activation at
+# 96 steps falls as the canvas grows (Lite0 block6d_add: 5.4 at 1.25, 4.3 at 1.5, 1.2-2.3 at 2;
+# 8.35 at 1 without shrinking crops; bench/QUALITY.md).
+CANVAS_SCALE = 1.5
 
 _MACO_SPECTRUM = "data/maco_spectrum.npy"  # made by tools/make_maco_spectrum.py (its docstring: how)
 
@@ -96,7 +99,7 @@ class MacoImage:
         self.contrast = arguments.check_number("contrast", contrast, above=0, fix="use e.g. contrast=2.0")
         self.decorrelate = arguments.check_bool("decorrelate", decorrelate)
         self.canvas_scale = arguments.check_number("canvas_scale", canvas_scale, minimum=1,
-                                                   fix="use 1 (the model's input size) or more, e.g. 2.0")
+                                                   fix="use 1 (the model's input size) or more, e.g. 1.5")
         self._run = _RunShape()
 
     @property
@@ -198,8 +201,8 @@ class MacoCrops(Transform):
     input when it matches ``MacoImage``'s). Noise: Gaussian plus uniform, each ``noise`` × the
     sample's value span (no gradient through the span).
 
-    The defaults (canvas twice the model's input) go from the whole canvas, which the model sees
-    at half scale (composition), to half of it, which it sees at its own scale (details), as
+    The defaults (canvas 1.5 times the model's input) go from the whole canvas, which the model
+    sees at 2/3 scale (composition), to 2/3 of it, which it sees at its own scale (details), as
     Xplique shrinks crops of a 512 px canvas shown at 224 px. Ending below ``1 / canvas_scale``
     shows the model details larger than they are in the result (``bench/QUALITY.md``).
 
@@ -210,7 +213,7 @@ class MacoCrops(Transform):
     def __init__(self, start=1.0, end=None, steps=64, jitter=0.05, spread=0.15, noise=0.02,
                  canvas_scale=CANVAS_SCALE):
         self.canvas_scale = arguments.check_number("canvas_scale", canvas_scale, minimum=1,
-                                                   fix="use the MacoImage's, e.g. canvas_scale=2.0")
+                                                   fix="use the MacoImage's, e.g. canvas_scale=1.5")
         end = 1.0 / self.canvas_scale if end is None else end
         if not 0 < end <= 1 or not 0 < start <= 1:
             raise ValueError(f"MacoCrops start={start!r}, end={end!r}: crop sides are fractions of the "

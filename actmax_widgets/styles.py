@@ -15,11 +15,12 @@ variation penalty, pixel images need keras-vis's penalties and its RMSprop.
   set (``transforms.LIGHT``), ReLU6 targets without their ceiling. Most of the final activation
   comes in the first ~100 steps (good for live previews); past ~300 steps little changes.
 - ``'maco'``: MACO (Fel et al., 2023), for deep networks: only the Fourier phase is optimized, the
-  magnitude spectrum stays that of natural photos (``maco.MacoImage``), on a canvas twice the
-  model's input side; the model sees random crops of it shrinking from the whole canvas to model
-  scale (half the canvas) over 64 steps, resized to its input, plus noise (``maco.maco_crops``),
-  Adam at 0.2 halving every 96 steps. The result is the whole canvas (twice the input size) and
-  its ``alpha`` says where on it the feature is.
+  magnitude spectrum stays that of natural photos (``maco.MacoImage``), on a canvas 1.5 times
+  the model's input side; the model sees random crops of it shrinking from the whole canvas to
+  model scale (2/3 of the canvas) over 64 steps, resized to its input, plus noise
+  (``maco.maco_crops``), Adam at 0.2 halving every 96 steps. The result is the whole canvas (1.5
+  times the input size) and its ``alpha`` says where on it the feature is. It reaches about half
+  Fourier's activation on deep layers at 96 steps (``bench/QUALITY.md``).
 
 Each style is a ``Recipe`` (``KERAS_VIS``, ``LUCID``, ``FOURIER``, ``MACO``; ``get(name)`` by name):
 ``visualize_filters(..., recipe=styles.FOURIER.replace(tv_weight=1))`` runs a changed copy.

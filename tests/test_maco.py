@@ -91,13 +91,13 @@ def test_result_is_the_canvas_and_alpha_is_where_the_filter_looks():
     x = keras.layers.Conv2D(4, 3, activation="relu", name="corner")(seen)
     model = zero_mean_kernels(keras.Model(inputs, x))
     result = visualize_filters(model, "corner", [0, 1], max_iter=24, seed=0, style="maco")
-    assert result.raw_images.shape == (2, 64, 64, 3)  # the whole canvas, twice the input side
+    assert result.raw_images.shape == (2, 48, 48, 3)  # the whole canvas, 1.5 times the input side
     alpha = result.alpha
-    assert alpha.shape == (2, 64, 64) and alpha.dtype == np.float32
+    assert alpha.shape == (2, 48, 48) and alpha.dtype == np.float32
     assert alpha.min() >= 0.0 and alpha.max() <= 1.0 and alpha.max() == 1.0
     # Crops of the canvas put the model's top-left in the canvas's top-left half (whole-canvas
-    # crops) and about its centre (half-canvas crops kept inside it), never in its far corner.
-    top_left, far_corner = alpha[:, :32, :32].mean(axis=(1, 2)), alpha[:, 50:, 50:].mean(axis=(1, 2))
+    # crops) and above-left of its centre (smaller crops kept inside it), never in its far corner.
+    top_left, far_corner = alpha[:, :24, :24].mean(axis=(1, 2)), alpha[:, 36:, 36:].mean(axis=(1, 2))
     assert np.all(top_left > 5 * far_corner + 0.05), (top_left, far_corner)
 
 
@@ -131,7 +131,7 @@ def _slopes(images):
 
 
 def test_crops_shrink_from_the_whole_canvas_to_model_scale():
-    crops = maco.maco_crops(1.0, None, 10, jitter=0.0, spread=0.0, noise=0.0)  # canvas 2x the input
+    crops = maco.maco_crops(1.0, None, 10, jitter=0.0, spread=0.0, noise=0.0, canvas_scale=2.0)
     ramp, keys = _ramp(2, 64), sample_keys(0, [0, 1])
     start = ops.convert_to_numpy(crops.transform(ramp, SampleRandom(keys, 0)))
     assert start.shape == (2, 32, 32, 3)  # the model's input: half the canvas side
@@ -141,20 +141,21 @@ def test_crops_shrink_from_the_whole_canvas_to_model_scale():
 
 
 def test_maco_style_crops_shrink_to_the_models_scale_and_not_below():
-    # The style's crops, jitter and noise included: whole canvas at step 0 (slope 2: the canvas
-    # shown at half size), the model's own scale from step 64 on (slope 1 ± the 5% jitter); a
-    # crop shrinking further would show details larger than the result has them.
+    # The style's crops, jitter and noise included, on a canvas 1.5 times the input: the whole
+    # canvas at step 0 (slope 1.5: shown at 2/3 size), the model's own scale from step 64 on
+    # (slope 1 ± the 5% jitter); a crop shrinking further would show details larger than the
+    # result has them.
     (crops,) = styles.get("maco").transforms
-    ramp, keys = _ramp(8, 64), sample_keys(0, range(8))
+    ramp, keys = _ramp(8, 48), sample_keys(0, range(8))
     early = _slopes(crops.transform(ramp, SampleRandom(keys, 0)))
-    middle = _slopes(crops.transform(ramp, SampleRandom(keys, 32)))
+    middle = _slopes(crops.transform(ramp, SampleRandom(keys, 32)))  # mean side 5/6: slope 1.25
     late = _slopes(crops.transform(ramp, SampleRandom(keys, 1000)))
-    assert np.all(early > 1.7) and np.all((middle > 1.3) & (middle < 1.7)), (early, middle)
-    assert np.all((late > 0.8) & (late < 1.2)) and abs(np.median(late) - 1.0) < 0.06, late
+    assert np.all(early > 1.35) and np.all((middle > 1.1) & (middle < 1.4)), (early, middle)
+    assert np.all((late > 0.85) & (late < 1.15)) and abs(np.median(late) - 1.0) < 0.06, late
 
 
 def test_canvas_is_canvas_scale_times_the_input():
-    assert MacoImage().canvas_shape((32, 48, 3)) == (64, 96, 3)
+    assert MacoImage().canvas_shape((32, 48, 3)) == (48, 72, 3)
     assert MacoImage(canvas_scale=1.5).canvas_shape((32, 33, 1)) == (48, 50, 1)
     assert MacoImage(canvas_scale=1).canvas_shape((32, 32, 3)) == (32, 32, 3)
 
