@@ -90,6 +90,8 @@ class JupyterServer:
     log_path: Path
     proc: subprocess.Popen
     startup_s: float = 0.0
+    # Kernels that outlive a test (``start_shared_kernel``): shutdown_kernels spares them.
+    kept_kernels: set = field(default_factory=set)
     _log_file: object = field(default=None, repr=False)
     _http: object = field(default=None, repr=False)
     _cookies: object = field(default=None, repr=False)
@@ -129,10 +131,13 @@ class JupyterServer:
                 return c.value
         return ""
 
-    def shutdown_kernels(self) -> None:
-        """Delete every session (and its kernel): call between tests to keep memory flat."""
+    def shutdown_kernels(self, keep_shared: bool = True) -> None:
+        """Delete every session (and its kernel): call between tests to keep memory flat. The
+        sessions of ``kept_kernels`` stay unless ``keep_shared`` is False."""
         try:
             for sess in self.api("sessions") or []:
+                if keep_shared and (sess.get("kernel") or {}).get("id") in self.kept_kernels:
+                    continue
                 try:
                     self.api(f"sessions/{sess['id']}", method="DELETE", timeout=30)
                 except (urllib.error.URLError, OSError):
@@ -159,7 +164,7 @@ class JupyterServer:
         if self in RUNNING_SERVERS:
             RUNNING_SERVERS.remove(self)
         if self.proc is not None and self.proc.poll() is None:
-            self.shutdown_kernels()
+            self.shutdown_kernels(keep_shared=False)
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=10)
@@ -310,6 +315,33 @@ _JS_KERNEL_STATE = """() => {
   const pending = prompts.filter(p => p.textContent.includes('*')).length;
   return {status: k ? k.status : (sc && sc.isReady === false ? 'starting' : 'none'), pending};
 }"""
+
+
+def start_shared_kernel(server: JupyterServer) -> str:
+    """Start a kernel that several notebooks share (``attach_notebook``), kept between tests: the
+    kernel start and its imports (TensorFlow: seconds) happen once, not once per notebook.
+    Returns its id; ``stop_shared_kernel`` ends it."""
+    kernel_id = server.api("kernels", method="POST", body={"name": "python3"}, timeout=60)["id"]
+    server.kept_kernels.add(kernel_id)
+    return kernel_id
+
+
+def attach_notebook(server: JupyterServer, name: str, kernel_id: str) -> None:
+    """Give notebook ``name`` a session on ``kernel_id`` before the page opens it: JupyterLab and
+    Notebook 7 then connect the page to that session's kernel instead of starting a new one."""
+    server.api("sessions", method="POST", timeout=60,
+               body={"path": name, "name": name, "type": "notebook", "kernel": {"id": kernel_id}})
+
+
+def stop_shared_kernel(server: JupyterServer, kernel_id: str) -> None:
+    server.kept_kernels.discard(kernel_id)
+    try:
+        for sess in server.api("sessions") or []:
+            if (sess.get("kernel") or {}).get("id") == kernel_id:
+                server.api(f"sessions/{sess['id']}", method="DELETE", timeout=30)
+        server.api(f"kernels/{kernel_id}", method="DELETE", timeout=30)
+    except (urllib.error.URLError, OSError):
+        pass  # already gone with its last session
 
 
 def open_notebook(page, server: JupyterServer, name: str, *, ui: str | None = None,

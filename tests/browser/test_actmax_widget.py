@@ -1,11 +1,15 @@
-"""ActMaxWidget end to end: JupyterLab / Notebook 7 in headless Chromium, the real model."""
+"""ActMaxWidget end to end: JupyterLab / Notebook 7 in headless Chromium, the real model.
+
+The JupyterLab notebooks here share one kernel (``lab_kernel``): TensorFlow is imported and the
+model loaded once for the file, not once per notebook; each notebook still makes its own widget."""
 from __future__ import annotations
 
 import re
 import time
 
 import pytest
-from helpers import cell_output, open_notebook, run_all_cells, run_cell, screenshot, write_notebook
+from helpers import (attach_notebook, cell_output, open_notebook, run_all_cells, run_cell, screenshot,
+                     start_shared_kernel, stop_shared_kernel, write_notebook)
 from playwright.sync_api import expect
 
 SETUP = """
@@ -13,7 +17,9 @@ import os
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 from actmax_widgets import ActMaxWidget
 from actmax_widgets.models import efficientnet_lite0
-model = efficientnet_lite0()
+if "LITE0" not in globals():  # the kernel is shared by this file's notebooks: load it once
+    LITE0 = efficientnet_lite0()
+model = LITE0
 """
 
 # A tile's <img> drawn to a canvas: its RGBA bytes (empty for an image not loaded).
@@ -59,10 +65,25 @@ def wait_for_state(page, state, timeout=120_000):
     expect(page.locator(f".actmax-grid__progress--{state}")).to_have_count(1, timeout=timeout)
 
 
-def run_widget_to_done(server, page, name, widget):
+@pytest.fixture(scope="module")
+def lab_kernel(lab_server):
+    """The kernel this file's JupyterLab notebooks share (its id)."""
+    kernel_id = start_shared_kernel(lab_server)
+    yield kernel_id
+    stop_shared_kernel(lab_server, kernel_id)
+
+
+def open_on_kernel(page, server, name, kernel_id=None):
+    """Open notebook ``name``, on ``kernel_id`` where given (else on a kernel of its own)."""
+    if kernel_id is not None:
+        attach_notebook(server, name, kernel_id)
+    open_notebook(page, server, name)
+
+
+def run_widget_to_done(server, page, name, widget, kernel_id=None):
     """A notebook that shows ``w = <widget>`` and runs it blocking, opened and run to "done"."""
     write_notebook(server.root_dir, name, [SETUP, f"w = {widget}\nw", "w.run(blocking=True)"])
-    open_notebook(page, server, name)
+    open_on_kernel(page, server, name, kernel_id)
     run_all_cells(page, timeout=180_000)
     wait_for_state(page, "done")
 
@@ -75,13 +96,13 @@ def dialogs(page):
     return seen
 
 
-def test_widget_runs_shows_16_image_tiles_and_enlarges_one(lab_server, page, dialogs):
+def test_widget_runs_shows_16_image_tiles_and_enlarges_one(lab_server, lab_kernel, page, dialogs):
     write_notebook(lab_server.root_dir, "run.ipynb", [
         SETUP,
         "w = ActMaxWidget(model, layer='block3a_expand_activation', steps=30, image_size=64)\nw",
         "started = __import__('time').perf_counter(); w.run()",
     ])
-    open_notebook(page, lab_server, "run.ipynb")
+    open_on_kernel(page, lab_server, "run.ipynb", lab_kernel)
     run_all_cells(page, timeout=180_000)
     expect(tiles(page)).to_have_count(16, timeout=120_000)
     screenshot(page, "widget-light-running")
@@ -104,12 +125,12 @@ def test_widget_runs_shows_16_image_tiles_and_enlarges_one(lab_server, page, dia
     assert dialogs == []
 
 
-def test_stop_mid_run_and_change_layer_from_the_controls(lab_server, page):
+def test_stop_mid_run_and_change_layer_from_the_controls(lab_server, lab_kernel, page):
     write_notebook(lab_server.root_dir, "stop.ipynb", [
         SETUP,
         "w = ActMaxWidget(model, layer='block2a_expand_activation', steps=1000, image_size=64)\nw",
     ])
-    open_notebook(page, lab_server, "stop.ipynb")
+    open_on_kernel(page, lab_server, "stop.ipynb", lab_kernel)
     run_all_cells(page, timeout=180_000)
     output = cell_output(page, 1)
     output.get_by_role("button", name="Run").click()
@@ -138,11 +159,11 @@ def test_stop_mid_run_and_change_layer_from_the_controls(lab_server, page):
     expect(tiles(page)).to_have_count(16)
 
 
-def test_settings_show_every_choice_by_name(lab_server, page):
+def test_settings_show_every_choice_by_name(lab_server, lab_kernel, page):
     """Opened Settings name each dropdown's choice: no blank where the choice is "none"."""
     write_notebook(lab_server.root_dir, "settings.ipynb", [
         SETUP, "w = ActMaxWidget(model, layer='block3a_expand_activation', steps=128, prepare=False)\nw"])
-    open_notebook(page, lab_server, "settings.ipynb")
+    open_on_kernel(page, lab_server, "settings.ipynb", lab_kernel)
     run_all_cells(page, timeout=180_000)
     output = cell_output(page, 1)
     output.get_by_text("Settings", exact=True).click()
@@ -157,7 +178,7 @@ def test_settings_show_every_choice_by_name(lab_server, page):
     screenshot(page, "widget-settings")
 
 
-def test_model_strings_render_as_text_never_as_html(lab_server, page, dialogs):
+def test_model_strings_render_as_text_never_as_html(lab_server, lab_kernel, page, dialogs):
     # TensorFlow cannot run a layer with such a name (its name scopes refuse it), but the widget
     # must still list and show it safely; labels with markup go through a grid directly.
     write_notebook(lab_server.root_dir, "xss.ipynb", [
@@ -174,7 +195,7 @@ def test_model_strings_render_as_text_never_as_html(lab_server, page, dialogs):
         "                              {'filter': 1, 'label': '<img src=y onerror=alert(3)>'}])\n"
         "grid",
     ])
-    open_notebook(page, lab_server, "xss.ipynb")
+    open_on_kernel(page, lab_server, "xss.ipynb", lab_kernel)
     run_all_cells(page, timeout=120_000)
     first, second = page.locator(".actmax-grid").nth(0), page.locator(".actmax-grid").nth(1)
     expect(first.locator(".actmax-grid__layer")).to_have_text("<img src=x onerror=alert(1)>")
@@ -196,10 +217,10 @@ def test_notebook7_shows_the_widget(notebook7_server, page):
     screenshot(page, "widget-notebook7")
 
 
-def test_enlarged_tile_asks_for_4_diverse_images_of_its_filter(lab_server, page):
+def test_enlarged_tile_asks_for_4_diverse_images_of_its_filter(lab_server, lab_kernel, page):
     run_widget_to_done(lab_server, page, "diverse.ipynb",
                        "ActMaxWidget(model, layer='block2a_expand_activation', filters=[0, 1, 2, 3], steps=20, "
-                       "image_size=64)")
+                       "image_size=64)", lab_kernel)
     expect(tiles(page)).to_have_count(4)
 
     tiles(page).nth(2).click()
