@@ -139,13 +139,6 @@ def _loss_terms(problem, outputs, masks, batch, channels, sample_inputs):
     return ops.stack(terms)
 
 
-def _key_words(keys):
-    """The samples' keys as the step takes them: ``sample_random.key_words`` where it exists
-    (int32 words, every backend), else the int64 keys themselves."""
-    key_words = getattr(sample_random, "key_words", None)
-    return key_words(keys) if key_words is not None else np.asarray(keys, dtype=np.int64)
-
-
 def _build(loss):
     try:
         return loss.build_loss()
@@ -418,8 +411,8 @@ class CompiledOptimizer:
         # using more); a fixed count, so other filters reuse the traced step.
         channels = head_channels(masks, min(batch, masks.shape[1])) if any(problem.heads) else np.zeros(1, np.int32)
         tensor = ops.convert_to_tensor
-        return (tensor(masks), tensor(weights), tensor(_key_words(keys)), tensor(int(warmup_steps), "int32"),
-                tensor(np.asarray(channels, np.int32)), sample_t)
+        return (tensor(masks), tensor(weights), tensor(sample_random.key_words(keys)),
+                tensor(int(warmup_steps), "int32"), tensor(np.asarray(channels, np.int32)), sample_t)
 
     def _record(self, state, images0, terms_log, total_log, last, stopped, started, compile_seconds):
         """The ``RunRecord`` of a run: histories by step, best images, last step's tensors, attribution."""

@@ -163,6 +163,10 @@ def _check_differentiable(model, image):
 
 @functools.cache
 def _channels_first_convs_run_here() -> bool:
+    """JAX and PyTorch compute channels-first convolutions everywhere; TensorFlow's default CPU
+    kernels are channels-last only."""
+    if keras.backend.backend() != "tensorflow":
+        return True
     import tensorflow as tf
 
     try:

@@ -115,8 +115,8 @@ class Optimizer:
             if not callbacks:
                 return
             named = [(name, float(value)) for name, value in zip(self.loss_names, step.terms[:, 0])]
-            grads = self.problem.to_model_format(step.grads.numpy())
-            wrt_value = self.problem.to_model_format(step.images.numpy())
+            grads = self.problem.to_model_format(keras.ops.convert_to_numpy(step.grads))
+            wrt_value = self.problem.to_model_format(keras.ops.convert_to_numpy(step.images))
             for callback in callbacks:
                 callback.callback(step.step, named, float(step.total[0]), grads, wrt_value)
 

@@ -329,7 +329,8 @@ def visualize_filters(model, layer=None, filter_indices=None, *, objectives=None
         Most frames of each image the result keeps for ``result.save_gif`` (fewer when the
         images together would pass 64 MB); 0 keeps none.
     jit_compile : bool
-        Compile the step with XLA.
+        Compile TensorFlow's step with XLA. JAX always compiles it with XLA (``jax.jit``); PyTorch
+        runs it eagerly: both ignore this.
     style : str, optional
         The same as ``recipe=<name>`` (kept for released code).
     **old_keywords
@@ -565,7 +566,7 @@ def _step_listener(log, watchers, on_snapshot, due, start, live, chunk_number, s
         watchers.after_step(step, chunk_number, live)
         if on_snapshot is None or not due(step.step):
             return None
-        log.show_best(step.best_images.numpy(), start, live)
+        log.show_best(keras.ops.convert_to_numpy(step.best_images), start, live)
         if on_snapshot(log.snapshot(chunk_number * per_chunk + step.step + 1, total)) is False:
             log.stopped = True
             return False
@@ -604,8 +605,8 @@ class _Watchers:
         if not self.callbacks:
             return
         named = [(name, step.terms[k, :live].copy()) for k, name in enumerate(self.problem.names)]
-        grads = self.problem.to_model_format(step.grads.numpy()[:live])
-        images = self.problem.to_model_format(step.images.numpy()[:live])
+        grads = self.problem.to_model_format(keras.ops.convert_to_numpy(step.grads)[:live])
+        images = self.problem.to_model_format(keras.ops.convert_to_numpy(step.images)[:live])
         for callback in self.callbacks:
             callback.callback(chunk_number * self.max_iter + step.step, named, step.total[:live].copy(), grads,
                               images)
@@ -639,7 +640,7 @@ class _RunLog:
         self.current.append(-step.terms[0, :live])
         self.current_span = (start, live)
         if self.recorder.due(step.step):
-            best = step.best_images.numpy()[:live]
+            best = keras.ops.convert_to_numpy(step.best_images)[:live]
             self.recorder.record(step.step, [self.display(image, self.input_range) for image in best], start,
                                  self.input_range)
 

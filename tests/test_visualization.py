@@ -22,8 +22,9 @@ ACT_ONLY = {"tv_weight": 0, "lp_norm_weight": 0}
 
 
 def _traced_step(model, layer, batch, **settings):
+    """The compiled step's state for ``batch`` samples (``tracing_count()`` on every backend)."""
     compiled, _ = compiled_for(model, layer, **settings)
-    return compiled._states[batch].step
+    return compiled._states[batch]
 
 
 # --- keras-vis's signatures and defaults ----------------------------------------------------
@@ -163,7 +164,7 @@ def test_conv1d_and_dense_targets(conv1d_net, conv_net):
     assert image.shape == (32, 2) and image.dtype == np.uint8
 
     dense = visualize_filters(conv_net, "predictions", max_iter=20, seed=0, **ACT_ONLY)
-    probabilities = conv_net(dense.raw_images).numpy()
+    probabilities = keras.ops.convert_to_numpy(conv_net(dense.raw_images))
     assert probabilities.argmax(axis=1).tolist() == [0, 1, 2, 3]
 
 
@@ -197,11 +198,11 @@ def test_jitter_changes_the_result(conv_net):
 def test_other_filters_and_weights_with_the_same_count_do_not_retrace(conv_net):
     visualize_filters(conv_net, "conv2", [0, 1, 2], max_iter=3, seed=0)
     step = _traced_step(conv_net, "conv2", 3)
-    assert step.experimental_get_tracing_count() == 1
+    assert step.tracing_count() == 1
     visualize_filters(conv_net, "conv2", [5, 6, 7], max_iter=3, seed=1)
     visualize_filters(conv_net, "conv2", [[1, 2], 4, 0], max_iter=3, seed=2, tv_weight=0, lp_norm_weight=3)
     assert _traced_step(conv_net, "conv2", 3) is step
-    assert step.experimental_get_tracing_count() == 1
+    assert step.tracing_count() == 1
 
 
 def test_two_lambda_grad_modifiers_do_not_share_a_compiled_step(conv_net):
@@ -259,7 +260,7 @@ def test_many_filters_run_in_chunks_of_at_most_batch_size(conv_net):
     chunked = visualize_filters(conv_net, "conv2", max_iter=10, seed=4, batch_size=3)
     compiled, _ = compiled_for(conv_net, "conv2")
     assert sorted(compiled._states) == [3]  # 8 filters -> 3 chunks of 3 (the last one padded)
-    assert compiled._states[3].step.experimental_get_tracing_count() == 1
+    assert compiled._states[3].tracing_count() == 1
     assert chunked.images.shape == (8, SIZE, SIZE, 3) and chunked.targets == list(range(8))
     whole = visualize_filters(conv_net, "conv2", max_iter=10, seed=4)
     np.testing.assert_allclose(chunked.raw_images, whole.raw_images, rtol=1e-4, atol=1e-3)
@@ -336,8 +337,8 @@ def test_linear_swap_raises_the_logit_more_than_softmax(model_name, request):
     linear_run = visualize_filters(model, idx, max_iter=30, seed=0, **ACT_ONLY)
 
     logits_of = keras.Model(utils.model_input(model), model.layers[idx].output)  # linear now
-    softmax_logits = np.diag(logits_of(softmax_run.raw_images).numpy())
-    linear_logits = np.diag(logits_of(linear_run.raw_images).numpy())
+    softmax_logits = np.diag(keras.ops.convert_to_numpy(logits_of(softmax_run.raw_images)))
+    linear_logits = np.diag(keras.ops.convert_to_numpy(logits_of(linear_run.raw_images)))
     assert np.all(linear_logits > 1.2 * softmax_logits), (linear_logits, softmax_logits)
     # The activation the linear run reports is the logit itself.
     np.testing.assert_allclose(linear_run.activation_history.max(axis=0), linear_logits, rtol=1e-4)
