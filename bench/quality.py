@@ -25,6 +25,9 @@ Writes ``bench/QUALITY.md`` and one grid PNG per layer, ``bench/quality_<layer>.
 ``--maco`` runs only MACO against the fourier style (``maco_vs_fourier``) on EfficientNet-Lite0
 and on VGG16 with HED's trained weights (``bench.common.load_hed_weights``), early, middle and
 deep layers, and rewrites only its section of ``QUALITY.md`` and ``bench/quality_maco_<model>.png``.
+``--maco --only lite0:block6d_add`` runs one model (or some of its layers) and prints the rows.
+MACO's image is a canvas larger than the model's input: it is measured at the model's scale, as
+the mean over the model-size tiles that cover it (``model_tiles``), and whole, resized.
 """
 from __future__ import annotations
 
@@ -110,7 +113,9 @@ class Reference:
         return sorted(np.random.default_rng(seed).choice(live, size=min(n, len(live)), replace=False).tolist())
 
     def measure(self, images, channels):
-        acts = channel_means(self.probe, images.astype("float32"))
+        """Ratios and ranks of ``images``; a canvas larger than the model's input (MACO's) is
+        measured at the model's scale, as the mean over the model-size tiles that cover it."""
+        acts = np.mean([channel_means(self.probe, tile) for tile in model_tiles(images.astype("float32"))], axis=0)
         ratios, ranks, raw_ranks = [], [], []
         live = np.nonzero(self.live)[0]
         for row, channel in enumerate(channels):
@@ -120,6 +125,22 @@ class Reference:
             ranks.append(rank_of(normalized, position))
             raw_ranks.append(rank_of(acts[row, live], position))
         return np.array(ratios), np.array(ranks), np.array(raw_ranks)
+
+
+def model_tiles(images, size=SIZE):
+    """``images`` (N, H, W, C) as the ``size``-pixel tiles that cover them, evenly spaced (a
+    model-size batch is its own single tile)."""
+    height, width = images.shape[1:3]
+    tops = np.linspace(0, height - size, max(1, -(-height // size))).round().astype(int)
+    lefts = np.linspace(0, width - size, max(1, -(-width // size))).round().astype(int)
+    return [images[:, top:top + size, left:left + size] for top in tops for left in lefts]
+
+
+def resized(images, size=SIZE):
+    """``images`` resized (antialiased) to the model's input size: a canvas seen whole."""
+    if images.shape[1:3] == (size, size):
+        return images
+    return tf.image.resize(images, (size, size), antialias=True).numpy()
 
 
 def run_style(model, layer, channels, steps, size, **kwargs):
@@ -197,7 +218,14 @@ def main(argv=None):
     parser.add_argument("--channels", type=int, default=8)
     parser.add_argument("--steps", type=int, default=256)
     parser.add_argument("--maco", action="store_true", help="MACO vs fourier only (its own section)")
+    parser.add_argument("--only", default=None, help="with --maco: MODEL or MODEL:LAYER[,LAYER] only, "
+                        "printed, QUALITY.md untouched (e.g. lite0:block6d_add)")
     args = parser.parse_args(argv)
+    if args.maco and args.only:
+        name, _, layers = args.only.partition(":")
+        rows, _ = maco_vs_fourier(name, photo_crops(), args.channels, args.steps,
+                                  layers.split(",") if layers else None)
+        return print("\n".join(rows))
     if args.maco:
         return maco_main(args.channels if args.channels != 8 else 4, args.steps)
     n_channels, steps = (2, 32) if args.quick else (args.channels, args.steps)
@@ -425,25 +453,29 @@ def _trained(name):
     return model
 
 
-def maco_vs_fourier(name, crops, n_channels, steps):
-    """Table rows and one grid (rows per layer: fourier, maco, maco faded by its alpha) for one model."""
+def maco_vs_fourier(name, crops, n_channels, steps, layers=None, recipes=None):
+    """Table rows and one grid (rows per layer: fourier, maco, maco faded by its alpha) for one
+    model. ``recipes``: style name -> Recipe (default: the styles themselves)."""
     model, rows, tiles, labels, scores = _trained(name), [], [], [], {}
-    for layer in MACO_MODELS[name]:
+    recipes = recipes or {style: styles.get(style) for style in ("fourier", "maco")}
+    for layer in layers or MACO_MODELS[name]:
         reference = Reference(model, layer, crops)
         channels = reference.sample(n_channels)
-        for style in ("fourier", "maco"):
-            result, seconds = run_style(model, layer, channels, steps, SIZE, style=style)
+        for style, recipe in recipes.items():
+            result, seconds = run_style(model, layer, channels, steps, SIZE, recipe=recipe)
             s = scores[(layer, style)] = summarise(reference, result, channels, seconds)
-            print(name, layer, style, np.round(s["ratio"], 2), s["raw_rank"], flush=True)
-            rows.append(f"| {name} | {layer} | {style} | {fmt(s['ratio'])} | {first_share(s['raw_rank'])} "
-                        f"({first_share(s['rank'])}) | {fmt(s['hf'], 3)} | {fmt(s['steps90'], 0)} | {seconds:.0f} |")
+            s["whole"] = reference.measure(resized(result.raw_images), channels)[0]
+            print(name, layer, style, np.round(s["ratio"], 2), np.round(s["whole"], 2), s["raw_rank"], flush=True)
+            rows.append(f"| {name} | {layer} | {style} | {fmt(s['ratio'])} | {fmt(s['whole'])} | "
+                        f"{first_share(s['raw_rank'])} ({first_share(s['rank'])}) | {fmt(s['hf'], 3)} | "
+                        f"{fmt(s['steps90'], 0)} | {seconds:.0f} |")
             tiles += list(result.images)
             labels += [f"{style} {c}: {r:.1f}×" for c, r in zip(channels, s["ratio"])]
         tiles += [render.with_alpha(image, alpha) for image, alpha in zip(result.images, result.alpha)]
         labels += [f"maco {c} × alpha" for c in channels]
-    grid = render.labelled_grid(tiles, labels, cols=n_channels, tile_size=128,
-                                title=f"{name}: fourier, maco, maco × alpha per layer")
-    render.save_png(grid, HERE / f"quality_maco_{name}.png")
+    grid = render.labelled_grid(tiles, labels, cols=n_channels, tile_size=2 * SIZE,
+                                title=f"{name}: {', '.join(recipes)}, maco × alpha per layer")
+    render.save_png(grid, HERE / f"quality_maco_{name}{'_' + '_'.join(layers) if layers else ''}.png")
     return rows, scores
 
 
@@ -475,9 +507,14 @@ def maco_main(n_channels, steps):
              f"or into a `--target` folder on PYTHONPATH). {SIZE} px, {steps} steps, seed 0, {n_channels} "
              "channels per layer, "
              "each style exactly as `styles.get` defines it; columns as in the first table, photos' "
-             f"HF {photo_hf:.4f}. VGG16 has HED's trained trunk (edge detection on BSDS500, fine-tuned "
-             "from ImageNet VGG16).", "",
-             "| model | layer | style | ratio | first | HF | s90 | seconds |", "|---|---|---|---|---|---|---|---|"]
+             f"HF {photo_hf:.4f}. MACO's image is its canvas ({styles.get('maco').parameterization().canvas_scale:g}× "
+             f"the {SIZE} px input): **ratio**, **first** and **HF** measure it at the model's scale "
+             f"(ratio and first: the mean over the {SIZE} px tiles that cover it), **whole** is the ratio of "
+             f"the canvas resized to {SIZE} px (antialiased), as the model sees it at the start; for fourier "
+             "both are the same image. VGG16 has HED's trained trunk (edge detection on BSDS500, "
+             "fine-tuned from ImageNet VGG16).", "",
+             "| model | layer | style | ratio | whole | first | HF | s90 | seconds |",
+             "|---|---|---|---|---|---|---|---|---|"]
     verdicts = []
     for name, layers in MACO_MODELS.items():
         rows, scores = maco_vs_fourier(name, crops, n_channels, steps)
