@@ -57,10 +57,18 @@ class InputModifier:
 
 def per_sample_take(images, indices, axis):
     """``images`` indexed along ``axis`` by each sample's own positions: ``indices`` int32
-    ``(B, n)`` -> ``images`` with ``n`` entries on ``axis`` (``tf.gather(..., batch_dims=1)``)."""
-    shape = [1] * len(images.shape)
-    shape[0], shape[axis] = -1, int(indices.shape[1])
-    return ops.take_along_axis(images, ops.reshape(indices, shape), axis=axis)
+    ``(B, n)`` -> ``images`` with ``n`` entries on ``axis`` (``tf.gather(..., batch_dims=1)``).
+
+    One take of whole rows (everything after ``axis``) from the batch flattened up to ``axis``:
+    ``take_along_axis`` would broadcast the indices to every element (TensorFlow's also
+    transposes), twice as slow in a Lucid step."""
+    dims = [int(d) for d in images.shape[1:]]
+    before, size, n = int(np.prod(dims[:axis - 1])), dims[axis - 1], int(indices.shape[1])
+    rows = ops.arange(ops.shape(images)[0] * before, dtype="int32")  # (sample, position before axis)
+    flat_indices = ops.reshape(rows * size, (-1, before, 1)) + ops.reshape(indices, (-1, 1, n))
+    rows_after = ops.reshape(images, [-1] + dims[axis:])
+    taken = ops.take(rows_after, ops.reshape(flat_indices, (-1,)), axis=0)
+    return ops.reshape(taken, [-1] + dims[:axis - 1] + [n] + dims[axis:])
 
 
 def roll_per_sample(images, shifts):
