@@ -141,9 +141,45 @@ def _target_head():
     return out
 
 
+def _objectives():
+    """An objective with a channel, a neuron at (x, y) (a per-sample gather), a direction, a
+    product, a quotient and constants, through ``ObjectivesLoss.per_sample_loss``: values and
+    the image gradient."""
+    import keras
+    from keras import ops
+    from actmax_widgets import objectives as obj
+    from actmax_widgets.backend.autodiff import value_and_gradients
+    from actmax_widgets.objectives import batched
+
+    inputs = keras.Input((8, 8, 3))
+    conv1 = keras.layers.Conv2D(4, 3, activation="relu", name="conv1")
+    conv2 = keras.layers.Conv2D(5, 3, activation="relu", name="conv2")
+    model = _set_numpy_weights(keras.Model(inputs, conv2(conv1(inputs))), seed=7, scale=0.3)
+    objectives = [2 * obj.channel("conv2", 3) - obj.neuron("conv1", 1, x=2, y=5) / (obj.channel("conv1", 0) + 1)
+                  + obj.direction("conv2", np.arange(5, dtype="float32") - 2) * obj.channel("conv1", 2) + 1.5,
+                  obj.neuron("conv1", 3, x=4, y=1) + obj.channel("conv2", 0)]
+    layers = {"conv1": conv1, "conv2": conv2}
+    loss = batched.ObjectivesLoss(objectives, layers, {name: batched.LayerView.of(model, name) for name in layers},
+                                  {name: name for name in layers})
+    sample = loss.batch_inputs(objectives, [loss.sample_data(o) for o in objectives], batched.group_ids(objectives))
+    loss_model = keras.Model(model.inputs[0], loss.build_loss())
+
+    def values_and_gradient(images, sample):
+        def value(images):
+            values = -loss.per_sample_loss(loss_model(images), sample)
+            return ops.sum(values), values
+        _, values, (grad,) = value_and_gradients(value, images)
+        return values, grad
+
+    images = np.random.default_rng(8).uniform(0, 1, (2, 8, 8, 3)).astype("float32")
+    sample = keras.tree.map_structure(ops.convert_to_tensor, sample)
+    values, grad = _compiled(values_and_gradient)(ops.convert_to_tensor(images), sample)
+    return {"objective values": ops.convert_to_numpy(values), "objective gradient": ops.convert_to_numpy(grad)}
+
+
 def outputs():
     """Every check's result on the active backend, numpy arrays by name."""
-    return {**_modifiers(), **_redirected(), **_losses(), **_target_head()}
+    return {**_modifiers(), **_redirected(), **_losses(), **_target_head(), **_objectives()}
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,6 +1,6 @@
-"""Backprop modifiers, the ReLU warm-up, losses, regularizers and target heads on JAX and PyTorch
-give what they give on TensorFlow (issue #17): the same nets (NumPy weights), the same inputs,
-one fresh process per backend (``grads_backend_checks.py``)."""
+"""Backprop modifiers, the ReLU warm-up, losses, regularizers, target heads and objectives on JAX
+and PyTorch give what they give on TensorFlow (issue #17): the same nets (NumPy weights), the
+same inputs, one fresh process per backend (``grads_backend_checks.py``)."""
 import keras
 import numpy as np
 import pytest
@@ -39,12 +39,14 @@ def test_redirected_relu_passes_a_gradient_through_dead_units_only_while_warming
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_losses_regularizers_and_target_heads_equal_tensorflow(backend, reference):
+def test_losses_regularizers_target_heads_and_objectives_equal_tensorflow(backend, reference):
     theirs = checks.under(backend)
-    for name in ("total variation", "lp norm", "channel mean", "channel center", "head chosen", "head every"):
+    for name in ("total variation", "lp norm", "channel mean", "channel center", "head chosen", "head every",
+                 "objective values", "objective gradient"):
         # Float noise scales with the largest value (a small unit can be a difference of large ones).
         noise = 1e-6 * np.abs(reference[name]).max()
         np.testing.assert_allclose(theirs[name], reference[name], rtol=1e-5, atol=noise, err_msg=f"{backend}, {name}")
     # Computing the chosen channels only or every channel weighs the same masks the same.
     np.testing.assert_allclose(theirs["head chosen"], theirs["head every"], rtol=1e-5)
     assert np.abs(theirs["channel mean"]).max() > 1 and np.abs(theirs["head chosen"]).min() > 0.01
+    assert np.abs(theirs["objective values"]).min() > 0.1 and np.abs(theirs["objective gradient"]).max() > 0.1
