@@ -9,6 +9,8 @@ everywhere else:
   (bench/RESULTS.md §7b): VGG16 about 4×, ResNet50 1.7×, DenseNet121 1.2–1.35× faster than
   float32. The images are as good when the float32 model judges them: 101 % of float32's
   activation on VGG16 with trained weights (§7; the other two were timed with random weights);
+  This was measured with TensorFlow (oneDNN): with ``KERAS_BACKEND=jax`` or ``torch`` a CPU gets
+  float32 (their CPU bfloat16 kernels were not measured);
 * depthwise, separable or grouped convolutions: float32. oneDNN has no AMX kernel for them and
   the casts around them cost more than the 1×1 convolutions gain (EfficientNet-Lite0 0.53–0.59×,
   MobileNetV2 0.77–0.78×);
@@ -161,5 +163,8 @@ def resolve(precision, model) -> str:
         return own
     if _has_gpu():
         return "bfloat16" if _measured_faster_on_gpu(model) else own
-    faster_on_cpu = "amx_bf16" in cpu_flags() and not bfloat16_slow_layers(model)
+    from .backend import name
+
+    # Measured with TensorFlow's oneDNN kernels; XLA's and PyTorch's CPU bfloat16 were not.
+    faster_on_cpu = name() == "tensorflow" and "amx_bf16" in cpu_flags() and not bfloat16_slow_layers(model)
     return "bfloat16" if faster_on_cpu else own

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from actmax_widgets import model_cut, precision, visualize_filters
+from actmax_widgets import backend, model_cut, precision, visualize_filters
 from actmax_widgets.visualization import compiled_for
 
 
@@ -67,6 +67,15 @@ def depthwise_net():
 
 def test_auto_picks_bfloat16_on_an_amx_cpu_for_plain_convolutions(machine, relu_net):
     machine(amx=True)
+    assert precision.resolve("auto", relu_net) == "bfloat16"
+
+
+def test_auto_uses_the_amx_rule_only_on_tensorflow_where_it_was_measured(machine, monkeypatch, relu_net):
+    machine(amx=True)
+    for other in ("jax", "torch"):
+        monkeypatch.setattr(backend, "name", lambda other=other: other)
+        assert precision.resolve("auto", relu_net) == "float32"  # their CPU bfloat16 was not measured
+    monkeypatch.setattr(backend, "name", lambda: "tensorflow")
     assert precision.resolve("auto", relu_net) == "bfloat16"
 
 
