@@ -77,23 +77,11 @@ def cpu_flags() -> frozenset:
     return frozenset()
 
 
-@functools.cache
 def _has_gpu() -> bool:
-    """Whether the active Keras backend computes on a GPU (only its own library is imported)."""
-    from .backend import name
+    """Whether the active Keras backend computes on a GPU (``device.device_name``, cached there)."""
+    from .device import device_name
 
-    backend = name()
-    if backend == "jax":
-        import jax
-
-        return jax.default_backend() == "gpu"
-    if backend == "torch":
-        import torch
-
-        return torch.cuda.is_available()
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
+    return device_name().startswith("GPU")
 
 
 def gpu_measurements(path=None):
