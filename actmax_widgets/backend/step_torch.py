@@ -3,7 +3,8 @@ optimizer's ``apply`` on a ``keras.Variable`` holding the parameters. The state 
 device between steps (tensors, no host round trip).
 
 Eager, not ``torch.compile``: nothing is traced, so new filters, weights or seeds cannot
-retrace (``tracing_count`` stays 1)."""
+retrace (``tracing_count`` stays 1). ``torch.compile`` of the forward pass is not measured against
+it yet (session 22's shared CPU was too loaded for a fair 64-step comparison)."""
 from __future__ import annotations
 
 import keras
