@@ -1,6 +1,7 @@
 """Turn ``results.json`` into ``RESULTS.md`` (tables) and PNG plots. No TensorFlow here."""
 from __future__ import annotations
 
+import json
 import statistics
 from pathlib import Path
 
@@ -617,10 +618,21 @@ def quality(out_dir):
     ])
 
 
+def backends_table(out_dir):
+    """The Keras backends table, quoted from ``backends.json`` as ``bench/backends.py`` measured it
+    (a separate run: this report does not run it)."""
+    path = Path(out_dir) / "backends.json"
+    if not path.exists():
+        return ""
+    from bench.backends import section
+
+    return section(json.loads(path.read_text()))
+
+
 def write(data, out_dir):
     out_dir = Path(out_dir)
     results = data["results"]
     sections = [header(data), side_by_side(results, out_dir), one_at_a_time(results), peak(results),
                 latency(results), scaling(results, out_dir), memory(results, out_dir), variants(results),
-                precision_rule(results), profile(results), quality(out_dir)]
+                precision_rule(results), profile(results), quality(out_dir), backends_table(out_dir)]
     (out_dir / "RESULTS.md").write_text("\n\n".join(s for s in sections if s) + "\n")
