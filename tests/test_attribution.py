@@ -6,76 +6,36 @@ import pytest
 import tensorflow as tf
 
 from actmax_widgets import activation_maps, grad_cam, heatmap_overlay, saliency_maps, top_predictions
-
-SIDE = 32
-PATTERN = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]], "float32")  # an X: what the detector looks for
-DECOY = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], "float32")  # a +: as bright, another shape
-
-
-def _detector_net():
-    """detector (one 3×3 filter matching the X, firing only near a full match) -> 2×2 max pool ->
-    global mean -> score: the score is high exactly when and where the X is."""
-    inputs = keras.Input((SIDE, SIDE, 1), name="image")
-    x = keras.layers.Conv2D(1, 3, padding="same", activation="relu", name="detector")(inputs)
-    x = keras.layers.MaxPooling2D(2, name="pool")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-    outputs = keras.layers.Dense(2, name="score")(x)
-    model = keras.Model(inputs, outputs, name="detector_net")
-    kernel = (PATTERN - PATTERN.mean())[:, :, None, None]
-    match = float((kernel[..., 0, 0] * PATTERN).sum()) * 255.0
-    decoy = float((kernel[..., 0, 0] * DECOY).sum()) * 255.0
-    assert decoy < 0.5 * match  # the decoy gets under the threshold below
-    model.get_layer("detector").set_weights([kernel, np.array([-0.6 * match], "float32")])
-    model.get_layer("score").set_weights([np.array([[1.0, -1.0]], "float32"), np.zeros(2, "float32")])
-    return model
-
-
-def _planted(where, decoy_at=None):
-    image = np.zeros((SIDE, SIDE, 1), "float32")
-    row, col = where
-    image[row - 1:row + 2, col - 1:col + 2, 0] = PATTERN * 255.0
-    if decoy_at is not None:
-        row, col = decoy_at
-        image[row - 1:row + 2, col - 1:col + 2, 0] = DECOY * 255.0
-    return image
-
-
-def _peak(heat):
-    return np.unravel_index(np.argmax(heat), heat.shape)
-
-
-def _mass_near(heat, where, radius):
-    row, col = where
-    return heat[max(0, row - radius):row + radius + 1, max(0, col - radius):col + radius + 1].sum() / heat.sum()
+from attribution_nets import SIDE, detector_net, mass_near, peak, planted
 
 
 @pytest.mark.parametrize("where, decoy_at", [((8, 24), (24, 8)), ((22, 10), (6, 6))])
 def test_maps_point_at_the_planted_pattern_not_the_decoy(where, decoy_at):
-    model = _detector_net()
-    image = _planted(where, decoy_at)
+    model = detector_net()
+    image = planted(where, decoy_at)
     cam = grad_cam(model, "score", 0, image)[0]
     assert cam.shape == (SIDE, SIDE)
     # The pool halves the resolution: the peak is within a pooled cell of the pattern.
-    assert np.abs(np.subtract(_peak(cam), where)).max() <= 2
-    assert _mass_near(cam, where, 4) > 0.8
+    assert np.abs(np.subtract(peak(cam), where)).max() <= 2
+    assert mass_near(cam, where, 4) > 0.8
     saliency = saliency_maps(model, "score", 0, image)[0]
-    assert _mass_near(saliency, where, 2) > 0.95  # the gradient lives in the detector's 3×3 window
+    assert mass_near(saliency, where, 2) > 0.95  # the gradient lives in the detector's 3×3 window
     fires = activation_maps(model, "detector", [0], image)[0]
-    assert _peak(fires) == tuple(where) and fires[decoy_at] == 0.0
+    assert peak(fires) == tuple(where) and fires[decoy_at] == 0.0
 
 
 def test_no_pattern_no_evidence_and_gradcam_follows_the_target_class():
-    model = _detector_net()
+    model = detector_net()
     blank = grad_cam(model, "score", 0, np.zeros((SIDE, SIDE, 1), "float32"))[0]
     assert blank.max() == 0.0  # nothing fires: an empty map, not noise scaled up
-    against = grad_cam(model, "score", 1, _planted((8, 24)))[0]  # unit 1 = minus the evidence
+    against = grad_cam(model, "score", 1, planted((8, 24)))[0]  # unit 1 = minus the evidence
     assert against.max() == 0.0  # Grad-CAM's ReLU keeps evidence FOR the target only
 
 
 def test_gradcam_default_feature_maps_are_keras_vis_choice(conv_net):
     """keras-vis searched model.layers[:layer_idx - 1] backwards for a conv/pooling layer."""
-    model = _detector_net()
-    image = _planted((8, 24))
+    model = detector_net()
+    image = planted((8, 24))
     assert np.allclose(grad_cam(model, "score", 0, image), grad_cam(model, "score", 0, image, penultimate_layer="pool"))
     assert not np.allclose(grad_cam(model, "score", 0, image),
                            grad_cam(model, "score", 0, image, penultimate_layer="detector"))
@@ -183,7 +143,7 @@ def test_activation_maps_and_top_predictions_for_the_widget(conv_net):
     assert [name for _, name, _ in top] == [f"class {i}" for i, _, _ in top]
     probabilities = [p for _, _, p in top]
     assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1 + 1e-6
-    logits = top_predictions(_detector_net(), _planted((8, 24)), k=2)  # a linear output: softmaxed
+    logits = top_predictions(detector_net(), planted((8, 24)), k=2)  # a linear output: softmaxed
     assert logits[0][0] == 0 and abs(sum(p for _, _, p in logits) - 1) < 1e-6
 
 

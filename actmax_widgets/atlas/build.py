@@ -193,14 +193,18 @@ def _layer_entry(info, size) -> dict:
 
 
 def _versions() -> dict:
+    """The versions the atlas was computed with: the package, Keras, the Keras backend in use and
+    its library (importing only that one), numpy."""
+    import importlib
+
     import keras
     import numpy
-    import tensorflow
 
     from .. import __version__
 
-    return {"actmax_widgets": __version__, "keras": keras.__version__, "tensorflow": tensorflow.__version__,
-            "numpy": numpy.__version__}
+    backend = keras.backend.backend()
+    return {"actmax_widgets": __version__, "keras": keras.__version__, "backend": backend,
+            backend: importlib.import_module(backend).__version__, "numpy": numpy.__version__}
 
 
 def _progress_line(summary, chunk):

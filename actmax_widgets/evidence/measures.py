@@ -30,7 +30,8 @@ def channel_maxima(probe, images, batch=32):
 def _per_channel(probe, images, batch, reduce):
     out = []
     for start in range(0, len(images), batch):
-        features = np.asarray(probe(np.asarray(images[start:start + batch], "float32"), training=False), "float32")
+        features = probe(np.asarray(images[start:start + batch], "float32"), training=False)
+        features = keras.ops.convert_to_numpy(features).astype("float32")
         out.append(reduce(features, axis=tuple(range(1, features.ndim - 1))) if features.ndim > 2 else features)
     return np.concatenate(out)
 

@@ -207,7 +207,8 @@ def _scan(plan, source, top_k, batch_size, input_range, progress, on_progress, s
                 complete = False
                 break
             values, positions = forward(batch.images, filters)
-            best.add(ops.convert_to_numpy(values), ops.convert_to_numpy(positions), np.clip(np.round(batch.images), 0, 255).astype(np.uint8))
+            best.add(ops.convert_to_numpy(values), ops.convert_to_numpy(positions),
+                     np.clip(np.round(batch.images), 0, 255).astype(np.uint8))
             names.extend(batch.names)
             done = best.seen + len(source.unreadable)
             if bar is not None:
