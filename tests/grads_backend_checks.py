@@ -179,7 +179,14 @@ def _objectives():
 
 def outputs():
     """Every check's result on the active backend, numpy arrays by name."""
-    return {**_modifiers(), **_redirected(), **_losses(), **_target_head(), **_objectives()}
+    from actmax_widgets import (backprop_modifiers, callbacks, losses, objectives, regularizers,  # noqa: F401
+                                relu_warmup, target_head, tokens, vit)
+    from actmax_widgets.objectives import algebra, batched, compiled  # noqa: F401
+    # Importing them, not running them: Keras itself imports an installed TensorFlow when it
+    # serializes a layer's config (clone_model), whatever the backend.
+    imported = np.array("tensorflow" in sys.modules)
+    return {**_modifiers(), **_redirected(), **_losses(), **_target_head(), **_objectives(),
+            "imported tensorflow": imported}
 
 
 @functools.lru_cache(maxsize=None)

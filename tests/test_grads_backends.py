@@ -50,3 +50,8 @@ def test_losses_regularizers_target_heads_and_objectives_equal_tensorflow(backen
     np.testing.assert_allclose(theirs["head chosen"], theirs["head every"], rtol=1e-5)
     assert np.abs(theirs["channel mean"]).max() > 1 and np.abs(theirs["head chosen"]).min() > 0.01
     assert np.abs(theirs["objective values"]).min() > 0.1 and np.abs(theirs["objective gradient"]).max() > 0.1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_importing_the_gradient_modules_leaves_tensorflow_out(backend):
+    assert not checks.under(backend)["imported tensorflow"]
