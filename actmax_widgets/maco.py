@@ -1,6 +1,18 @@
 """MACO (Fel et al., NeurIPS 2023): the phase-only image parameterization with a fixed natural
-magnitude spectrum, on a canvas larger than the model's input, and the random crops of shrinking
-size plus noise through which the model sees it — the ``'maco'`` style's two parts.
+magnitude spectrum, and the random crops plus noise through which the model sees it — the
+``'maco'`` style's two parts.
+
+Two settings, one switch (``canvas_scale``, given to both parts):
+
+- ``canvas_scale=1`` (the default, ``styles.MACO``): the canvas is the model's input and the
+  crops stay at the whole image (side 1 ± 5%: a random zoom of up to ~10%); results are
+  model-sized, as every other style's. This reaches fourier's activation at the deepest layers
+  measured (``bench/QUALITY.md``), which is what MACO is for.
+- ``canvas_scale=1.5`` (``styles.MACO_CANVAS``, i.e. ``MacoImage(canvas_scale=1.5)`` with
+  ``maco_crops(canvas_scale=1.5)``): a canvas 1.5 times the input, seen through crops shrinking
+  from the whole canvas to model scale, as the paper does; the result is the larger canvas, with
+  more detail, but at 96 steps only ~40-60% of fourier's activation at every depth measured
+  (one crop per sample per step; Xplique averages 32 crops per step over 256 steps).
 
 Kept apart from ``parameterizations`` and ``transforms`` because MACO's parts change together
 (the canvas the image lives on and the crops the model sees of it). Written in ``keras.ops``
@@ -20,12 +32,12 @@ from .backend import fft
 from .parameterizations import FourierImage, _RunShape, _colours_in_range
 from .transforms import Transform, _spatial_shape
 
-# The canvas side ÷ the model's input side: the result is a larger image (more detail) whose
-# parts the model saw at its own scale, at the end of the crop schedule (crop side 1 / this).
-# 1.5, not Xplique's ~2.3: each sample sees one crop per step, and the deep-layer activation at
-# 96 steps falls as the canvas grows (Lite0 block6d_add: 5.4 at 1.25, 4.3 at 1.5, 1.2-2.3 at 2;
-# 8.35 at 1 without shrinking crops; bench/QUALITY.md).
-CANVAS_SCALE = 1.5
+# The canvas option's side ÷ the model's input side (styles.MACO_CANVAS): a larger image (more
+# detail) whose parts the model saw at its own scale at the end of the crop schedule (crop side
+# 1 / this). 1.5, not Xplique's ~2.3: each sample sees one crop per step, and the deep-layer
+# activation at 96 steps falls as the canvas grows (Lite0 block6d_add: 5.4 at 1.25, 4.3 at 1.5,
+# 1.2-2.3 at 2; 8.35 at 1 with whole-image crops, the default; bench/QUALITY.md).
+CANVAS_OPTION_SCALE = 1.5
 
 _MACO_SPECTRUM = "data/maco_spectrum.npy"  # made by tools/make_maco_spectrum.py (its docstring: how)
 
@@ -59,8 +71,9 @@ def maco_magnitude(height, width, channels=3):
 
 
 class MacoImage:
-    """MACO (Fel et al., NeurIPS 2023): optimize only the Fourier phase of a canvas larger than the
-    model's input; the magnitude spectrum is fixed to that of natural photos (``maco_magnitude``).
+    """MACO (Fel et al., NeurIPS 2023): optimize only the Fourier phase of the image (or of a canvas
+    larger than the model's input); the magnitude spectrum is fixed to that of natural photos
+    (``maco_magnitude``).
 
     Whatever the optimizer does, the image keeps natural 1/f statistics, so deep layers cannot
     fill it with high-frequency noise (what makes Fourier images of deep nets unreadable). The
@@ -72,9 +85,11 @@ class MacoImage:
     inverse) and a sigmoid maps them into ``input_range``.
 
     The canvas (``canvas_shape``) is ``canvas_scale`` times the model's input: the engine
-    optimizes and returns images of that size, and ``MacoCrops`` shows the model crops of it,
-    shrinking from the whole canvas to model scale, resized to its input. The result has more
-    detail than a model-size image, each part drawn at the scale the model saw it.
+    optimizes and returns images of that size. By default (1) that is the model's input, as for
+    every other style. With ``canvas_scale=1.5`` and ``maco_crops(canvas_scale=1.5)``
+    (``styles.MACO_CANVAS``) the model sees crops of a larger canvas shrinking from the whole
+    canvas to model scale, resized to its input: more detail, each part drawn at the scale the
+    model saw it, but about half fourier's activation at 96 steps (``bench/QUALITY.md``).
 
     ``accumulates_attribution``: the engine sums |d objective / d image| over the steps, the
     alpha mask of ``ActMaxResult.alpha`` (where on the canvas the feature is).
@@ -88,14 +103,14 @@ class MacoImage:
     decorrelate : bool
         Mix 3-channel images with the colour correlation matrix.
     canvas_scale : float
-        The canvas side ÷ the model's input side (>= 1; 1: the model's own size). Give the crops
-        the same value (``maco_crops(canvas_scale=...)``).
+        The canvas side ÷ the model's input side (>= 1; 1, the default: the model's own size).
+        Give the crops the same value (``maco_crops(canvas_scale=...)``).
     """
 
     name = "maco"
     accumulates_attribution = True
 
-    def __init__(self, contrast=2.0, decorrelate=True, canvas_scale=CANVAS_SCALE):
+    def __init__(self, contrast=2.0, decorrelate=True, canvas_scale=1.0):
         self.contrast = arguments.check_number("contrast", contrast, above=0, fix="use e.g. contrast=2.0")
         self.decorrelate = arguments.check_bool("decorrelate", decorrelate)
         self.canvas_scale = arguments.check_number("canvas_scale", canvas_scale, minimum=1,
@@ -192,7 +207,7 @@ def crop_and_resize(images, top, left, side, size):
 
 class MacoCrops(Transform):
     """MACO's transforms (Fel et al., 2023): each step the model sees a random square crop of the
-    canvas, resized to the model's input, plus noise; the crops shrink over the run.
+    canvas, resized to the model's input, plus noise; the crops may shrink over the run.
 
     The mean crop side goes linearly from ``start`` to ``end`` (fractions of the canvas side)
     over the first ``steps`` steps, then stays at ``end``; each sample's side is that ± ``jitter``
@@ -201,7 +216,10 @@ class MacoCrops(Transform):
     input when it matches ``MacoImage``'s). Noise: Gaussian plus uniform, each ``noise`` × the
     sample's value span (no gradient through the span).
 
-    The defaults (canvas 1.5 times the model's input) go from the whole canvas, which the model
+    ``end`` defaults to ``1 / canvas_scale``, the model's own scale. With the default
+    ``canvas_scale=1`` (the canvas is the model's input) the crops stay at the whole image (side
+    1 ± ``jitter``, clipped: a random zoom of up to ~10%), the ``'maco'`` style's. With
+    ``canvas_scale=1.5`` (``styles.MACO_CANVAS``) they go from the whole canvas, which the model
     sees at 2/3 scale (composition), to 2/3 of it, which it sees at its own scale (details), as
     Xplique shrinks crops of a 512 px canvas shown at 224 px. Ending below ``1 / canvas_scale``
     shows the model details larger than they are in the result (``bench/QUALITY.md``).
@@ -211,7 +229,7 @@ class MacoCrops(Transform):
     """
 
     def __init__(self, start=1.0, end=None, steps=64, jitter=0.05, spread=0.15, noise=0.02,
-                 canvas_scale=CANVAS_SCALE):
+                 canvas_scale=1.0):
         self.canvas_scale = arguments.check_number("canvas_scale", canvas_scale, minimum=1,
                                                    fix="use the MacoImage's, e.g. canvas_scale=1.5")
         end = 1.0 / self.canvas_scale if end is None else end
@@ -250,10 +268,13 @@ class MacoCrops(Transform):
         return self.apply(images, random)
 
 
-def maco_crops(start=1.0, end=None, steps=64, *, jitter=0.05, spread=0.15, noise=0.02, canvas_scale=CANVAS_SCALE):
-    """MACO's random crops of shrinking size plus noise (see ``MacoCrops``): with the defaults,
-    from the whole canvas to ``1 / canvas_scale`` of it over 64 steps, the ``'maco'`` style's."""
+def maco_crops(start=1.0, end=None, steps=64, *, jitter=0.05, spread=0.15, noise=0.02, canvas_scale=1.0):
+    """MACO's random crops plus noise (see ``MacoCrops``), from the whole canvas to
+    ``1 / canvas_scale`` of it over 64 steps: with the defaults (canvas = the model's input),
+    whole-image crops, the ``'maco'`` style's; with ``canvas_scale=1.5``, crops shrinking to model
+    scale, ``styles.MACO_CANVAS``'s (give ``MacoImage`` the same ``canvas_scale``)."""
     return MacoCrops(start, end, steps, jitter, spread, noise, canvas_scale)
 
 
-MACO = maco_crops()
+MACO = maco_crops()  # whole-image crops on a model-size canvas: the 'maco' style's
+MACO_CANVAS = maco_crops(canvas_scale=CANVAS_OPTION_SCALE)  # shrinking crops of a 1.5x canvas

@@ -1,5 +1,6 @@
-"""MACO (style='maco'): a fixed natural magnitude spectrum on a canvas larger than the model's
-input, random crops shrinking to model scale, the alpha mask."""
+"""MACO (style='maco'): a fixed natural magnitude spectrum, whole-image random crops, model-sized
+results, the alpha mask; and the canvas option (styles.MACO_CANVAS): a canvas larger than the
+model's input, random crops shrinking to model scale."""
 import keras
 import numpy as np
 import pytest
@@ -84,13 +85,27 @@ def test_batched_equals_one_at_a_time_and_seeds_repeat(net32):
     assert np.abs(other.raw_images - batched.raw_images).mean() > 1.0
 
 
-def test_result_is_the_canvas_and_alpha_is_where_the_filter_looks():
+@pytest.fixture(scope="module")
+def corner_net():
     keras.utils.set_random_seed(2)
     inputs = keras.Input((32, 32, 3))
     seen = keras.layers.Cropping2D(((0, 16), (0, 16)))(inputs)  # the filter sees the top-left only
     x = keras.layers.Conv2D(4, 3, activation="relu", name="corner")(seen)
-    model = zero_mean_kernels(keras.Model(inputs, x))
-    result = visualize_filters(model, "corner", [0, 1], max_iter=24, seed=0, style="maco")
+    return zero_mean_kernels(keras.Model(inputs, x))
+
+
+def test_maco_style_results_are_model_sized_and_alpha_is_where_the_filter_looks(corner_net):
+    # The style's canvas is the model's input, as every other style's: the image the user gets is
+    # the one the model was shown (less a zoom of up to ~10%).
+    result = visualize_filters(corner_net, "corner", [0, 1], max_iter=24, seed=0, style="maco")
+    assert result.raw_images.shape == (2, 32, 32, 3) and result.alpha.shape == (2, 32, 32)
+    alpha = result.alpha
+    top_left, elsewhere = alpha[:, :14, :14].mean(axis=(1, 2)), alpha[:, 18:, :].mean(axis=(1, 2))
+    assert np.all(top_left > 5 * elsewhere + 0.05), (top_left, elsewhere)
+
+
+def test_canvas_option_result_is_the_canvas_and_alpha_is_where_the_filter_looks(corner_net):
+    result = visualize_filters(corner_net, "corner", [0, 1], max_iter=24, seed=0, recipe=styles.MACO_CANVAS)
     assert result.raw_images.shape == (2, 48, 48, 3)  # the whole canvas, 1.5 times the input side
     alpha = result.alpha
     assert alpha.shape == (2, 48, 48) and alpha.dtype == np.float32
@@ -140,12 +155,25 @@ def test_crops_shrink_from_the_whole_canvas_to_model_scale():
     np.testing.assert_allclose(late[0, 0, :, 0], np.arange(16, 48), atol=1e-4)  # the middle half, 1:1
 
 
-def test_maco_style_crops_shrink_to_the_models_scale_and_not_below():
-    # The style's crops, jitter and noise included, on a canvas 1.5 times the input: the whole
+def test_maco_style_crops_are_the_whole_image_throughout():
+    # Whole-image crops at every step: a crop of side s samples the ramp every s pixels, and the
+    # side is 1 less the clipped 5% jitter (a zoom of up to ~10%). Crops shrinking on a larger
+    # canvas reached only ~half fourier's deep-layer activation (bench/QUALITY.md).
+    (crops,) = styles.get("maco").transforms
+    ramp, keys = _ramp(8, 32), sample_keys(0, range(8))
+    for step in (0, 32, 1000):
+        seen = crops.transform(ramp, SampleRandom(keys, step))
+        assert tuple(seen.shape) == (8, 32, 32, 3)
+        slopes = _slopes(seen)
+        assert np.all((slopes > 0.85) & (slopes < 1.01)) and np.median(slopes) > 0.95, (step, slopes)
+
+
+def test_canvas_option_crops_shrink_to_the_models_scale_and_not_below():
+    # MACO_CANVAS's crops, jitter and noise included, on a canvas 1.5 times the input: the whole
     # canvas at step 0 (slope 1.5: shown at 2/3 size), the model's own scale from step 64 on
     # (slope 1 ± the 5% jitter); a crop shrinking further would show details larger than the
     # result has them.
-    (crops,) = styles.get("maco").transforms
+    (crops,) = styles.MACO_CANVAS.transforms
     ramp, keys = _ramp(8, 48), sample_keys(0, range(8))
     early = _slopes(crops.transform(ramp, SampleRandom(keys, 0)))
     middle = _slopes(crops.transform(ramp, SampleRandom(keys, 32)))  # mean side 5/6: slope 1.25
@@ -155,7 +183,8 @@ def test_maco_style_crops_shrink_to_the_models_scale_and_not_below():
 
 
 def test_canvas_is_canvas_scale_times_the_input():
-    assert MacoImage().canvas_shape((32, 48, 3)) == (48, 72, 3)
+    assert MacoImage().canvas_shape((32, 48, 3)) == (32, 48, 3)  # the style's: the model's input
+    assert styles.MACO_CANVAS.parameterization().canvas_shape((32, 48, 3)) == (48, 72, 3)
     assert MacoImage(canvas_scale=1.5).canvas_shape((32, 33, 1)) == (48, 50, 1)
     assert MacoImage(canvas_scale=1).canvas_shape((32, 32, 3)) == (32, 32, 3)
 
