@@ -8,11 +8,11 @@ then cannot be imported, as on a machine with only JAX or PyTorch (Keras itself 
 when it serializes a layer, which copying a model does).
 """
 import os
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
+
+import backend_processes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -43,21 +43,7 @@ def maps():
 
 def start(backend):
     """A running ``python attribution_backend_maps.py`` under ``backend``; ``collect`` it."""
-    out = tempfile.NamedTemporaryFile(suffix=".npz", delete=False).name
-    process = subprocess.Popen([sys.executable, os.path.join(HERE, "attribution_backend_maps.py"), out],
-                               env={**os.environ, "KERAS_BACKEND": backend}, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    return process, out
-
-
-def collect(started, backend):
-    process, out = started
-    log, _ = process.communicate(timeout=600)
-    assert process.returncode == 0, f"KERAS_BACKEND={backend}:\n{log[-4000:]}"
-    with np.load(out) as data:
-        results = {key: data[key] for key in data.files}
-    os.unlink(out)
-    return results
+    return backend_processes.start(os.path.join(HERE, "attribution_backend_maps.py"), backend)
 
 
 class _NoTensorflow:

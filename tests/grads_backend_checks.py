@@ -8,13 +8,12 @@ by ``outputs()``. Every weight and input is drawn with NumPy, so all backends se
 """
 from __future__ import annotations
 
-import functools
 import os
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
+
+import backend_processes
 
 
 def _compiled(fn):
@@ -189,17 +188,9 @@ def outputs():
             "imported tensorflow": imported}
 
 
-@functools.lru_cache(maxsize=None)
 def under(backend):
     """``outputs()`` computed in a fresh process with ``KERAS_BACKEND=backend``."""
-    env = dict(os.environ, KERAS_BACKEND=backend)
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "out.npz")
-        done = subprocess.run([sys.executable, __file__, path], env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise AssertionError(f"the {backend} checks failed:\n{done.stderr[-4000:]}")
-        with np.load(path) as saved:
-            return {name: saved[name] for name in saved.files}
+    return backend_processes.outputs(os.path.abspath(__file__), backend)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
+
+import backend_processes
 
 KEYS = np.array([2968811710, 3964924996, 3141116543, 0, 2**31 - 1, 2**31, 2**32 - 1], np.int64)
 STEPS = (0, 7, 123456, 2**31 - 1)
@@ -121,17 +121,9 @@ def assert_same(theirs, ours, prefix):
                                    err_msg=name)
 
 
-@functools.lru_cache(maxsize=None)
 def under(backend):
     """``outputs()`` computed in a fresh process with ``KERAS_BACKEND=backend``."""
-    env = dict(os.environ, KERAS_BACKEND=backend)
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "out.npz")
-        done = subprocess.run([sys.executable, __file__, path], env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise AssertionError(f"the {backend} checks failed:\n{done.stderr[-4000:]}")
-        with np.load(path) as saved:
-            return {name: saved[name] for name in saved.files}
+    return backend_processes.outputs(os.path.abspath(__file__), backend)
 
 
 if __name__ == "__main__":

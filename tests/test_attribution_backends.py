@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import attribution_backend_maps as backend_maps
+import backend_processes
 from attribution_nets import peak
 
 BACKENDS = ("jax", "torch")
@@ -17,7 +18,7 @@ def results():
     here = keras.backend.backend() == "tensorflow"  # then the reference is computed while the others run
     started = {backend: backend_maps.start(backend) for backend in BACKENDS + (() if here else ("tensorflow",))}
     by_backend = {"tensorflow": backend_maps.maps()} if here else {}
-    by_backend.update({backend: backend_maps.collect(process, backend) for backend, process in started.items()})
+    by_backend.update({backend: backend_processes.collect(process) for backend, process in started.items()})
     return by_backend
 
 
