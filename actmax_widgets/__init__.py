@@ -1,4 +1,4 @@
-"""actmax_widgets: activation maximization for Keras 3 / TensorFlow.
+"""actmax_widgets: activation maximization for Keras 3 (TensorFlow, JAX or PyTorch).
 
 keras-vis's API (``visualize_activation``, losses, regularizers, ``Optimizer``, ``utils``) on
 Keras 3, plus ``visualize_filters`` (many filters in one compiled step) and ``ActMaxWidget``, a

@@ -142,7 +142,7 @@ def _loss_terms(problem, outputs, masks, batch, channels, sample_inputs):
 def _build(loss):
     try:
         return loss.build_loss()
-    except Exception as error:  # a user's loss: say which one failed before TF's trace
+    except Exception as error:  # a user's loss: say which one failed before the step is traced
         raise type(error)(f"Building loss '{loss.name}' ({type(loss).__name__}) failed: {error}") from error
 
 
@@ -268,7 +268,7 @@ def _to_model_size(images, model_shape):
     ``canvas_shape``) resized to it, bilinear."""
     if len(images.shape) != 4 or len(model_shape) != 3 or tuple(images.shape[1:3]) == tuple(model_shape[:2]):
         return images
-    return ops.image.resize(images, tuple(model_shape[:2]), interpolation="bilinear")
+    return ops.image.resize(images, tuple(model_shape[:2]), interpolation="bilinear", data_format="channels_last")
 
 
 class CompiledOptimizer:
@@ -310,12 +310,22 @@ class CompiledOptimizer:
         state = self._states.get(batch)
         return state is not None and state.traced
 
+    def forget(self, batch):
+        """Drop the state and compiled step of ``batch`` samples (after an out-of-memory error at
+        that size: its variables would keep the device memory the smaller chunks need)."""
+        with self._states_lock:
+            self._states.pop(batch, None)
+
     def step_variables(self):
         """Every ``keras.Variable`` the step reads: the loss model's weights and the
-        parameterization's, transforms' and gradient modifier's ``variables`` (JAX passes them
-        into its compiled step as arguments)."""
+        parameterization's, transforms' and gradient modifier's ``variables``, and a target head's
+        layers, which sit after the loss model's output (JAX passes them into its compiled step as
+        arguments instead of baking them in as constants)."""
         found, seen = [], set()
-        for owner in [self.problem.loss_model, self.parameterization, self.grad_modifier, *self.graph_transforms]:
+        heads = [layer for head in self.problem.heads if head is not None
+                 for layer in (head.head.mixing, *head.head.per_channel)]
+        for owner in [self.problem.loss_model, self.parameterization, self.grad_modifier, *self.graph_transforms,
+                      *heads]:
             for variable in getattr(owner, "variables", None) or []:
                 if id(variable) not in seen:
                     seen.add(id(variable))

@@ -120,7 +120,7 @@ class MacoImage:
     @property
     def variables(self):
         """The state ``to_image`` reads in the compiled step: the input range, once a run set it."""
-        return [] if self._run.input_range is None else [self._run.input_range]
+        return self._run.variables
 
     def canvas_shape(self, image_shape):
         """The shape of the optimized image for a model input of ``image_shape`` ``(H, W, C)``:

@@ -74,7 +74,7 @@ class Shrinker:
             f"Out of memory with {self.first} images per chunk: the run went on in chunks of {self.size} "
             f"(finished images were kept; each new chunk size compiles a new step). To avoid this, pass "
             f"batch_size={self.size} or less, a smaller image_size, or precision='bfloat16'.",
-            OutOfMemoryWarning, stacklevel=4)
+            OutOfMemoryWarning, stacklevel=6)  # the line that called visualize_filters
 
 
 def _first_line(error):

@@ -201,10 +201,10 @@ register("fourier", FourierImage)
 
 def get(identifier):
     """A parameterization from a name (``'pixel'``, ...), an instance, or ``None`` (pixel)."""
+    from . import maco  # noqa: F401  (registers 'maco', named in the errors below; it imports this module)
     if identifier is None:
         return PixelImage()
     if isinstance(identifier, str):
-        from . import maco  # noqa: F401  (registers 'maco'; it imports this module)
         return _BY_NAME[arguments.check_choice("param", identifier, tuple(_BY_NAME))]()
     if hasattr(identifier, "init_params") and hasattr(identifier, "to_image"):
         # A class (param=FourierImage) is made here: its methods are unbound, it cannot run itself.

@@ -511,6 +511,7 @@ def _run_chunks(plan, log, recipe, run):
                 if not out_of_memory.is_out_of_memory(error):
                     raise
                 log.current = []  # the failed chunk's steps are not history
+                plan.compiled.forget(shrinker.size)  # its state holds device memory the smaller chunks need
                 spans, shrinker.size = _chunks(pending[-1][1] - start, shrinker.halve(error))
                 pending = [(start + a, start + b) for a, b in spans]
                 continue

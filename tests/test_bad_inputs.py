@@ -7,6 +7,9 @@ come before any compiling, so these run in milliseconds. Unusual inputs that are
 accepted (``ACCEPTED``), each with the reason.
 """
 import math
+import os
+import subprocess
+import sys
 import threading
 
 import keras
@@ -443,3 +446,15 @@ def test_five_thousand_targets_run_in_chunks_of_the_batch_size():
     assert compiled.is_traced(32) and not compiled.is_traced(5000)
     assert result.targets == targets and result.images.shape == (5000, 8)
     assert result.activation_history.shape == (1, 5000) and not np.isnan(result.activation_history).any()
+
+
+def test_a_backend_without_gradients_is_refused_naming_keras_backend():
+    """KERAS_BACKEND=numpy (Keras has no gradients there): one clear error, not a trace from inside."""
+    script = ("import keras\nfrom actmax_widgets import visualize_filters\n"
+              "i = keras.Input((8, 8, 3))\nm = keras.Model(i, keras.layers.Conv2D(2, 3, name='c')(i))\n"
+              "visualize_filters(m, 'c', [0], max_iter=2)\n")
+    done = subprocess.run([sys.executable, "-c", script], env={**os.environ, "KERAS_BACKEND": "numpy"},
+                          capture_output=True, text=True, timeout=300)
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode != 0
+    assert last.startswith("RuntimeError: KERAS_BACKEND='numpy'") and "'tensorflow', 'jax' and 'torch'" in last

@@ -71,6 +71,7 @@ def test_out_of_memory_halves_the_chunk_and_warns_once(conv_net, monkeypatch, ba
     assert len(shown) == 1
     text = str(shown[0].message)
     assert "6 images per chunk" in text and "chunks of 2" in text and "batch_size=2 or less" in text
+    assert shown[0].filename == __file__  # points at the user's call, not inside the package
 
 
 def test_finished_chunks_are_kept_when_a_later_chunk_runs_out(conv_net, monkeypatch):

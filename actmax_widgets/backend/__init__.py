@@ -10,6 +10,18 @@ from __future__ import annotations
 import keras
 
 
+SUPPORTED = ("tensorflow", "jax", "torch")
+
+
 def name():
-    """The active Keras backend: ``'tensorflow'``, ``'jax'`` or ``'torch'``."""
-    return keras.backend.backend()
+    """The active Keras backend: ``'tensorflow'``, ``'jax'`` or ``'torch'``; another (``numpy``,
+    ``openvino``: no gradients) is refused here, before any work, naming the fix."""
+    backend = keras.backend.backend()
+    if backend not in SUPPORTED:
+        raise RuntimeError(unsupported_message(backend))
+    return backend
+
+
+def unsupported_message(backend):
+    return (f"KERAS_BACKEND={backend!r}: actmax_widgets needs gradients, which Keras computes on "
+            "'tensorflow', 'jax' and 'torch' only; set KERAS_BACKEND to one of them before Keras is imported.")

@@ -2,7 +2,7 @@
 ``jax.value_and_grad``, ``torch.autograd.grad``): the one thing ``keras.ops`` cannot do."""
 from __future__ import annotations
 
-from . import name
+from . import name, unsupported_message
 
 
 def value_and_gradients(fn, *args):
@@ -20,8 +20,7 @@ def value_and_gradients(fn, *args):
         return value, aux, list(grads)
     if backend == "torch":
         return _torch(fn, args)
-    raise NotImplementedError(f"KERAS_BACKEND={backend!r}: actmax_widgets runs on 'tensorflow', 'jax' "
-                              "and 'torch'; set KERAS_BACKEND to one of them.")
+    raise NotImplementedError(unsupported_message(backend))  # name() refuses others first
 
 
 def _tensorflow(fn, args):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import keras
 
-from . import name
+from . import name, unsupported_message
 
 
 def compiled(fn, variables, signature, *, differentiates=True):
@@ -35,8 +35,7 @@ def compiled(fn, variables, signature, *, differentiates=True):
         return _jax(fn, list(variables))
     if backend == "torch":
         return _torch(fn, differentiates)
-    raise NotImplementedError(f"KERAS_BACKEND={backend!r}: actmax_widgets runs on 'tensorflow', 'jax' "
-                              "and 'torch'; set KERAS_BACKEND to one of them.")
+    raise NotImplementedError(unsupported_message(backend))  # name() refuses others first
 
 
 def _jax(fn, variables):

@@ -2,7 +2,7 @@
 only, and ``ifft2`` on full complex spectra): each backend's own, imported only when used."""
 from __future__ import annotations
 
-from . import name
+from . import name, unsupported_message
 
 
 def irfft2d(real, imag, height, width):
@@ -18,5 +18,4 @@ def irfft2d(real, imag, height, width):
     if backend == "torch":
         import torch
         return torch.fft.irfft2(torch.complex(real, imag), s=(height, width))
-    raise NotImplementedError(f"KERAS_BACKEND={backend!r}: actmax_widgets runs on 'tensorflow', 'jax' "
-                              "and 'torch'; set KERAS_BACKEND to one of them.")
+    raise NotImplementedError(unsupported_message(backend))  # name() refuses others first

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from . import name
+from . import name, unsupported_message
 
 
 class StepInputs(NamedTuple):
@@ -54,8 +54,7 @@ def batch_state(forward, batch, param_shape, image_shape, optimizer, attributes,
     elif backend == "torch":
         from .step_torch import TorchBatch as cls
     else:
-        raise NotImplementedError(f"KERAS_BACKEND={backend!r}: actmax_widgets runs on 'tensorflow', 'jax' "
-                                  "and 'torch'; set KERAS_BACKEND to one of them.")
+        raise NotImplementedError(unsupported_message(backend))  # name() refuses others first
     return cls(forward, batch, tuple(param_shape), tuple(image_shape), optimizer, attributes, jit_compile,
                list(variables))
 
