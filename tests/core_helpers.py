@@ -52,3 +52,14 @@ def noise_images(shape, n=1, seed=0, input_range=(0, 255)):
     low, high = input_range
     rng = np.random.default_rng(seed)
     return (rng.standard_normal((n,) + tuple(shape)) * 0.05 * (high - low) + (low + high) / 2).astype("float32")
+
+
+def assert_batched_equals_one_at_a_time(visualize, net, layer, filters, **settings):
+    """``visualize(net, layer, filters, **settings)`` in one batch gives each filter's images and
+    activation history as a run of that filter alone."""
+    batched = visualize(net, layer, filters, **settings)
+    for row, index in enumerate(filters):
+        alone = visualize(net, layer, [index], **settings)
+        np.testing.assert_allclose(batched.raw_images[row], alone.raw_images[0], rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(batched.activation_history[:, row], alone.activation_history[:, 0],
+                                   rtol=1e-4, atol=1e-4)

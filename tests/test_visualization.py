@@ -16,7 +16,7 @@ from actmax_widgets.input_modifiers import Jitter
 from actmax_widgets.optimizer import Optimizer
 from actmax_widgets.recipe import Recipe
 from actmax_widgets.visualization import compiled_for
-from core_helpers import SIZE, channel_means, conv_layers, functional, noise_images
+from core_helpers import SIZE, assert_batched_equals_one_at_a_time, channel_means, conv_layers, functional, noise_images
 
 ACT_ONLY = {"tv_weight": 0, "lp_norm_weight": 0}
 
@@ -181,12 +181,7 @@ def test_a_joint_target_is_one_image_that_raises_both(conv_net):
 @pytest.mark.parametrize("modifiers", [None, [Jitter(0.2)]], ids=["plain", "jitter"])
 def test_batched_equals_one_at_a_time(conv_net, modifiers):
     settings = dict(max_iter=20, seed=3, input_modifiers=modifiers, tv_weight=1, lp_norm_weight=1)
-    batched = visualize_filters(conv_net, "conv2", [0, 2, 5], **settings)
-    for row, index in enumerate([0, 2, 5]):
-        alone = visualize_filters(conv_net, "conv2", [index], **settings)
-        np.testing.assert_allclose(batched.raw_images[row], alone.raw_images[0], rtol=1e-4, atol=1e-3)
-        np.testing.assert_allclose(batched.activation_history[:, row], alone.activation_history[:, 0],
-                                   rtol=1e-4, atol=1e-4)
+    assert_batched_equals_one_at_a_time(visualize_filters, conv_net, "conv2", [0, 2, 5], **settings)
 
 
 def test_jitter_changes_the_result(conv_net):
