@@ -45,6 +45,11 @@ class FrameRecorder:
                 continue  # the stopped-run rule below may offer the same step twice
             kept.append((step_index, image))
 
+    def forget(self, start, end):
+        """Drop the frames of targets ``start`` to ``end`` (a chunk that is run again)."""
+        for index in range(start, end):
+            self.frames[index] = []
+
     def frames_of(self, index):
         """Target ``index``'s frames, ``[(step, image), …]`` in step order."""
         return self.frames[index]

@@ -510,7 +510,7 @@ def _run_chunks(plan, log, recipe, run):
             except Exception as error:  # noqa: BLE001 - anything but an out-of-memory is raised again
                 if not out_of_memory.is_out_of_memory(error):
                     raise
-                log.current = []  # the failed chunk's steps are not history
+                log.discard_chunk(start, end)  # the failed attempt's steps and frames are not history
                 plan.compiled.forget(shrinker.size)  # its state holds device memory the smaller chunks need
                 spans, shrinker.size = _chunks(pending[-1][1] - start, shrinker.halve(error))
                 pending = [(start + a, start + b) for a, b in spans]
@@ -644,6 +644,12 @@ class _RunLog:
             best = keras.ops.convert_to_numpy(step.best_images)[:live]
             self.recorder.record(step.step, [self.display(image, self.input_range) for image in best], start,
                                  self.input_range)
+
+    def discard_chunk(self, start, end):
+        """Forget what a chunk that failed (out of memory) recorded: its steps' history and its
+        frames, which its retry records again from step 0."""
+        self.current = []
+        self.recorder.forget(start, end)
 
     def show_best(self, best, start, live):
         for j in range(live):

@@ -117,3 +117,29 @@ def test_a_wrapped_out_of_memory_is_recognised():
             raise RuntimeError("the step failed") from inner
     except RuntimeError as outer:
         assert out_of_memory.is_out_of_memory(outer)
+
+
+def test_an_out_of_memory_mid_chunk_leaves_no_frames_or_history_of_the_failed_attempt(conv_net, monkeypatch):
+    """Out of memory after some steps of a chunk: the retry's frames and histories are the only ones
+    (those the failed attempt recorded are dropped), as in a run that never failed."""
+    expected = _pairs(conv_net)
+    real_run, failed = engine.CompiledOptimizer.run, []
+
+    def run(self, keys, *args, on_step=None, **kwargs):
+        def failing(step):
+            if len(keys) > 2 and step.step == 2 and not failed:
+                failed.append(step.step)
+                raise OUT_OF_MEMORY["jax"]()
+            return on_step(step)
+        return real_run(self, keys, *args, on_step=failing, **kwargs)
+
+    monkeypatch.setattr(engine.CompiledOptimizer, "run", run)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", out_of_memory.OutOfMemoryWarning)
+        result = visualize_filters(conv_net, "conv2", [0, 1, 2, 3, 4, 5], batch_size=3, **SETTINGS)
+    assert failed == [2]
+    _assert_same_images(result, expected)
+    for got, want in zip(result.frames, expected.frames):
+        assert [step for step, _ in got] == [step for step, _ in want]
+        for (_, a), (_, b) in zip(got, want):
+            np.testing.assert_allclose(a.astype(float), b.astype(float), atol=2)
