@@ -352,7 +352,7 @@ class CompiledOptimizer:
         image_shape = tuple(self.problem.image_shape if image_shape is None else image_shape)
         if any(d is None for d in image_shape):
             raise ValueError(f"The input has unknown dimensions {image_shape}: give an image_shape.")
-        canvas_shape = self._canvas_shape(image_shape)
+        canvas_shape = self.canvas_shape(image_shape)
         params0 = self.parameterization.init_params(keys, canvas_shape, input_range, seed_images)
         with self._states_lock:
             state = self._states.get(batch)
@@ -362,7 +362,7 @@ class CompiledOptimizer:
             return self._run(state, params0, keys, masks, weights, max_iter, on_step, should_stop, warmup_steps,
                              sample_inputs)
 
-    def _canvas_shape(self, image_shape):
+    def canvas_shape(self, image_shape):
         """What the parameterization optimizes for a model input of ``image_shape``: the same, or a
         larger canvas (``canvas_shape``, MACO) the step resizes to the model's input after the transforms."""
         canvas_shape = getattr(self.parameterization, "canvas_shape", None)

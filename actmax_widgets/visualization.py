@@ -482,7 +482,9 @@ def _run_plan(plan, n, info, recipe, run, started):
     if run.on_start is not None:
         run.on_start(info, not plan.compiled.is_traced(plan.chunk_size))
     log = _RunLog(n, plan.compiled.parameterization.display, run.input_range, started,
-                  frames_module.FrameRecorder(n, problem.image_shape, run.max_iter, run.keep_frames))
+                  # Sized by the optimized image (a MACO canvas is larger than the model's input).
+                  frames_module.FrameRecorder(n, plan.compiled.canvas_shape(problem.image_shape), run.max_iter,
+                                              run.keep_frames))
     _run_chunks(plan, log, recipe, run)
     return log
 
