@@ -30,6 +30,7 @@ from keras import ops
 from . import arguments, parameterizations
 from .backend import fft
 from .parameterizations import FourierImage, _RunShape, _colours_in_range
+from .input_modifiers import per_sample_take
 from .transforms import Transform, _spatial_shape
 
 # The canvas option's side ÷ the model's input side (styles.MACO_CANVAS): a larger image (more
@@ -187,22 +188,14 @@ def crop_and_resize(images, top, left, side, size):
     fractions of the image's height and width. Gathers, so the gradient to the image is exact; a
     whole-image crop at the image's own size is the image."""
     height, width = _spatial_shape(images)
-    channels = int(images.shape[-1])
-    batch = ops.shape(images)[0]
-    rows = _taps(top, side, height, size[0])
-    cols = _taps(left, side, width, size[1])
-
-    def gather(source, index, axis, shape):  # indices broadcast by hand: backends differ there
-        return ops.take_along_axis(source, ops.broadcast_to(index, shape), axis=axis)
-
-    row_first, row_second, row_weight = (t[:, :, None, None] for t in rows)
-    shape = (batch, size[0], width, channels)
-    picked = ((1.0 - row_weight) * gather(images, row_first, 1, shape)
-              + row_weight * gather(images, row_second, 1, shape))  # (B, h, W, C)
-    col_first, col_second, col_weight = (t[:, None, :, None] for t in cols)
-    shape = (batch, size[0], size[1], channels)
-    return ((1.0 - col_weight) * gather(picked, col_first, 2, shape)
-            + col_weight * gather(picked, col_second, 2, shape))  # (B, h, w, C)
+    row_first, row_second, row_weight = _taps(top, side, height, size[0])
+    row_weight = row_weight[:, :, None, None]
+    picked = ((1.0 - row_weight) * per_sample_take(images, row_first, 1)
+              + row_weight * per_sample_take(images, row_second, 1))  # (B, h, W, C)
+    col_first, col_second, col_weight = _taps(left, side, width, size[1])
+    col_weight = col_weight[:, None, :, None]
+    return ((1.0 - col_weight) * per_sample_take(picked, col_first, 2)
+            + col_weight * per_sample_take(picked, col_second, 2))  # (B, h, w, C)
 
 
 class MacoCrops(Transform):
