@@ -26,6 +26,7 @@ from keras import ops
 
 from .. import catalogue
 from ..engine import _build as engine_build, gram_similarity
+from ..input_modifiers import per_sample_take
 from ..losses import Loss
 from .algebra import (Channel, Constant, Direction, Diversity, LossObjective, Neuron, Product, Quotient,
                       Scaled, Sum, layer_text)
@@ -264,7 +265,7 @@ def _value(node, data, reader, member):
     if isinstance(node, Neuron):
         index, vector = next(data), next(data)
         # Each sample's own position: (B, positions, C) -> (B, C).
-        at = ops.take_along_axis(reader.layer(node), ops.reshape(index, (-1, 1, 1)), axis=1)[:, 0]
+        at = per_sample_take(reader.layer(node), ops.reshape(index, (-1, 1)), 1)[:, 0]
         return ops.sum(at * vector, axis=1)
     if isinstance(node, Diversity):
         return -gram_similarity(reader.layer(node), reader.groups)
