@@ -27,8 +27,13 @@ def is_scope_name(name: str) -> bool:
 
 def unique_scope_name(name: str, taken: set) -> str:
     """``name`` with characters TensorFlow refuses replaced by ``_`` and a ``_2``, ``_3``, ...
-    suffix where needed to be unique among ``taken``; the result is added to ``taken``."""
-    base = re.sub(r"[^A-Za-z0-9_.\-]", "_", name) or "layer"
+    suffix where needed to be unique among ``taken``; the result is added to ``taken``.
+
+    On PyTorch ``.`` goes too: a layer's variables are registered with torch under paths that
+    start with its name, and torch refuses ``.`` in them (a copy named after a nested
+    ``mobilenetv2_1.00_224`` would fail to build)."""
+    illegal = r"[^A-Za-z0-9_\-]" if keras.backend.backend() == "torch" else r"[^A-Za-z0-9_.\-]"
+    base = re.sub(illegal, "_", name) or "layer"
     candidate, k = base, 1
     while candidate in taken:
         k += 1

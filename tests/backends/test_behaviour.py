@@ -31,6 +31,18 @@ def test_activation_rises_and_the_image_kept_is_the_best_seen(net):
     np.testing.assert_allclose(reached, history.max(axis=0), rtol=1e-4)
 
 
+def test_a_transfer_learning_model_around_a_base_named_with_a_dot(net):
+    """A Sequential around a pretrained-style base whose name has a dot (keras.applications'
+    'mobilenetv2_1.00_224'): a layer inside the base and the new head both run, and rise."""
+    base = keras.Model(net.input, net.get_layer("conv2").output, name="base_1.00_16")
+    model = keras.Sequential([keras.Input((SIZE, SIZE, 3)), base, keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(2, name="head")], name="transfer")
+    model.get_layer("head").set_weights([np.eye(8, 2, dtype="float32"), np.zeros(2, "float32")])
+    for layer in ("base_1.00_16/conv2", "head"):
+        history = visualize_filters(model, layer, [0, 1], max_iter=8, seed=0, recipe=ACT_ONLY).activation_history
+        assert np.all(history[-1] > history[0]), (layer, history[[0, -1]])
+
+
 def test_negate_lowers_the_output_and_keeps_the_lowest_image(regression):
     result = visualize_filters(regression, "regression", [0], max_iter=12, seed=0,
                                recipe=ACT_ONLY.replace(grad_modifier="negate"))
