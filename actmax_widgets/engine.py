@@ -230,18 +230,28 @@ class _Forward:
         then see the gradient that raises the activations and keep its positive part; on the loss
         itself they would zero every gradient (d loss / d activation < 0), leaving the image unchanged."""
         problem, owner = self.problem, self.owner
-        seen = images
-        if owner.graph_transforms:
-            random = SampleRandom(inputs.keys, inputs.step_index)
-            for transform in owner.graph_transforms:
-                seen = transform.transform(seen, random)
-        seen = _to_model_size(seen, self.model_shape)
+        # Several random views of each image go through the model as one batch (views x B); each
+        # view's loss terms are computed with the samples' own masks and inputs, then averaged.
+        seen = [self.view(images, inputs, index) for index in range(owner.views)]
+        seen = seen[0] if owner.views == 1 else ops.concatenate(seen, axis=0)
         outputs = problem.loss_model(problem.to_model_format(seen), training=False)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        terms = _loss_terms(problem, outputs, inputs.masks, ops.shape(images)[0], inputs.channels,
-                            inputs.sample_inputs)  # (n_terms, B)
+        per_view = zip(*[_split_views(out, owner.views) for out in outputs])
+        terms = [_loss_terms(problem, list(view), inputs.masks, ops.shape(images)[0], inputs.channels,
+                             inputs.sample_inputs) for view in per_view]  # each (n_terms, B)
+        terms = terms[0] if owner.views == 1 else ops.mean(ops.stack(terms), axis=0)
         total = ops.sum(inputs.weights[:, None] * terms, axis=0)
         return -ops.sum(total), (terms, total)
+
+    def view(self, images, inputs, index):
+        """What the model sees of ``images`` in random view ``index`` of this step: the graph
+        transforms with that view's draws, resized to the model's input."""
+        seen = images
+        if self.owner.graph_transforms:
+            random = SampleRandom(inputs.keys, inputs.step_index).view(index)
+            for transform in self.owner.graph_transforms:
+                seen = transform.transform(seen, random)
+        return _to_model_size(seen, self.model_shape)
 
     @staticmethod
     def attribution(image_grads):
@@ -261,6 +271,14 @@ class _Forward:
         best_score = ops.where(improved, score, best_score)
         improved = ops.reshape(improved, (-1,) + (1,) * (len(images.shape) - 1))
         return grads, best_score, ops.where(improved, images, best_images)
+
+
+def _split_views(output, views):
+    """A loss model output of ``views`` stacked batches as one list entry per view (a scalar
+    output, which has no batch axis, is the same for every view)."""
+    if views == 1 or len(output.shape) == 0:
+        return [output] * views
+    return ops.split(output, views, axis=0)
 
 
 def _to_model_size(images, model_shape):
@@ -295,6 +313,9 @@ class CompiledOptimizer:
         self.problem = problem
         self.parameterization = parameterization
         self.graph_transforms = [t for t in transforms if getattr(t, "transform", None) is not None]
+        # Random views of each image per step (a transform's ``views``, e.g. MACO's crops): the
+        # gradient is their average, as Xplique's MACO averages many crops per step.
+        self.views = max([int(getattr(t, "views", 1)) for t in self.graph_transforms] or [1])
         self.host_modifiers = [t for t in transforms if getattr(t, "transform", None) is None]
         self.grad_modifier = grad_modifier
         self.norm_grads = norm_grads

@@ -222,7 +222,8 @@ class MacoCrops(Transform):
     """
 
     def __init__(self, start=1.0, end=None, steps=64, jitter=0.05, spread=0.15, noise=0.02,
-                 canvas_scale=1.0):
+                 canvas_scale=1.0, views=1):
+        self.views = arguments.check_int("views", views, minimum=1, fix="use e.g. views=4")
         self.canvas_scale = arguments.check_number("canvas_scale", canvas_scale, minimum=1,
                                                    fix="use the MacoImage's, e.g. canvas_scale=1.5")
         end = 1.0 / self.canvas_scale if end is None else end
@@ -261,12 +262,13 @@ class MacoCrops(Transform):
         return self.apply(images, random)
 
 
-def maco_crops(start=1.0, end=None, steps=64, *, jitter=0.05, spread=0.15, noise=0.02, canvas_scale=1.0):
+def maco_crops(start=1.0, end=None, steps=64, *, jitter=0.05, spread=0.15, noise=0.02, canvas_scale=1.0,
+               views=1):
     """MACO's random crops plus noise (see ``MacoCrops``), from the whole canvas to
     ``1 / canvas_scale`` of it over 64 steps: with the defaults (canvas = the model's input),
     whole-image crops, the ``'maco'`` style's; with ``canvas_scale=1.5``, crops shrinking to model
     scale, ``styles.MACO_CANVAS``'s (give ``MacoImage`` the same ``canvas_scale``)."""
-    return MacoCrops(start, end, steps, jitter, spread, noise, canvas_scale)
+    return MacoCrops(start, end, steps, jitter, spread, noise, canvas_scale, views)
 
 
 MACO = maco_crops()  # whole-image crops on a model-size canvas: the 'maco' style's

@@ -89,6 +89,15 @@ class SampleRandom:
         # = -inf). Clamp to the largest float32 below 1; every other draw is unchanged.
         return ops.minimum(_unsigned_to_float(x) / 4294967296.0, _BELOW_ONE)
 
+    def view(self, index: int):
+        """The draws of random view ``index`` of this step (a transform's ``views``): view 0 is
+        this one; the others have their samples' keys hashed with the index, so every view of
+        every sample draws independently and a sample's draws still do not depend on the batch."""
+        if index == 0:
+            return self
+        keys = _hash32(ops.bitwise_xor(self.keys, _int32(0x632BE5AB * index)))
+        return SampleRandom(keys, self.step)
+
     def integers(self, salt: int, low, high, n: int = 1):
         """``(batch, n)`` int32 draws in ``[low, high]`` (both ends included)."""
         span = ops.cast(high - low + 1, "float32")
