@@ -315,7 +315,7 @@ class CompiledOptimizer:
         self.graph_transforms = [t for t in transforms if getattr(t, "transform", None) is not None]
         # Random views of each image per step (a transform's ``views``, e.g. MACO's crops): the
         # gradient is their average, as Xplique's MACO averages many crops per step.
-        self.views = max([int(getattr(t, "views", 1)) for t in self.graph_transforms] or [1])
+        self.views = max([int(getattr(t, "views", 1)) for t in self.graph_transforms] or [1])  # Transform.views
         self.host_modifiers = [t for t in transforms if getattr(t, "transform", None) is None]
         self.grad_modifier = grad_modifier
         self.norm_grads = norm_grads

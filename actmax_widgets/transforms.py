@@ -111,7 +111,14 @@ def fit(images, size, mode="crop"):
 
 
 class Transform(InputModifier):
-    """Base class: ``apply`` may change the canvas size; ``transform`` keeps the input's size."""
+    """Base class: ``apply`` may change the canvas size; ``transform`` keeps the input's size.
+
+    ``views``: how many independently drawn views of each image the model sees per step (the
+    engine averages their losses, so the gradient is the mean over them); a recipe's largest
+    ``views`` applies to the whole transform chain. 1 here; ``maco.MacoCrops`` takes it.
+    """
+
+    views = 1
 
     def apply(self, images, random):
         raise NotImplementedError
