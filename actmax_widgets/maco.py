@@ -2,17 +2,18 @@
 magnitude spectrum, and the random crops plus noise through which the model sees it — the
 ``'maco'`` style's two parts.
 
-Two settings, one switch (``canvas_scale``, given to both parts):
+Two settings, one switch (``canvas_scale``, given to both parts); in both the model sees
+``STYLE_VIEWS`` (4) random crops of each image per step and the gradient is their mean (the
+engine's ``views``; Xplique averages 32 crops per step of one objective):
 
 - ``canvas_scale=1`` (the default, ``styles.MACO``): the canvas is the model's input and the
   crops stay at the whole image (side 1 ± 5%: a random zoom of up to ~10%); results are
-  model-sized, as every other style's. This reaches fourier's activation at the deepest layers
-  measured (``bench/QUALITY.md``), which is what MACO is for.
+  model-sized, as every other style's. At the deepest layers measured this beats fourier's
+  activation (``bench/QUALITY.md``), which is what MACO is for.
 - ``canvas_scale=1.5`` (``styles.MACO_CANVAS``, i.e. ``MacoImage(canvas_scale=1.5)`` with
   ``maco_crops(canvas_scale=1.5)``): a canvas 1.5 times the input, seen through crops shrinking
   from the whole canvas to model scale, as the paper does; the result is the larger canvas, with
-  more detail, but at 96 steps only ~40-60% of fourier's activation at every depth measured
-  (one crop per sample per step; Xplique averages 32 crops per step over 256 steps).
+  more detail, but below fourier's activation at every depth measured, at 96 and at 256 steps.
 
 Kept apart from ``parameterizations`` and ``transforms`` because MACO's parts change together
 (the canvas the image lives on and the crops the model sees of it). Written in ``keras.ops``
@@ -35,10 +36,15 @@ from .transforms import Transform, _spatial_shape
 
 # The canvas option's side ÷ the model's input side (styles.MACO_CANVAS): a larger image (more
 # detail) whose parts the model saw at its own scale at the end of the crop schedule (crop side
-# 1 / this). 1.5, not Xplique's ~2.3: each sample sees one crop per step, and the deep-layer
-# activation at 96 steps falls as the canvas grows (Lite0 block6d_add: 5.4 at 1.25, 4.3 at 1.5,
-# 1.2-2.3 at 2; 8.35 at 1 with whole-image crops, the default; bench/QUALITY.md).
+# 1 / this). 1.5, not Xplique's ~2.3: the deep-layer activation at 96 steps falls as the canvas
+# grows (Lite0 block6d_add, one view: 5.4 at 1.25, 4.3 at 1.5, 1.2-2.3 at 2; bench/QUALITY.md).
 CANVAS_OPTION_SCALE = 1.5
+
+# Random crops of each image the model sees per step, for both presets: the mean gradient over
+# 4 crops raised Lite0 block6d_add's activation at 96 steps from 7.97 to 9.37 with whole-image
+# crops (fourier 8.10) and from 4.30 to 5.10 on the 1.5x canvas, for 4x the compute per step
+# (bench/QUALITY.md).
+STYLE_VIEWS = 4
 
 _MACO_SPECTRUM = "data/maco_spectrum.npy"  # made by tools/make_maco_spectrum.py (its docstring: how)
 
@@ -90,7 +96,7 @@ class MacoImage:
     every other style. With ``canvas_scale=1.5`` and ``maco_crops(canvas_scale=1.5)``
     (``styles.MACO_CANVAS``) the model sees crops of a larger canvas shrinking from the whole
     canvas to model scale, resized to its input: more detail, each part drawn at the scale the
-    model saw it, but about half fourier's activation at 96 steps (``bench/QUALITY.md``).
+    model saw it, but below fourier's activation (``bench/QUALITY.md``).
 
     ``accumulates_attribution``: the engine sums |d objective / d image| over the steps, the
     alpha mask of ``ActMaxResult.alpha`` (where on the canvas the feature is).
@@ -217,12 +223,16 @@ class MacoCrops(Transform):
     Xplique shrinks crops of a 512 px canvas shown at 224 px. Ending below ``1 / canvas_scale``
     shows the model details larger than they are in the result (``bench/QUALITY.md``).
 
+    ``views``: random crops per image per step (``Transform.views``), each drawn independently;
+    the engine averages their losses, so the gradient is the mean over them (less noisy, higher
+    activations; ``views`` times the compute per step). The presets use ``STYLE_VIEWS``.
+
     ``transform`` returns the crops at their own size (not fitted back to the canvas): the
     engine resizes what the model sees to its input when the sizes differ.
     """
 
     def __init__(self, start=1.0, end=None, steps=64, jitter=0.05, spread=0.15, noise=0.02,
-                 canvas_scale=1.0, views=1):
+                 canvas_scale=1.0, views=STYLE_VIEWS):
         self.views = arguments.check_int("views", views, minimum=1, fix="use e.g. views=4")
         self.canvas_scale = arguments.check_number("canvas_scale", canvas_scale, minimum=1,
                                                    fix="use the MacoImage's, e.g. canvas_scale=1.5")
@@ -263,11 +273,13 @@ class MacoCrops(Transform):
 
 
 def maco_crops(start=1.0, end=None, steps=64, *, jitter=0.05, spread=0.15, noise=0.02, canvas_scale=1.0,
-               views=1):
+               views=STYLE_VIEWS):
     """MACO's random crops plus noise (see ``MacoCrops``), from the whole canvas to
-    ``1 / canvas_scale`` of it over 64 steps: with the defaults (canvas = the model's input),
-    whole-image crops, the ``'maco'`` style's; with ``canvas_scale=1.5``, crops shrinking to model
-    scale, ``styles.MACO_CANVAS``'s (give ``MacoImage`` the same ``canvas_scale``)."""
+    ``1 / canvas_scale`` of it over 64 steps, ``views`` crops per image per step: with the
+    defaults (canvas = the model's input), whole-image crops, the ``'maco'`` style's; with
+    ``canvas_scale=1.5``, crops shrinking to model scale, ``styles.MACO_CANVAS``'s (give
+    ``MacoImage`` the same ``canvas_scale``). ``views=1`` is 4 times cheaper per step, with a
+    lower activation."""
     return MacoCrops(start, end, steps, jitter, spread, noise, canvas_scale, views)
 
 

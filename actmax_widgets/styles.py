@@ -15,15 +15,16 @@ variation penalty, pixel images need keras-vis's penalties and its RMSprop.
   set (``transforms.LIGHT``), ReLU6 targets without their ceiling. Most of the final activation
   comes in the first ~100 steps (good for live previews); past ~300 steps little changes.
 - ``'maco'``: MACO (Fel et al., 2023), for deep networks: only the Fourier phase is optimized, the
-  magnitude spectrum stays that of natural photos (``maco.MacoImage``); the model sees random
-  whole-image crops (a zoom of up to ~10%) plus noise (``maco.maco_crops``), Adam at 0.2 halving
-  every 96 steps. Results are model-sized, and their ``alpha`` says where the feature is. At the
-  deepest layers measured it reaches fourier's activation (``bench/QUALITY.md``).
+  magnitude spectrum stays that of natural photos (``maco.MacoImage``); each step the model sees
+  four random whole-image crops (a zoom of up to ~10%) plus noise and the gradient is their mean
+  (``maco.maco_crops``), Adam at 0.2 halving every 96 steps. Results are model-sized, and their
+  ``alpha`` says where the feature is. At the deepest layers measured it beats fourier's
+  activation (``bench/QUALITY.md``); four crops make a step about 4 times fourier's cost.
 - ``MACO_CANVAS`` (a recipe, not a style name): MACO as the paper runs it, on a canvas 1.5 times
   the model's input side seen through random crops shrinking from the whole canvas to model
   scale over 64 steps (``maco.MacoImage(canvas_scale=1.5)`` with
-  ``maco.maco_crops(canvas_scale=1.5)``); the result is the canvas (1.5 times the input size),
-  more detailed, but at 96 steps only ~40-60% of fourier's activation at every depth measured.
+  ``maco.maco_crops(canvas_scale=1.5)``, four crops per step); the result is the canvas (1.5
+  times the input size), more detailed, but below fourier's activation at every depth measured.
 
 Each style is a ``Recipe`` (``KERAS_VIS``, ``LUCID``, ``FOURIER``, ``MACO``; ``get(name)`` by name):
 ``visualize_filters(..., recipe=styles.FOURIER.replace(tv_weight=1))`` runs a changed copy.
@@ -59,12 +60,12 @@ FOURIER = Recipe(param=functools.partial(FourierImage, decay=1.75), lp_norm_weig
                  transforms=(transforms.LIGHT,), optimizer=ADAM_DECAYING, relu_warmup=16, uncap_relu6=True)
 
 # MACO (Fel et al., 2023): phase only, a fixed natural magnitude spectrum, random crops plus
-# noise; its alpha mask comes with the result. The style keeps the canvas at the model's input and
-# the crops at the whole image: deep-layer activation is what users pick MACO for, and with one
-# crop per sample per step, crops shrinking on a larger canvas (MACO_CANVAS) reach only ~40-60% of
-# fourier's at 96 steps, whole-image crops about 100% (bench/QUALITY.md). MACO_CANVAS's crops end
-# at the model's scale (1 / canvas_scale), not below: smaller crops optimise details at a zoom the
-# result never shows them at.
+# noise (four per image per step, their gradients averaged); its alpha mask comes with the
+# result. The style keeps the canvas at the model's input and the crops at the whole image:
+# deep-layer activation is what users pick MACO for, and crops shrinking on a larger canvas
+# (MACO_CANVAS) stay below fourier's at 96 and at 256 steps, where whole-image crops beat it
+# (bench/QUALITY.md). MACO_CANVAS's crops end at the model's scale (1 / canvas_scale), not below:
+# smaller crops optimise details at a zoom the result never shows them at.
 ADAM_MACO = {"optimizer": "adam",
              "learning_rate": keras.optimizers.schedules.ExponentialDecay(0.2, 96, 0.5)}
 MACO = Recipe(param="maco", lp_norm_weight=0, tv_weight=0, transforms=(maco.MACO,),

