@@ -205,11 +205,13 @@ def default_layer(model) -> LayerInfo:
 def check_filter_indices(info: LayerInfo, filter_indices) -> list:
     """Validate filter indices against the layer; return them as a list.
 
-    Each entry is an int or, for a joint target, a list of ints. Negative indices are errors (not
+    Each entry is an int or, for a joint target, a list of ints; a ``range`` is its ints. Negative indices are errors (not
     Python's count-from-the-end) because a silent wrap-around would visualize the wrong filter.
     """
     if filter_indices is None:
         return list(range(info.n_filters))
+    if isinstance(filter_indices, range):  # range(8): eight filters, as a list of them would be
+        filter_indices = list(filter_indices)
     checked = []
     for entry in utils.listify(filter_indices):
         if isinstance(entry, (list, tuple)) and not entry:

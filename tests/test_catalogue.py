@@ -92,6 +92,7 @@ def test_check_filter_indices(conv_net):
     assert catalogue.check_filter_indices(info, 3) == [3]
     assert catalogue.check_filter_indices(info, [1, [2, 7], np.int64(4)]) == [1, [2, 7], 4]
     assert catalogue.check_filter_indices(info, np.array([0, 5])) == [0, 5]
+    assert catalogue.check_filter_indices(info, range(2, 5)) == [2, 3, 4]  # the README's range(8)
     with pytest.raises(ValueError, match=r"Filter index 8 is out of range for layer 'conv2'.*0\.\.7"):
         catalogue.check_filter_indices(info, [1, [2, 8]])
     with pytest.raises(TypeError, match="not an integer"):
