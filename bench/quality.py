@@ -26,7 +26,8 @@ Writes ``bench/QUALITY.md`` and one grid PNG per layer, ``bench/quality_<layer>.
 and on VGG16 with HED's trained weights (``bench.common.load_hed_weights``), early, middle and
 deep layers, and rewrites only its section of ``QUALITY.md`` and ``bench/quality_maco_<model>.png``.
 ``--maco --only lite0:block6d_add`` runs one model (or some of its layers) and prints the rows.
-``--maco-sweep [--only MODEL] [--steps N]`` compares MACO's variants (crops per step, shrinking
+``--modern`` checks that fourier and maco run on a random-weight ConvNeXt and a small ViT and
+raise their targets (its own section). ``--maco-sweep [--only MODEL] [--steps N]`` compares MACO's variants (crops per step, shrinking
 crops, the canvas) on each model's deepest layer and prints the rows. ``styles.MACO_CANVAS``'s
 image is a canvas larger than the model's input: it is measured at the model's scale, as the
 mean over the model-size tiles that cover it (``model_tiles``), and whole, resized.
@@ -224,7 +225,11 @@ def main(argv=None):
                         "printed, QUALITY.md untouched (e.g. lite0:block6d_add)")
     parser.add_argument("--maco-sweep", action="store_true", help="MACO's variants (crops per step, "
                         "shrinking crops, the canvas) on each model's deepest layer, printed; --only MODEL")
+    parser.add_argument("--modern", action="store_true", help="random-weight ConvNeXt and ViT: each style "
+                        "runs and raises its target (its own section)")
     args = parser.parse_args(argv)
+    if args.modern:
+        return modern_main(64 if args.steps == 256 else args.steps)
     if args.maco_sweep:
         return maco_sweep(3 if args.channels == 8 else args.channels, args.steps, args.only)
     if args.maco and args.only:
@@ -571,16 +576,62 @@ def maco_sweep(n_channels, steps, only=None):
             print("\n".join(rows), flush=True)
 
 
-def _write_section(lines):
-    """Replace QUALITY.md's generated MACO block (MACO_START..MACO_END) with ``lines``."""
+def _write_section(lines, start=MACO_START, end=MACO_END):
+    """Replace QUALITY.md's generated block (``start``..``end``, by default MACO's) with ``lines``
+    (at the end of the file if it has none)."""
     path = HERE / "QUALITY.md"
     text = path.read_text()
-    if MACO_START in text:
-        end = text.index(MACO_END) + len(MACO_END)
-        text = text[:text.index(MACO_START)] + "\n".join(lines) + text[end:]
+    if start in text:
+        stop = text.index(end) + len(end)
+        text = text[:text.index(start)] + "\n".join(lines) + text[stop:]
     else:
         text = text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
     path.write_text(text)
+
+
+# -- modern nets with random weights: runs, and the target activation rises -----------------------
+MODERN_START, MODERN_END = "<!-- modern nets: start -->", "<!-- modern nets: end -->"
+# (model, layer) pairs: a ConvNeXt's MLP hidden units early and deep, a ViT's MLP hidden units and
+# attention output (token layers: the objective averages the patch tokens).
+MODERN_LAYERS = (("convnext_tiny", "convnext_tiny_stage_1_block_0_pointwise_conv_1"),
+                 ("convnext_tiny", "convnext_tiny_stage_3_block_2_pointwise_conv_1"),
+                 ("tiny_vit", "block1_mlp_fc1"), ("tiny_vit", "block1_attn"))
+
+
+def _modern(name):
+    """A random-weight ConvNeXtTiny at 64 px (keras.applications) or the package's tiny ViT."""
+    if name == "tiny_vit":
+        from actmax_widgets.vit import tiny_vit
+
+        return tiny_vit(seed=0)
+    keras.utils.set_random_seed(0)
+    return keras.applications.ConvNeXtTiny(weights=None, input_shape=(64, 64, 3), include_top=False)
+
+
+def modern_main(steps=64, n_channels=4):
+    """Each style (fourier, maco) on each of MODERN_LAYERS: the target activation at the first
+    and the last step per channel; rewrites QUALITY.md's block between MODERN_START and MODERN_END."""
+    command = f"PYTHONPATH=. nice .venv/bin/python -m bench.quality --modern --steps {steps}"
+    lines = [MODERN_START, "", "## Random-weight ConvNeXt and ViT: the runs work and the activation rises", "",
+             f"`{command}`. Random weights (no download: `weights=None`; `vit.tiny_vit(seed=0)`), so the images "
+             "mean nothing; what is checked is that each style runs on these layers and raises its target. "
+             f"Channels 0..{n_channels - 1}, seed 0, {steps} steps; ConvNeXtTiny at 64 px, the ViT at its 32 px "
+             "(8 px patches, a class token). **start** and **end**: the target activation at the first and last "
+             "step (median over the channels; the mean over the patch tokens for the ViT); **rose**: channels whose "
+             "end is above their start.", "",
+             "| model | layer | style | start | end | rose | seconds |", "|---|---|---|---|---|---|---|"]
+    models_ = {}
+    for name, layer in MODERN_LAYERS:
+        model = models_.setdefault(name, _modern(name))
+        for style in ("fourier", "maco"):
+            started = time.perf_counter()
+            result = visualize_filters(model, layer, list(range(n_channels)), max_iter=steps, seed=0, recipe=style)
+            history = np.asarray(result.activation_history)
+            rose = int(np.sum(history[-1] > history[0]))
+            lines.append(f"| {name} | {layer} | {style} | {np.median(history[0]):.3g} | {np.median(history[-1]):.3g} "
+                         f"| {rose}/{n_channels} | {time.perf_counter() - started:.0f} |")
+            print(lines[-1], flush=True)
+    _write_section(lines + ["", MODERN_END], MODERN_START, MODERN_END)
 
 
 if __name__ == "__main__":
