@@ -466,6 +466,8 @@ def _trained(name):
 
 
 MACO_RECIPES = {"fourier": styles.FOURIER, "maco-canvas": styles.MACO_CANVAS, "maco": styles.MACO}
+# Tile labels must fit a 256 px tile with their ratio ("maco-canvas 98: 5.5×" was cut to "maco-canvas 98:…").
+_TILE_NAMES = {"maco-canvas": "canvas"}
 
 
 def maco_sweep_recipes():
@@ -499,9 +501,9 @@ def maco_vs_fourier(name, crops, n_channels, steps, layers=None, recipes=None, g
                         f"{first_share(s['raw_rank'])} ({first_share(s['rank'])}) | {fmt(s['hf'], 3)} | "
                         f"{fmt(s['steps90'], 0)} | {seconds:.0f} |")
             tiles += list(result.images)
-            labels += [f"{style} {c}: {r:.1f}×" for c, r in zip(channels, s["ratio"])]
+            labels += [f"{_TILE_NAMES.get(style, style)} {c}: {r:.1f}×" for c, r in zip(channels, s["ratio"])]
         tiles += [render.with_alpha(image, alpha) for image, alpha in zip(result.images, result.alpha)]
-        labels += [f"{style} {c} × alpha" for c in channels]
+        labels += [f"{_TILE_NAMES.get(style, style)} {c} × alpha" for c in channels]
     grid = render.labelled_grid(tiles, labels, cols=n_channels, tile_size=2 * SIZE,
                                 title=f"{name}: {', '.join(recipes)}; {style} × alpha per layer")
     suffix = grid_name or ("_".join(layers) if layers else "")
@@ -560,7 +562,7 @@ def maco_main(n_channels, steps):
         verdicts += [_verdict(name, layers[-1], scores, photo_hf, style) for style in ("maco", "maco-canvas")]
     lines += ["", "Deepest layers, MACO against fourier (medians):", "", *verdicts,
               "", f"Grids: `bench/quality_maco_lite0.png`, `bench/quality_maco_vgg16.png` (per layer a row "
-              "per recipe, then maco faded by its alpha). "
+              "per recipe, then maco faded by its alpha; 'canvas' tiles are maco-canvas). "
               f"Time {time.perf_counter() - started:.0f} s.", "", MACO_END]
     _write_section(lines)
     print("\n".join(lines))
