@@ -19,7 +19,7 @@ variation penalty, pixel images need keras-vis's penalties and its RMSprop.
   four random whole-image crops (a zoom of up to ~10%) plus noise and the gradient is their mean
   (``maco.maco_crops``), Adam at 0.2 halving every 96 steps. Results are model-sized, and their
   ``alpha`` says where the feature is. At the deepest layers measured it beats fourier's
-  activation (``bench/QUALITY.md``); four crops make a step about 4 times fourier's cost.
+  activation (``bench/QUALITY.md``); four crops make a run 2-4 times fourier's cost.
 - ``MACO_CANVAS`` (a recipe, not a style name): MACO as the paper runs it, on a canvas 1.5 times
   the model's input side seen through random crops shrinking from the whole canvas to model
   scale over 64 steps (``maco.MacoImage(canvas_scale=1.5)`` with

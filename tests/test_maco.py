@@ -158,8 +158,10 @@ def test_crops_shrink_from_the_whole_canvas_to_model_scale():
 def test_maco_style_crops_are_the_whole_image_throughout():
     # Whole-image crops at every step: a crop of side s samples the ramp every s pixels, and the
     # side is 1 less the clipped 5% jitter (a zoom of up to ~10%). Crops shrinking on a larger
-    # canvas reached only ~half fourier's deep-layer activation (bench/QUALITY.md).
+    # canvas stay below fourier's deep-layer activation; four of them per step lift whole-image
+    # crops above it (bench/QUALITY.md), so the style takes four.
     (crops,) = styles.get("maco").transforms
+    assert crops.views == 4 and styles.MACO_CANVAS.transforms[0].views == 4
     ramp, keys = _ramp(8, 32), sample_keys(0, range(8))
     for step in (0, 32, 1000):
         seen = crops.transform(ramp, SampleRandom(keys, step))
