@@ -205,8 +205,9 @@ def default_layer(model) -> LayerInfo:
 def check_filter_indices(info: LayerInfo, filter_indices) -> list:
     """Validate filter indices against the layer; return them as a list.
 
-    Each entry is an int or, for a joint target, a list of ints; a ``range`` is its ints. Negative indices are errors (not
-    Python's count-from-the-end) because a silent wrap-around would visualize the wrong filter.
+    Each entry is an int or, for a joint target, a list of ints; a ``range`` is its ints. Negative
+    indices are errors (not Python's count-from-the-end) because a silent wrap-around would
+    visualize the wrong filter.
     """
     if filter_indices is None:
         return list(range(info.n_filters))

@@ -27,8 +27,9 @@ and on VGG16 with HED's trained weights (``bench.common.load_hed_weights``), ear
 deep layers, and rewrites only its section of ``QUALITY.md`` and ``bench/quality_maco_<model>.png``.
 ``--maco --only lite0:block6d_add`` runs one model (or some of its layers) and prints the rows.
 ``--modern`` checks that fourier and maco run on a random-weight ConvNeXt and a small ViT and
-raise their targets (its own section). ``--maco-sweep [--only MODEL] [--steps N]`` compares MACO's variants (crops per step, shrinking
-crops, the canvas) on each model's deepest layer and prints the rows. ``styles.MACO_CANVAS``'s
+raise their targets (its own section). ``--maco-sweep [--only MODEL] [--steps N]`` compares
+MACO's variants (crops per step, shrinking crops, the canvas) on each model's deepest layer and
+prints the rows. ``styles.MACO_CANVAS``'s
 image is a canvas larger than the model's input: it is measured at the model's scale, as the
 mean over the model-size tiles that cover it (``model_tiles``), and whole, resized.
 """
@@ -624,7 +625,9 @@ def modern_main(steps=64, n_channels=4):
              "| model | layer | style | start | end | rose | seconds |", "|---|---|---|---|---|---|---|"]
     models_ = {}
     for name, layer in MODERN_LAYERS:
-        model = models_.setdefault(name, _modern(name))
+        if name not in models_:  # one build per model (setdefault would build it for every layer)
+            models_[name] = _modern(name)
+        model = models_[name]
         for style in ("fourier", "maco"):
             started = time.perf_counter()
             result = visualize_filters(model, layer, list(range(n_channels)), max_iter=steps, seed=0, recipe=style)
