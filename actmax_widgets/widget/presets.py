@@ -34,5 +34,5 @@ STYLE_OPTIONS = [
     ("Fourier (recommended)", "fourier"),
     ("Lucid settings", "lucid"),
     ("keras-vis (pixels)", "keras-vis"),
-    ("MACO (deep nets; 4 crops a step: slower)", "maco"),
+    ("MACO (deep, slower)", "maco"),  # short: the Style dropdown clips longer labels
 ]
